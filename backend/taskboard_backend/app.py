@@ -1,0 +1,215 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskboard import __version__
+from taskboard_backend.broker import Broker
+from taskboard_backend.errors import install_error_handlers
+from taskboard_backend.routers import events, permissions, projects, system, tasks
+from taskboard_backend.routers.deps import SCHEMA_MODELS
+from taskboard_backend.runner import Runner
+from taskboard_backend.service import TaskService
+from taskboard_backend.settings import Settings
+from taskboard_backend.store import Store
+
+log = logging.getLogger("taskboard.server")
+
+OPEN_PATHS = frozenset({"/api/health"})
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class BodyLimitMiddleware:
+    """413 for a body over the limit, whether it says its length or streams it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        too_large = {"error": f"Request body too large (limit {self.max_bytes} bytes)", "code": "payload_too_large"}
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_bytes:
+                        await _send_json(send, 413, too_large)
+                        return
+                except ValueError:
+                    await _send_json(send, 400, {"error": "Invalid Content-Length header", "code": "bad_request"})
+                    return
+        # Read the whole (small) body up front, so a streamed oversize body is refused before any work.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_json(send, 413, too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class ApiKeyMiddleware:
+    """X-API-Key or Authorization: Bearer, compared in constant time."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.api_key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        presented: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                presented = value
+                break
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                presented = value[7:].strip()
+        if presented is None:
+            await _send_json(send, 401, {
+                "error": "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>",
+                "code": "unauthorized"}, [(b"www-authenticate", b'Bearer realm="taskboard"')])
+            return
+        if not hmac.compare_digest(presented, self.api_key):
+            await _send_json(send, 401, {"error": "Invalid API key", "code": "unauthorized"},
+                             [(b"www-authenticate", b'Bearer realm="taskboard"')])
+            return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    broker = Broker()
+    store = Store(settings.db_path, broker, event_retention=settings.event_retention)
+    runner = Runner(store, settings)
+    service = TaskService(store, runner, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        await service.recover()
+        demo_task: asyncio.Task[None] | None = None
+        if settings.demo:
+            from taskboard_backend.demo import run_demo_driver, seed_demo
+            await seed_demo(service)
+            demo_task = asyncio.create_task(run_demo_driver(service))
+        app.state.started = time.monotonic()
+        try:
+            yield
+        finally:
+            broker.shutdown()
+            if demo_task is not None:
+                demo_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await demo_task
+            await runner.shutdown()
+            # Anything still running was cut off by the shutdown: say so now, resumable.
+            await service.recover()
+            await store.close()
+
+    app = FastAPI(
+        title="taskboard",
+        version=__version__,
+        summary="The native task API: seed 001's Tasks API plus watch, progress, permissions and stats.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.started = time.monotonic()
+
+    install_error_handlers(app)
+    for module in (tasks, permissions, events, projects, system):
+        app.include_router(module.router)
+
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        _truthful_openapi(schema, bool(settings.api_key))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _truthful_openapi(schema: dict[str, Any], auth: bool) -> None:
+    """Validation errors are 400 with seed 001's body, never FastAPI's 422; add the shared error models."""
+    from pydantic.json_schema import models_json_schema
+
+    _, defs = models_json_schema([(m, "validation") for m in SCHEMA_MODELS], ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(defs.get("$defs", {}))
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, ops in schema.get("paths", {}).items():
+        for op in ops.values():
+            responses = op.get("responses", {})
+            if "422" in responses:
+                responses.pop("422")
+                responses.setdefault("400", {
+                    "description": "Validation failure",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorBody"}}},
+                })
+            if op.get("requestBody") or any(p.get("in") == "query" for p in op.get("parameters", [])):
+                responses.setdefault("400", {
+                    "description": "Validation failure",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorBody"}}},
+                })
+            if op.get("requestBody"):
+                responses.setdefault("413", {"description": "Request body too large", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+            if auth and path not in OPEN_PATHS:
+                responses.setdefault("401", {"description": "Missing or wrong API key", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    if auth:
+        components_root = schema["components"]
+        components_root["securitySchemes"] = {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "Bearer": {"type": "http", "scheme": "bearer"},
+        }
+        schema["security"] = [{"ApiKey": []}, {"Bearer": []}]

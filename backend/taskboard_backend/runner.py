@@ -1,0 +1,432 @@
+"""Executes tasks as asyncio tasks, one per running attempt, under a concurrency limit.
+
+A task becomes `running` the moment execute/resume is accepted; its runtime
+waits for a free slot. Every write a run makes names its attempt, so a stale
+run (cancelled, or superseded by a resume) cannot change the task any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from taskboard.models import TaskStatus
+from taskboard_backend.errors import ApiError, BudgetExceeded, InvalidTransition, NotFound
+from taskboard_backend.permissions import Rule, decide, request_argument, request_key, suggest_pattern
+from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
+from taskboard_backend.runtimes.base import PermissionDecision
+from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
+from taskboard_backend.store import new_id, now_iso
+
+if TYPE_CHECKING:
+    from taskboard_backend.settings import Settings
+    from taskboard_backend.store import Store, Tx
+
+log = logging.getLogger("taskboard.runner")
+
+SEED_AGENTS = ("claude-code", "openai-codex-app-server", "anthropic-direct", "openai-direct", "ollama")
+
+
+class RunBudgetExceeded(Exception):
+    pass
+
+
+class StaleAttempt(Exception):
+    """This run no longer owns the task (it was cancelled, finished or resumed elsewhere)."""
+
+
+class Runner:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.runtimes: dict[str, Runtime] = {"demo": DemoRuntime()}
+        if settings.enable_shell:
+            self.runtimes["shell"] = ShellRuntime()
+        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
+        self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
+        self._answer_waiters: dict[str, asyncio.Future[str]] = {}
+        self.on_finished: list[Any] = []  # callbacks(task_wire) after a run ends
+
+    # ------------------------------------------------------------------ runtime choice
+
+    def runtime_id_for(self, assigned_agent: str | None) -> str:
+        agent = assigned_agent or self.settings.default_runtime
+        if self.settings.alias_seed_agents and agent in SEED_AGENTS:
+            return "demo"
+        return agent
+
+    def check_runtime(self, assigned_agent: str | None) -> Runtime:
+        runtime_id = self.runtime_id_for(assigned_agent)
+        runtime = self.runtimes.get(runtime_id)
+        if runtime is None:
+            available = ", ".join(sorted(self.runtimes))
+            hint = " (start the server with --enable-shell to allow it)" if runtime_id == "shell" else ""
+            raise ApiError(
+                f"Runtime '{runtime_id}' is not configured on this server{hint}; available: {available}",
+                code="runtime_unavailable",
+            )
+        return runtime
+
+    async def check_daily_budget(self) -> None:
+        if self.settings.daily_budget_usd is None:
+            return
+        now = datetime.now(UTC)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        row = await self.store.fetchone(
+            "SELECT COALESCE(SUM(cost_micros), 0) AS spent FROM runs WHERE started_at >= ?",
+            (midnight.strftime("%Y-%m-%dT%H:%M:%S.000Z"),),
+        )
+        spent = int(row["spent"]) if row else 0
+        limit = int(self.settings.daily_budget_usd * 1_000_000)
+        if spent >= limit:
+            retry_after = int(((midnight + timedelta(days=1)) - now).total_seconds()) + 1
+            raise BudgetExceeded(
+                f"Budget limit exceeded: ${spent / 1e6:.2f} of the ${limit / 1e6:.2f} daily budget spent today "
+                "(UTC); raise it with --daily-budget or wait until tomorrow",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    def budget_micros_for(self, task: dict[str, Any]) -> int:
+        usd = self.settings.workflow_step_max_budget_usd if task.get("workflow_id") else self.settings.max_budget_usd
+        return int(usd * 1_000_000)
+
+    # ------------------------------------------------------------------ start / stop
+
+    async def execute(self, task_id: str) -> dict[str, Any]:
+        task = await self.store.require_task(task_id)
+        if task["status"] != TaskStatus.QUEUED:
+            raise InvalidTransition(
+                f"Task not in queued state (current: {task['status']}); queue it first with "
+                'PATCH {"status": "queued"}'
+            )
+        runtime = self.check_runtime(task["assigned_agent"])
+        await self.check_daily_budget()
+        return await self._start(task_id, runtime, resumed=False, from_statuses=[TaskStatus.QUEUED])
+
+    async def resume(self, task_id: str) -> dict[str, Any]:
+        task = await self.store.require_task(task_id)
+        status = TaskStatus(task["status"])
+        if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            raise InvalidTransition(f"Task must be failed or cancelled to resume (current: {status.value})")
+        if task["attempt"] == 0:
+            raise InvalidTransition("No session to resume: the task has never been executed")
+        if task["resume_count"] >= 3:
+            raise InvalidTransition("Resume limit reached (max 3): re-queue the task for a fresh start")
+        runtime = self.check_runtime(task["assigned_agent"])
+        await self.check_daily_budget()
+        return await self._start(task_id, runtime, resumed=True,
+                                 from_statuses=[TaskStatus.FAILED, TaskStatus.CANCELLED])
+
+    async def _start(self, task_id: str, runtime: Runtime, *, resumed: bool,
+                     from_statuses: list[TaskStatus]) -> dict[str, Any]:
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            row = await tx.fetchone("SELECT attempt, resume_count FROM tasks WHERE id = ?", (task_id,))
+            if row is None:
+                raise NotFound("Task not found")
+            attempt = int(row["attempt"]) + 1
+            fields: dict[str, Any] = {"attempt": attempt, "error": None, "started_at": now, "finished_at": None,
+                                      "pending_permissions": 0}
+            if resumed:
+                fields["resume_count"] = int(row["resume_count"]) + 1
+                if fields["resume_count"] > 3:
+                    raise InvalidTransition("Resume limit reached (max 3): re-queue the task for a fresh start")
+            else:
+                fields["checkpoint"] = None
+                fields["progress"] = None
+            wire = await tx.transition(task_id, TaskStatus.RUNNING, fields, from_statuses=from_statuses)
+            await tx.execute(
+                "INSERT INTO runs (task_id, attempt, runtime, started_at) VALUES (?, ?, ?, ?)",
+                (task_id, attempt, runtime.id, now),
+            )
+            verb = "Resume" if resumed else "Execution"
+            await tx.task_event(task_id, "log", "system", f"{verb} started (attempt {attempt}, runtime {runtime.id})")
+        handle = asyncio.create_task(self._run(task_id, attempt, runtime, resumed), name=f"run:{task_id}:{attempt}")
+        self._active[task_id] = (attempt, handle)
+        return wire
+
+    async def stop(self, task_id: str) -> None:
+        """End the runtime of a task whose status was already moved on (cancel, delete, external finish)."""
+        entry = self._active.get(task_id)
+        if entry is None:
+            return
+        _, handle = entry
+        handle.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(handle), 5)
+
+    async def shutdown(self) -> None:
+        handles = [h for _, h in self._active.values()]
+        for handle in handles:
+            handle.cancel()
+        if handles:
+            await asyncio.wait(handles, timeout=5)
+
+    def is_active(self, task_id: str) -> bool:
+        return task_id in self._active
+
+    # ------------------------------------------------------------------ the run
+
+    async def _run(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool) -> None:
+        ctx: RunContextImpl | None = None
+        final: dict[str, Any] | None = None
+        outcome = "interrupted"
+        try:
+            task = await self.store.require_task(task_id)
+            ctx = RunContextImpl(self, task, attempt, resumed)
+            if self._slots.locked():
+                await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
+            async with self._slots:
+                result = await runtime.run(ctx)
+            final = await self._finish(task_id, attempt, TaskStatus.COMPLETED, result=result)
+            outcome = "completed"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+        except StaleAttempt:
+            outcome = "superseded"
+        except RunBudgetExceeded as exc:
+            final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=str(exc))
+            outcome = "budget_exceeded"
+        except RuntimeFailure as exc:
+            final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=str(exc))
+            outcome = "failed"
+        except Exception as exc:  # a bug in a runtime must not leave the task running
+            log.exception("runtime %s crashed on task %s", runtime.id, task_id)
+            final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=f"Runtime error: {exc}")
+            outcome = "failed"
+        finally:
+            if self._active.get(task_id, (None,))[0] == attempt:
+                self._active.pop(task_id, None)
+            await self._close_run(task_id, attempt, outcome)
+        if final is not None:
+            for callback in self.on_finished:
+                try:
+                    await callback(final)
+                except Exception:
+                    log.exception("after-run callback failed for %s", task_id)
+
+    async def _finish(self, task_id: str, attempt: int, status: TaskStatus, *, result: RunOutcome | None = None,
+                      error: str | None = None) -> dict[str, Any] | None:
+        fields: dict[str, Any] = {"finished_at": now_iso(), "pending_permissions": 0}
+        if result is not None:
+            fields["result"] = result.result
+            fields["result_data"] = result.result_data
+        if error is not None:
+            fields["error"] = error
+        try:
+            async with self.store.transaction() as tx:
+                if error is not None:
+                    await tx.task_event(task_id, "log", "error", error)
+                wire = await tx.transition(task_id, status, fields,
+                                           from_statuses=[TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT],
+                                           attempt=attempt)
+                await self._expire_permissions(tx, task_id)
+                await tx.task_event(task_id, "log", "system", f"Task {status.value}")
+                return wire
+        except ApiError:
+            # Lost the race to a cancel or an external PATCH: that final state stands.
+            return None
+
+    async def _close_run(self, task_id: str, attempt: int, outcome: str) -> None:
+        with contextlib.suppress(Exception):
+            async with self.store.transaction() as tx:
+                await tx.execute(
+                    "UPDATE runs SET finished_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? "
+                    "AND finished_at IS NULL",
+                    (now_iso(), outcome, task_id, attempt),
+                )
+        for key in [k for k, f in self._permission_waiters.items() if f.done()]:
+            self._permission_waiters.pop(key, None)
+
+    async def _expire_permissions(self, tx: Tx, task_id: str) -> None:
+        rows = await tx.fetchall(
+            "UPDATE permissions SET status = 'expired', resolved_at = ? WHERE task_id = ? AND status = 'pending' "
+            "RETURNING *", (now_iso(), task_id))
+        for row in rows:
+            fut = self._permission_waiters.pop(row["id"], None)
+            if fut is not None and not fut.done():
+                fut.cancel()
+            await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(row))
+
+    async def expire_for(self, tx: Tx, task_id: str) -> None:
+        await self._expire_permissions(tx, task_id)
+        fut = self._answer_waiters.pop(task_id, None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+
+    # ------------------------------------------------------------------ answers from the API
+
+    def deliver_permission(self, notification_id: str, decision: PermissionDecision) -> None:
+        fut = self._permission_waiters.pop(notification_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(decision)
+
+    def deliver_answer(self, task_id: str, message: str) -> None:
+        fut = self._answer_waiters.pop(task_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(message)
+
+
+def permission_row_to_wire(row: Any) -> dict[str, Any]:
+    r = dict(row)
+    out = {
+        "id": r["id"],
+        "taskId": r["task_id"],
+        "toolName": r["tool_name"],
+        "toolInput": json.loads(r["tool_input"]),
+        "message": r["message"],
+        "suggestedPattern": r["suggested_pattern"],
+        "status": r["status"],
+        "behavior": r["behavior"],
+        "responseMessage": r["response_message"],
+        "decidedBy": r["decided_by"],
+        "ruleId": r["rule_id"],
+        "createdAt": r["created_at"],
+        "resolvedAt": r["resolved_at"],
+    }
+    if "task_title" in r:
+        out["taskTitle"] = r["task_title"]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+class RunContextImpl:
+    def __init__(self, runner: Runner, task: dict[str, Any], attempt: int, resumed: bool) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.task_id: str = task["id"]
+        self.attempt = attempt
+        self.title: str = task["title"]
+        self.description: str | None = task["description"]
+        self.params: dict[str, Any] = json.loads(task["params"]) if task["params"] else {}
+        self.checkpoint: dict[str, Any] | None = json.loads(task["checkpoint"]) if task["checkpoint"] else None
+        self.resumed = resumed
+        self.speed = max(runner.settings.demo_speed, 0.001)
+        self.budget_micros = runner.budget_micros_for(task)
+        self.run_cost = 0
+
+    async def _owns(self, tx: Tx) -> None:
+        row = await tx.fetchone("SELECT status, attempt FROM tasks WHERE id = ?", (self.task_id,))
+        if row is None or row["attempt"] != self.attempt or row["status"] not in ("running", "awaiting_input"):
+            raise StaleAttempt()
+
+    async def log(self, event_type: str, message: str, data: dict[str, Any] | None = None) -> None:
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            await tx.task_event(self.task_id, "log", event_type, message[:10_000], data)
+
+    async def progress(self, current: int, total: int | None = None, *, phase: str | None = None,
+                       message: str | None = None) -> None:
+        percent = round(100.0 * current / total, 1) if total else None
+        progress = {k: v for k, v in {"current": current, "total": total, "percent": percent, "phase": phase,
+                                      "message": message}.items() if v is not None}
+        async with self.store.transaction() as tx:
+            wire = await tx.update_task(self.task_id, {"progress": progress},
+                                        from_statuses=[TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT],
+                                        attempt=self.attempt)
+            if wire is None:
+                raise StaleAttempt()
+            await tx.task_event(self.task_id, "progress", "progress", message or f"{current}/{total or '?'}",
+                                {"status": wire["status"], "progress": progress})
+
+    async def usage(self, input_tokens: int, output_tokens: int, model_id: str,
+                    cost_micros: int | None = None) -> None:
+        if cost_micros is None:
+            cost_micros = input_tokens * INPUT_MICROS_PER_TOKEN + output_tokens * OUTPUT_MICROS_PER_TOKEN
+        tokens = input_tokens + output_tokens
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            await tx.execute(
+                "UPDATE runs SET model_id = ?, input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+                "cost_micros = cost_micros + ? WHERE task_id = ? AND attempt = ?",
+                (model_id, input_tokens, output_tokens, cost_micros, self.task_id, self.attempt),
+            )
+            await tx.execute(
+                "UPDATE tasks SET cost_micros = cost_micros + ?, total_tokens = total_tokens + ? WHERE id = ?",
+                (cost_micros, tokens, self.task_id),
+            )
+            await tx.update_task(self.task_id, {}, attempt=self.attempt)
+        self.run_cost += cost_micros
+        if self.run_cost > self.budget_micros:
+            raise RunBudgetExceeded(
+                f"Budget exceeded: this run cost ${self.run_cost / 1e6:.4f}, over the "
+                f"${self.budget_micros / 1e6:.2f} per-task limit"
+            )
+
+    async def save_checkpoint(self, data: dict[str, Any]) -> None:
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            await tx.execute("UPDATE tasks SET checkpoint = ? WHERE id = ?", (json.dumps(data), self.task_id))
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
+                                 message: str | None = None) -> PermissionDecision:
+        key = request_key(tool_name, tool_input)
+        rule_rows = await self.store.fetchall("SELECT id, pattern, behavior FROM permission_rules")
+        verdict = decide([Rule(r["id"], r["pattern"], r["behavior"]) for r in rule_rows], key)
+        notification_id = f"notif-{new_id()}"
+        now = now_iso()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[PermissionDecision] = loop.create_future()
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            base = (notification_id, self.task_id, self.attempt, tool_name, json.dumps(tool_input), message,
+                    suggest_pattern(tool_name, tool_input), now)
+            if verdict is not None:
+                behavior, rule = verdict
+                status = "allowed" if behavior == "allow" else "denied"
+                await tx.execute(
+                    "INSERT INTO permissions (id, task_id, attempt, tool_name, tool_input, message, suggested_pattern,"
+                    " created_at, status, behavior, decided_by, rule_id, resolved_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rule', ?, ?)",
+                    (*base, status, behavior, rule.id, now),
+                )
+                verb = "Auto-allowed" if behavior == "allow" else "Auto-denied"
+                await tx.task_event(self.task_id, "log", "permission",
+                                    f"{verb} {tool_name} by rule {rule.pattern!r} ({key})",
+                                    {"notificationId": notification_id, "ruleId": rule.id})
+            else:
+                await tx.execute(
+                    "INSERT INTO permissions (id, task_id, attempt, tool_name, tool_input, message, suggested_pattern,"
+                    " created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    base,
+                )
+                await tx.execute("UPDATE tasks SET pending_permissions = pending_permissions + 1 WHERE id = ?",
+                                 (self.task_id,))
+                row = await tx.fetchone(
+                    "SELECT p.*, t.title AS task_title FROM permissions p JOIN tasks t ON t.id = p.task_id "
+                    "WHERE p.id = ?", (notification_id,))
+                await tx.task_event(self.task_id, "log", "permission",
+                                    f"Permission requested: {tool_name} {request_argument_text(tool_input)}",
+                                    {"notificationId": notification_id})
+                await tx.update_task(self.task_id, {}, attempt=self.attempt)
+                await tx.emit("permission.requested", task_id=self.task_id, permission=permission_row_to_wire(row))
+                self.runner._permission_waiters[notification_id] = fut
+        if verdict is not None:
+            return PermissionDecision(behavior=verdict[0])
+        return await fut
+
+    async def ask(self, question: str) -> str:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        async with self.store.transaction() as tx:
+            try:
+                await tx.transition(self.task_id, TaskStatus.AWAITING_INPUT, {}, from_statuses=[TaskStatus.RUNNING],
+                                    attempt=self.attempt)
+            except ApiError:
+                raise StaleAttempt() from None
+            await tx.execute("INSERT INTO messages (task_id, role, message, created_at) VALUES (?, 'agent', ?, ?)",
+                             (self.task_id, question, now_iso()))
+            await tx.task_event(self.task_id, "log", "question", question)
+            self.runner._answer_waiters[self.task_id] = fut
+        return await fut
+
+
+def request_argument_text(tool_input: dict[str, Any]) -> str:
+    return request_argument(tool_input)[:200]

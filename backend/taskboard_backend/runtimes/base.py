@@ -1,0 +1,61 @@
+"""The contract between the runner and a runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class RuntimeFailure(Exception):
+    """The run failed; the message becomes the task's `error`."""
+
+
+@dataclass
+class RunOutcome:
+    result: str | None = None
+    result_data: Any = None
+
+
+@dataclass
+class PermissionDecision:
+    behavior: str  # "allow" | "deny"
+    message: str | None = None
+    updated_input: dict[str, Any] | None = None
+
+
+class RunContext(Protocol):
+    """What a runtime may do while it runs. Every write is checked against its attempt."""
+
+    task_id: str
+    attempt: int
+    title: str
+    description: str | None
+    params: dict[str, Any]
+    checkpoint: dict[str, Any] | None
+    resumed: bool
+    speed: float
+
+    async def log(self, event_type: str, message: str, data: dict[str, Any] | None = None) -> None: ...
+
+    async def progress(self, current: int, total: int | None = None, *, phase: str | None = None,
+                       message: str | None = None) -> None: ...
+
+    async def usage(self, input_tokens: int, output_tokens: int, model_id: str,
+                    cost_micros: int | None = None) -> None: ...
+
+    async def save_checkpoint(self, data: dict[str, Any]) -> None: ...
+
+    async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
+                                 message: str | None = None) -> PermissionDecision: ...
+
+    async def ask(self, question: str) -> str: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class Runtime(Protocol):
+    id: str
+    name: str
+    description: str
+
+    async def run(self, ctx: RunContext) -> RunOutcome: ...

@@ -1,0 +1,100 @@
+"""Running the app under uvicorn on a socket we bind ourselves (so port 0 works and is reported)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+from taskboard_backend.app import create_app
+from taskboard_backend.settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """Ends open streams at once on SIGTERM/SIGINT instead of waiting for their clients."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        # Signal handlers run on the loop's thread, so the broker can be told directly.
+        self.config.app.state.service.store.broker.shutdown()
+        super().handle_exit(sig, frame)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _config(settings: Settings, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings), log_level=log_level, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=3, loop="auto", http="auto", ws="none",
+    )
+
+
+def serve_forever(settings: Settings, log_level: str = "warning") -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = bind_socket(settings.host, settings.port)
+    server = _Server(_config(settings, log_level))
+    url = base_url(settings.host, sock)
+
+    async def run() -> None:
+        started = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not started.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            # One machine-readable line: tests and `taskboard demo` read the URL from it.
+            print(f"taskboard: serving {url} (database: {settings.db_path})", flush=True)
+        await started
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(1)
+
+
+@dataclass
+class EmbeddedServer:
+    """The backend on a background thread with its own loop: for `taskboard demo`."""
+
+    settings: Settings
+    log_level: str = "error"
+
+    def start(self, timeout: float = 10.0) -> str:
+        self._sock = bind_socket(self.settings.host, self.settings.port)
+        self.url = base_url(self.settings.host, self._sock)
+        self._server = _Server(_config(self.settings, self.log_level))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._run, name="taskboard-backend", daemon=True)
+        self._thread.start()
+        end = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > end:
+                raise RuntimeError("the embedded taskboard server did not start")
+            time.sleep(0.01)
+        return self.url
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._sock]))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)

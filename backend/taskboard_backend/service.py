@@ -1,0 +1,525 @@
+"""The task service: every rule of the native API, between the routers and the store."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from taskboard.models import (
+    CleanupRequest,
+    MessageCreate,
+    PermissionResponse,
+    PermissionRuleCreate,
+    ProjectCreate,
+    TRANSITIONS,
+    TaskCreate,
+    TaskStatus,
+    TaskUpdate,
+    WorkflowCreate,
+    detect_content_type,
+)
+from taskboard_backend.errors import ApiError, Conflict, InvalidTransition, NotFound, field_error
+from taskboard_backend.permissions import InvalidPattern, compile_pattern
+from taskboard_backend.runner import Runner, permission_row_to_wire
+from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
+from taskboard_backend.runtimes.base import PermissionDecision
+from taskboard_backend.settings import Settings
+from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, transition_message
+
+log = logging.getLogger("taskboard.service")
+
+INTERRUPTED_ERROR = (
+    "Interrupted: the server stopped while this task was running; "
+    "resume it to continue from its last checkpoint"
+)
+
+
+class TaskService:
+    def __init__(self, store: Store, runner: Runner, settings: Settings) -> None:
+        self.store = store
+        self.runner = runner
+        self.settings = settings
+        runner.on_finished.append(self._after_run)
+
+    # ------------------------------------------------------------------ start-up
+
+    async def recover(self) -> list[str]:
+        """Tasks left running or awaiting_input by a crash become failed, resumable."""
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            rows = await tx.fetchall("SELECT id FROM tasks WHERE status IN ('running', 'awaiting_input')")
+            ids = [r["id"] for r in rows]
+            for task_id in ids:
+                await tx.task_event(task_id, "log", "error", INTERRUPTED_ERROR)
+                await tx.transition(task_id, TaskStatus.FAILED,
+                                    {"error": INTERRUPTED_ERROR, "finished_at": now, "pending_permissions": 0})
+                perms = await tx.fetchall(
+                    "UPDATE permissions SET status = 'expired', resolved_at = ? WHERE task_id = ? "
+                    "AND status = 'pending' RETURNING *", (now, task_id))
+                for p in perms:
+                    await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(p))
+            await tx.execute("UPDATE runs SET finished_at = ?, outcome = 'interrupted' WHERE finished_at IS NULL",
+                             (now,))
+        if ids:
+            log.warning("recovered %d interrupted task(s) as failed", len(ids))
+        return ids
+
+    # ------------------------------------------------------------------ tasks
+
+    async def create_task(self, body: TaskCreate, *, source_type: str = "manual", workflow_id: str | None = None,
+                          step_index: int | None = None, parent_id: str | None = None,
+                          status: TaskStatus = TaskStatus.PLANNED) -> dict[str, Any]:
+        task_id = new_id()
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            rev = tx.next_revision()
+            row = await tx.fetchone(
+                "INSERT INTO tasks (id, title, description, project_id, status, priority, assigned_agent,"
+                " agent_profile, task_type, params, document_ids, workflow_id, step_index, source_type, parent_id,"
+                " created_at, updated_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING *",
+                (task_id, body.title, body.description, body.project_id, status.value, body.priority,
+                 body.assigned_agent, body.agent_profile, body.task_type,
+                 json.dumps(body.params) if body.params is not None else None,
+                 json.dumps(body.document_ids or []), workflow_id, step_index, source_type, parent_id,
+                 now, now, rev),
+            )
+            wire = task_row_to_wire(row)
+            await tx.emit("task.upserted", task_id=task_id, task=wire, revision=rev)
+            await tx.task_event(task_id, "progress", "status", f"Status: {status.value}", {"status": status.value})
+        return wire
+
+    async def get_task(self, task_id: str) -> dict[str, Any]:
+        row = await self.store.fetchone(
+            "SELECT t.*, p.name AS project_name, w.name AS workflow_name FROM tasks t "
+            "LEFT JOIN projects p ON p.id = t.project_id LEFT JOIN workflows w ON w.id = t.workflow_id "
+            "WHERE t.id = ?", (task_id,))
+        if row is None:
+            raise NotFound("Task not found")
+        wire = task_row_to_wire(row)
+        if row["project_name"]:
+            wire["projectName"] = row["project_name"]
+        if row["workflow_name"]:
+            wire["workflowName"] = row["workflow_name"]
+        usage = await self.store.fetchone(
+            "SELECT SUM(input_tokens) AS i, SUM(output_tokens) AS o, SUM(cost_micros) AS c, MIN(started_at) AS s,"
+            " MAX(finished_at) AS f, COUNT(*) AS n, (SELECT model_id FROM runs r2 WHERE r2.task_id = ?"
+            " AND model_id IS NOT NULL ORDER BY attempt DESC LIMIT 1) AS m FROM runs WHERE task_id = ?",
+            (task_id, task_id))
+        if usage is not None and usage["n"]:
+            wire["usage"] = {k: v for k, v in {
+                "inputTokens": usage["i"] or 0,
+                "outputTokens": usage["o"] or 0,
+                "totalTokens": (usage["i"] or 0) + (usage["o"] or 0),
+                "costMicros": usage["c"] or 0,
+                "modelId": usage["m"],
+                "startedAt": usage["s"],
+                "finishedAt": usage["f"] if wire["status"] in ("completed", "failed", "cancelled") else None,
+            }.items() if v is not None}
+        return wire
+
+    async def update_task(self, task_id: str, body: TaskUpdate) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for name in ("title", "description", "priority", "assigned_agent", "agent_profile", "result"):
+            if name in body.model_fields_set:
+                value = getattr(body, name)
+                if value is None and name in ("title", "priority"):
+                    raise field_error(name, "Expected " + ("string" if name == "title" else "number") +
+                                      ", received null")
+                fields[name] = value
+        if "document_ids" in body.model_fields_set:
+            fields["document_ids"] = body.document_ids or []
+        target = body.status if "status" in body.model_fields_set else None
+        if "status" in body.model_fields_set and target is None:
+            raise field_error("status", "Expected string, received null")
+
+        task = await self.store.require_task(task_id)
+        current = TaskStatus(task["status"])
+        if target is None:
+            if not fields:
+                return task_row_to_wire(task)
+            async with self.store.transaction() as tx:
+                wire = await tx.update_task(task_id, fields)
+            if wire is None:
+                raise NotFound("Task not found")
+            return wire
+
+        if target not in TRANSITIONS[current]:
+            raise InvalidTransition(transition_message(current, target))
+        if target == TaskStatus.AWAITING_INPUT:
+            raise InvalidTransition("awaiting_input is set by the agent when it asks a question, not through PATCH")
+
+        if target == TaskStatus.RUNNING:
+            # Starting a task through PATCH is execute (from queued) or resume (from failed/cancelled).
+            if current == TaskStatus.QUEUED:
+                self.runner.check_runtime(fields.get("assigned_agent", task["assigned_agent"]))
+            await self._apply_fields(task_id, fields)
+            if current == TaskStatus.QUEUED:
+                return await self.runner.execute(task_id)
+            return await self.runner.resume(task_id)
+        if target == TaskStatus.CANCELLED:
+            await self._apply_fields(task_id, fields)
+            return await self.cancel(task_id)
+
+        extra = dict(fields)
+        if target in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            extra["finished_at"] = now_iso()
+            extra["pending_permissions"] = 0
+            if target == TaskStatus.FAILED:
+                extra.setdefault("error", "Marked failed by a user")
+        if target in (TaskStatus.PLANNED, TaskStatus.QUEUED):
+            extra.update(error=None, progress=None)
+        async with self.store.transaction() as tx:
+            wire = await tx.transition(task_id, target, extra, from_statuses=[current])
+            if target in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                await self.runner.expire_for(tx, task_id)
+                await tx.task_event(task_id, "log", "system", f"Marked {target.value} by a user")
+        if target in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            await self.runner.stop(task_id)
+            await self._after_run(wire)
+        return wire
+
+    async def _apply_fields(self, task_id: str, fields: dict[str, Any]) -> None:
+        if fields:
+            async with self.store.transaction() as tx:
+                await tx.update_task(task_id, fields)
+
+    async def delete_task(self, task_id: str) -> None:
+        await self.store.require_task(task_id)
+        async with self.store.transaction() as tx:
+            row = await tx.fetchone("DELETE FROM tasks WHERE id = ? RETURNING id", (task_id,))
+            if row is None:
+                raise NotFound("Task not found")
+            await self.runner.expire_for(tx, task_id)
+            for table in ("task_events", "messages", "permissions"):
+                await tx.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
+            # The cost ledger (runs) is kept: deleting a task must not refund the daily budget.
+            await tx.emit("task.deleted", task_id=task_id)
+        await self.runner.stop(task_id)
+
+    async def execute(self, task_id: str) -> None:
+        await self.runner.execute(task_id)
+
+    async def resume(self, task_id: str) -> None:
+        await self.runner.resume(task_id)
+
+    async def cancel(self, task_id: str) -> dict[str, Any]:
+        task = await self.store.require_task(task_id)
+        current = TaskStatus(task["status"])
+        if current.is_final:
+            raise InvalidTransition(f"Task cannot be cancelled: it is already {current.value}")
+        async with self.store.transaction() as tx:
+            wire = await tx.transition(task_id, TaskStatus.CANCELLED,
+                                       {"finished_at": now_iso(), "pending_permissions": 0})
+            await self.runner.expire_for(tx, task_id)
+            await tx.task_event(task_id, "log", "system", "Cancelled by user")
+        await self.runner.stop(task_id)
+        await self._after_run(wire)
+        return wire
+
+    async def output(self, task_id: str) -> dict[str, Any]:
+        task = await self.store.require_task(task_id)
+        result = task["result"] or ""
+        if not result and task["result_data"] is not None:
+            result = json.dumps(json.loads(task["result_data"]), indent=2)
+        return {"taskId": task_id, "status": task["status"], "result": result,
+                "contentType": detect_content_type(result)}
+
+    async def result(self, task_id: str) -> dict[str, Any]:
+        task = await self.store.require_task(task_id)
+        if task["status"] != TaskStatus.COMPLETED:
+            raise Conflict(f"Result is only available when the task is completed (current: {task['status']})")
+        out = await self.output(task_id)
+        body = {**out}
+        if task["result_data"] is not None:
+            body["resultData"] = json.loads(task["result_data"])
+        return body
+
+    async def provenance(self, task_id: str) -> dict[str, Any]:
+        task = await self.get_task(task_id)
+        chain: list[dict[str, Any]] = []
+        parent_name = None
+        if task.get("workflowId"):
+            parent_name = task.get("workflowName")
+            chain.append({"type": "workflow", "id": task["workflowId"], "name": parent_name})
+        if task.get("parentId") and task.get("sourceType") != "workflow":
+            parent = await self.store.get_task_row(task["parentId"])
+            if parent is not None:
+                parent_name = parent["title"]
+                chain.append({"type": "task", "id": parent["id"], "name": parent["title"]})
+        if task.get("projectId"):
+            chain.append({"type": "project", "id": task["projectId"], "name": task.get("projectName")})
+        body = {"taskId": task_id, "sourceType": task.get("sourceType", "manual"), "parentId": task.get("parentId"),
+                "parentName": parent_name, "projectId": task.get("projectId"),
+                "projectName": task.get("projectName"), "createdAt": task["createdAt"],
+                "chain": [{k: v for k, v in c.items() if v is not None} for c in chain]}
+        return {k: v for k, v in body.items() if v is not None}
+
+    async def siblings(self, task_id: str) -> list[dict[str, Any]]:
+        task = await self.store.require_task(task_id)
+        if not task["workflow_id"]:
+            return []
+        rows = await self.store.fetchall(
+            "SELECT id, title, status, created_at, step_index FROM tasks WHERE workflow_id = ? AND id != ? "
+            "ORDER BY step_index, created_at", (task["workflow_id"], task_id))
+        return [{"id": r["id"], "title": r["title"], "status": r["status"], "createdAt": r["created_at"],
+                 "stepIndex": r["step_index"]} for r in rows]
+
+    async def spawn(self, body: TaskCreate) -> dict[str, Any]:
+        self.runner.check_runtime(body.assigned_agent)
+        await self.runner.check_daily_budget()
+        task = await self.create_task(body, source_type="spawn", status=TaskStatus.QUEUED)
+        return await self.runner.execute(task["id"])
+
+    async def cleanup(self, body: CleanupRequest) -> dict[str, Any]:
+        cutoff = (datetime.now(UTC) - timedelta(hours=body.older_than_hours)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        async with self.store.transaction() as tx:
+            rows = await tx.fetchall(
+                "DELETE FROM tasks WHERE status IN ('completed', 'failed') AND updated_at < ? RETURNING id",
+                (cutoff + "Z",))
+            ids = [r["id"] for r in rows]
+            for task_id in ids:
+                for table in ("task_events", "messages", "permissions"):
+                    await tx.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
+                await tx.emit("task.deleted", task_id=task_id)
+        return {"deleted": len(ids), "taskIds": ids}
+
+    # ------------------------------------------------------------------ awaiting_input
+
+    async def send_message(self, task_id: str, body: MessageCreate) -> dict[str, Any]:
+        task = await self.store.require_task(task_id)
+        if task["status"] != TaskStatus.AWAITING_INPUT:
+            raise InvalidTransition(f"Task is not awaiting input (current: {task['status']})")
+        async with self.store.transaction() as tx:
+            wire = await tx.transition(task_id, TaskStatus.RUNNING, {}, from_statuses=[TaskStatus.AWAITING_INPUT])
+            await tx.execute("INSERT INTO messages (task_id, role, message, created_at) VALUES (?, 'user', ?, ?)",
+                             (task_id, body.message, now_iso()))
+            await tx.task_event(task_id, "log", "user", body.message)
+        self.runner.deliver_answer(task_id, body.message)
+        return wire
+
+    async def messages(self, task_id: str) -> list[dict[str, Any]]:
+        await self.store.require_task(task_id)
+        rows = await self.store.fetchall("SELECT * FROM messages WHERE task_id = ? ORDER BY id", (task_id,))
+        return [{"id": r["id"], "taskId": r["task_id"], "role": r["role"], "message": r["message"],
+                 "createdAt": r["created_at"]} for r in rows]
+
+    # ------------------------------------------------------------------ permissions
+
+    async def respond(self, task_id: str, body: PermissionResponse) -> None:
+        await self.store.require_task(task_id)
+        row = await self.store.fetchone("SELECT * FROM permissions WHERE id = ? AND task_id = ?",
+                                        (body.notification_id, task_id))
+        if row is None:
+            raise NotFound("Notification not found")
+        original = json.loads(row["tool_input"])
+        if body.updated_input is not None:
+            extra = sorted(set(body.updated_input) - set(original))
+            if extra:
+                raise ApiError(f"Disallowed input keys: {', '.join(extra)} (allowed: "
+                               f"{', '.join(sorted(original)) or 'none'})", code="disallowed_input_keys")
+        pattern = None
+        if body.always_allow:
+            if body.behavior != "allow":
+                raise field_error("alwaysAllow", "alwaysAllow can only be used with behavior 'allow'")
+            pattern = body.permission_pattern or row["suggested_pattern"]
+            try:
+                compile_pattern(pattern)
+            except InvalidPattern as exc:
+                raise field_error("permissionPattern", str(exc)) from None
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            status = "allowed" if body.behavior == "allow" else "denied"
+            updated = await tx.fetchone(
+                "UPDATE permissions SET status = ?, behavior = ?, response_message = ?, decided_by = 'user',"
+                " resolved_at = ? WHERE id = ? AND status = 'pending' RETURNING *",
+                (status, body.behavior, body.message, now, body.notification_id))
+            if updated is None:
+                current = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (body.notification_id,))
+                state = current["status"] if current else "gone"
+                raise Conflict(f"Already responded (this request is {state})")
+            rule_id = None
+            if pattern is not None:
+                rule_id = new_id()
+                await tx.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at)"
+                                 " VALUES (?, ?, 'allow', 'always-allow', ?)", (rule_id, pattern, now))
+                await tx.execute("UPDATE permissions SET rule_id = ? WHERE id = ?", (rule_id, body.notification_id))
+                updated = await tx.fetchone("SELECT * FROM permissions WHERE id = ?", (body.notification_id,))
+            await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
+                             (task_id,))
+            await tx.update_task(task_id, {})
+            verb = "Allowed" if body.behavior == "allow" else "Denied"
+            note = f" and saved rule {pattern!r}" if pattern else ""
+            await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']}{note}",
+                                {"notificationId": body.notification_id})
+            await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
+        self.runner.deliver_permission(body.notification_id, PermissionDecision(
+            behavior=body.behavior, message=body.message, updated_input=body.updated_input))
+
+    async def list_permissions(self, status: str | None, task_id: str | None, limit: int) -> list[dict[str, Any]]:
+        where, params = [], []
+        if status:
+            where.append("p.status = ?")
+            params.append(status)
+        if task_id:
+            where.append("p.task_id = ?")
+            params.append(task_id)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = await self.store.fetchall(
+            f"SELECT p.*, t.title AS task_title FROM permissions p LEFT JOIN tasks t ON t.id = p.task_id{clause}"
+            " ORDER BY p.created_at DESC LIMIT ?", [*params, limit])
+        return [permission_row_to_wire(r) for r in rows]
+
+    async def list_rules(self) -> list[dict[str, Any]]:
+        rows = await self.store.fetchall("SELECT * FROM permission_rules ORDER BY created_at")
+        return [{"id": r["id"], "pattern": r["pattern"], "behavior": r["behavior"], "source": r["source"],
+                 "createdAt": r["created_at"]} for r in rows]
+
+    async def create_rule(self, body: PermissionRuleCreate) -> dict[str, Any]:
+        try:
+            compile_pattern(body.pattern)
+        except InvalidPattern as exc:
+            raise field_error("pattern", str(exc)) from None
+        rule = {"id": new_id(), "pattern": body.pattern, "behavior": body.behavior, "source": "user",
+                "createdAt": now_iso()}
+        async with self.store.transaction() as tx:
+            await tx.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             (rule["id"], rule["pattern"], rule["behavior"], rule["source"], rule["createdAt"]))
+        return rule
+
+    async def delete_rule(self, rule_id: str) -> None:
+        async with self.store.transaction() as tx:
+            row = await tx.fetchone("DELETE FROM permission_rules WHERE id = ? RETURNING id", (rule_id,))
+        if row is None:
+            raise NotFound("Rule not found")
+
+    # ------------------------------------------------------------------ projects, workflows
+
+    async def create_project(self, body: ProjectCreate) -> dict[str, Any]:
+        project = {"id": new_id(), "name": body.name, "description": body.description, "createdAt": now_iso()}
+        async with self.store.transaction() as tx:
+            await tx.execute("INSERT INTO projects (id, name, description, created_at) VALUES (?, ?, ?, ?)",
+                             (project["id"], body.name, body.description, project["createdAt"]))
+        return {**{k: v for k, v in project.items() if v is not None}, "taskCount": 0}
+
+    async def list_projects(self) -> list[dict[str, Any]]:
+        rows = await self.store.fetchall(
+            "SELECT p.*, (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id) AS task_count "
+            "FROM projects p ORDER BY p.name")
+        return [_project_wire(r) for r in rows]
+
+    async def get_project(self, project_id: str) -> dict[str, Any]:
+        row = await self.store.fetchone(
+            "SELECT p.*, (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id) AS task_count "
+            "FROM projects p WHERE p.id = ?", (project_id,))
+        if row is None:
+            raise NotFound("Project not found")
+        return _project_wire(row)
+
+    async def create_workflow(self, body: WorkflowCreate) -> dict[str, Any]:
+        workflow_id = new_id()
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            await tx.execute("INSERT INTO workflows (id, name, project_id, created_at) VALUES (?, ?, ?, ?)",
+                             (workflow_id, body.name, body.project_id, now))
+        for index, step in enumerate(body.steps):
+            create = TaskCreate(title=step.title, description=step.description, project_id=body.project_id,
+                                priority=step.priority, assigned_agent=step.assigned_agent,
+                                agent_profile=step.agent_profile, task_type=step.task_type, params=step.params)
+            await self.create_task(create, source_type="workflow", workflow_id=workflow_id, step_index=index,
+                                   parent_id=workflow_id)
+        if body.start:
+            await self._advance_workflow(workflow_id)
+        return await self.get_workflow(workflow_id)
+
+    async def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        row = await self.store.fetchone("SELECT * FROM workflows WHERE id = ?", (workflow_id,))
+        if row is None:
+            raise NotFound("Workflow not found")
+        tasks = await self.store.fetchall("SELECT * FROM tasks WHERE workflow_id = ? ORDER BY step_index",
+                                          (workflow_id,))
+        wires = [task_row_to_wire(t) for t in tasks]
+        body = {"id": row["id"], "name": row["name"], "projectId": row["project_id"],
+                "status": _workflow_status([t["status"] for t in wires]), "createdAt": row["created_at"],
+                "tasks": wires}
+        return {k: v for k, v in body.items() if v is not None}
+
+    async def list_workflows(self) -> list[dict[str, Any]]:
+        rows = await self.store.fetchall("SELECT id FROM workflows ORDER BY created_at DESC LIMIT 200")
+        return [await self.get_workflow(r["id"]) for r in rows]
+
+    async def _advance_workflow(self, workflow_id: str) -> None:
+        """Start the first step that is still planned once every step before it has completed."""
+        rows = await self.store.fetchall("SELECT id, status FROM tasks WHERE workflow_id = ? ORDER BY step_index",
+                                         (workflow_id,))
+        for row in rows:
+            if row["status"] == TaskStatus.COMPLETED:
+                continue
+            if row["status"] == TaskStatus.PLANNED:
+                try:
+                    async with self.store.transaction() as tx:
+                        await tx.transition(row["id"], TaskStatus.QUEUED, {}, from_statuses=[TaskStatus.PLANNED])
+                    await self.runner.execute(row["id"])
+                except ApiError as exc:
+                    async with self.store.transaction() as tx:
+                        await tx.task_event(row["id"], "log", "error", f"Workflow could not start this step: "
+                                                                       f"{exc.message}")
+            return
+
+    async def _after_run(self, task: dict[str, Any]) -> None:
+        if task.get("workflowId") and task.get("status") == TaskStatus.COMPLETED:
+            await self._advance_workflow(task["workflowId"])
+
+    # ------------------------------------------------------------------ facts
+
+    async def stats(self) -> dict[str, Any]:
+        rows = await self.store.fetchall("SELECT status, COUNT(*) AS n, SUM(cost_micros) AS c FROM tasks "
+                                         "GROUP BY status")
+        counts = {s.value: 0 for s in TaskStatus}
+        cost = 0
+        for r in rows:
+            counts[r["status"]] = r["n"]
+            cost += r["c"] or 0
+        pending = await self.store.fetchone("SELECT COUNT(*) AS n FROM permissions WHERE status = 'pending'")
+        midnight = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00.000Z")
+        today = await self.store.fetchone("SELECT COALESCE(SUM(cost_micros), 0) AS c FROM runs WHERE started_at >= ?",
+                                          (midnight,))
+        body = {"counts": counts, "total": sum(counts.values()), "pendingPermissions": pending["n"] if pending else 0,
+                "costMicros": cost, "todayCostMicros": today["c"] if today else 0,
+                "revision": self.store.committed_revision}
+        if self.settings.daily_budget_usd is not None:
+            body["dailyBudgetMicros"] = int(self.settings.daily_budget_usd * 1_000_000)
+        return body
+
+    def runtimes(self) -> list[dict[str, Any]]:
+        out = []
+        for rt in (DemoRuntime(), ShellRuntime()):
+            out.append({"id": rt.id, "name": rt.name, "description": rt.description,
+                        "enabled": rt.id in self.runner.runtimes})
+        for agent in ("claude-code", "openai-codex-app-server", "anthropic-direct", "openai-direct", "ollama"):
+            aliased = self.settings.alias_seed_agents
+            out.append({"id": agent, "name": agent,
+                        "description": "Runs on the demo runtime in this demo server" if aliased
+                        else "Not configured on this server",
+                        "enabled": aliased, **({"aliasOf": "demo"} if aliased else {})})
+        return out
+
+
+def _project_wire(row: Any) -> dict[str, Any]:
+    body = {"id": row["id"], "name": row["name"], "description": row["description"], "createdAt": row["created_at"],
+            "taskCount": row["task_count"]}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _workflow_status(statuses: list[str]) -> str:
+    if not statuses:
+        return "planned"
+    if all(s == "completed" for s in statuses):
+        return "completed"
+    for s in ("awaiting_input", "running", "failed", "cancelled", "queued"):
+        if s in statuses:
+            return s
+    return "running" if "completed" in statuses else "planned"

@@ -1,0 +1,59 @@
+"""Server settings: one frozen object built by the CLI or by tests."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taskboard.models import DEFAULT_MAX_BUDGET_USD, WORKFLOW_STEP_MAX_BUDGET_USD
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "taskboard" / "taskboard.db"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = field(default_factory=default_db_path)
+    host: str = "127.0.0.1"
+    port: int = 8765
+    api_key: str | None = None
+    concurrency: int = 4
+    demo: bool = False
+    # Divides every sleep of the demo runtime: 1.0 makes a demo task take 5-30 s.
+    demo_speed: float = 1.0
+    enable_shell: bool = False
+    default_runtime: str = "demo"
+    # In demo mode the seed's agent ids run on the demo runtime, so the board looks real.
+    alias_seed_agents: bool = False
+    max_budget_usd: float = DEFAULT_MAX_BUDGET_USD
+    workflow_step_max_budget_usd: float = WORKFLOW_STEP_MAX_BUDGET_USD
+    daily_budget_usd: float | None = None
+    max_body_bytes: int = 1024 * 1024
+    # How many watch events the store keeps for Last-Event-ID replay before a reset.
+    event_retention: int = 50_000
+    # Streams send a comment this often when idle, so proxies and clients know they are alive.
+    heartbeat_seconds: float = 15.0
+    # With demo mode on: a permission request and a question roughly this often.
+    demo_interaction_seconds: float = 60.0
+
+    def require_safe_bind(self) -> None:
+        """Binding beyond loopback without an API key is refused."""
+        if not is_loopback(self.host) and not self.api_key:
+            raise SystemExit(
+                f"taskboard: refusing to listen on {self.host} without an API key. "
+                "Set one with --api-key KEY or the TASKBOARD_API_KEY environment variable, "
+                "or bind to 127.0.0.1."
+            )

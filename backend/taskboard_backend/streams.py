@@ -1,0 +1,148 @@
+"""Server-Sent Event streams: task logs, task progress and the global watch stream.
+
+Every event carries an `id`; a client that reconnects with `Last-Event-ID`
+(or `?after=`) gets exactly what it missed. A backlog goes out many events per
+chunk; a live stream sleeps on the broker between commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from taskboard.models import TaskStatus
+from taskboard_backend.broker import Broker
+from taskboard_backend.store import Store
+
+BATCH = 500
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+def frame(event_id: int | None, data: str, event: str | None = None) -> str:
+    parts = []
+    if event_id is not None:
+        parts.append(f"id: {event_id}\n")
+    if event:
+        parts.append(f"event: {event}\n")
+    parts.append(f"data: {data}\n\n")
+    return "".join(parts)
+
+
+def parse_last_event_id(header: str | None, after: int | None) -> int | None:
+    if header is not None and header.strip():
+        try:
+            return max(0, int(header.strip()))
+        except ValueError:
+            return None
+    return after
+
+
+def _log_wire(row: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": row["id"], "taskId": row["task_id"], "eventType": row["event_type"],
+                            "message": row["message"], "timestamp": row["ts"]}
+    if row["data"]:
+        body["data"] = json.loads(row["data"])
+    return body
+
+
+def _progress_wire(row: Any) -> dict[str, Any]:
+    data = json.loads(row["data"]) if row["data"] else {}
+    body: dict[str, Any] = {"id": row["id"], "taskId": row["task_id"], "status": data.get("status"),
+                            "timestamp": row["ts"]}
+    if data.get("progress"):
+        body["progress"] = data["progress"]
+    return body
+
+
+async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, after: int,
+                      heartbeat: float) -> AsyncIterator[str]:
+    """Log lines (kind 'log') or progress updates (kind 'progress') of one task.
+
+    Ends with an `end` event once the task is in a final state and its backlog is sent.
+    Log events have no event name, so seed 001's `EventSource.onmessage` receives them.
+    """
+    to_wire = _log_wire if kind == "log" else _progress_wire
+    event_name = None if kind == "log" else "progress"
+    last = after
+    yield "retry: 1000\n\n"
+    while not broker.shutting_down.is_set():
+        waiter = broker.task_waiter(task_id)
+        try:
+            # Status first, then rows: logs are committed before the final transition, so a
+            # final status read here means every line is visible to the read that follows.
+            status_row = await store.fetchone("SELECT status FROM tasks WHERE id = ?", (task_id,))
+            rows = await store.read_task_events(task_id, kind, last, BATCH)
+            if rows:
+                last = rows[-1]["id"]
+                yield "".join(frame(r["id"], json.dumps(to_wire(r), separators=(",", ":")), event_name)
+                              for r in rows)
+                continue
+            if status_row is None:
+                yield frame(None, json.dumps({"taskId": task_id, "reason": "deleted"}), "end")
+                return
+            if TaskStatus(status_row["status"]).is_final:
+                yield frame(None, json.dumps({"taskId": task_id, "status": status_row["status"]}), "end")
+                return
+            try:
+                await asyncio.wait_for(waiter.wait(), heartbeat)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+        finally:
+            broker.drop_waiter(task_id, waiter)
+
+
+async def watch_stream(store: Store, broker: Broker, last_event_id: int | None,
+                       heartbeat: float) -> AsyncIterator[str]:
+    """Every change, in revision order. An unknown or pruned revision gets a `reset` event."""
+    sub = broker.subscribe()
+    try:
+        yield "retry: 1000\n\n"
+        last = store.committed_revision
+        if last_event_id is not None:
+            oldest = await store.oldest_event_revision()
+            gap = oldest is not None and last_event_id + 1 < oldest
+            unknown = last_event_id > store.committed_revision
+            if gap or unknown or (oldest is None and last_event_id < store.committed_revision):
+                reset = {"revision": last, "type": "reset"}
+                yield frame(last, json.dumps(reset), "reset")
+            else:
+                last = last_event_id
+                while True:
+                    rows = await store.read_events(last, 1000)
+                    if not rows:
+                        break
+                    last = rows[-1]["revision"]
+                    yield "".join(frame(r["revision"], r["payload"], r["type"]) for r in rows)
+        else:
+            hello = {"revision": last, "type": "hello"}
+            yield frame(None, json.dumps(hello), "hello")
+        while not broker.shutting_down.is_set():
+            if sub.overflowed:
+                return  # too slow: the client reconnects with Last-Event-ID and replays from the store
+            get = asyncio.ensure_future(sub.queue.get())
+            closed = asyncio.ensure_future(sub.closed.wait())
+            done, _ = await asyncio.wait({get, closed}, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            if get not in done:
+                get.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await get
+                if not done:
+                    yield ": keepalive\n\n"
+                continue
+            batch = [get.result()]
+            while not sub.queue.empty() and len(batch) < 1000:
+                batch.append(sub.queue.get_nowait())
+            out = []
+            for revision, type_, payload in batch:
+                if revision <= last:
+                    continue
+                last = revision
+                out.append(frame(revision, payload, type_))
+            if out:
+                yield "".join(out)
+    finally:
+        broker.unsubscribe(sub)

@@ -1,0 +1,63 @@
+"""The `taskboard` command.
+
+Imports stay inside the commands so `taskboard --version` does not pay for
+FastAPI, uvicorn or Textual.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from taskboard import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="taskboard")
+def cli() -> None:
+    """taskboard: watch and steer long-running agent tasks."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback by default.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to bind; 0 picks a free one (printed on start).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite database file [default: the user data directory].")
+@click.option("--api-key", envvar="TASKBOARD_API_KEY", default=None,
+              help="Require this key (X-API-Key or Bearer). Also TASKBOARD_API_KEY; prefer the variable, "
+                   "so the key stays out of shell history.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="How many tasks run at once.")
+@click.option("--demo", is_flag=True, help="Seed demo projects and tasks, and keep the board moving.")
+@click.option("--demo-speed", default=1.0, show_default=True, type=click.FloatRange(0.01, 10_000),
+              envvar="TASKBOARD_DEMO_SPEED", help="Speed-up of the demo runtime (tests use large values).")
+@click.option("--enable-shell", is_flag=True,
+              help="Enable the shell runtime, which runs task commands on this machine.")
+@click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
+              help="USD; execute and resume answer 429 once today's runs cost this much.")
+@click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concurrency: int, demo: bool,
+          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, log_level: str) -> None:
+    """Run the bundled task server."""
+    from taskboard_backend.server import serve_forever
+    from taskboard_backend.settings import Settings, default_db_path
+
+    settings = Settings(
+        db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
+        concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
+        alias_seed_agents=demo, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
+    )
+    settings.require_safe_bind()
+    serve_forever(settings, log_level=log_level)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="taskboard")
+    except KeyboardInterrupt:
+        sys.exit(130)

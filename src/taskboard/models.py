@@ -1,0 +1,537 @@
+"""Wire models shared by the backend, the client, the CLI and the TUI.
+
+Everything here is camelCase on the wire and snake_case in Python. Request
+models use strict primitive types so that `"priority": "1"` is refused the way
+seed 001's Zod schemas refuse it, instead of being coerced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
+from pydantic.alias_generators import to_camel
+
+# Seed 001 constants.
+MAX_RESUME_COUNT = 3
+DEFAULT_MAX_TURNS = 50
+DEFAULT_MAX_BUDGET_USD = 2.00
+WORKFLOW_STEP_MAX_BUDGET_USD = 5.00
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 2000
+MESSAGE_MAX = 10_000
+PATTERN_MAX = 500
+LIST_LIMIT_MAX = 1000
+LIST_LIMIT_DEFAULT = 100
+
+# Runtime ids named by seed 001, plus the two this project ships.
+SEED_AGENT_IDS = (
+    "claude-code",
+    "openai-codex-app-server",
+    "anthropic-direct",
+    "openai-direct",
+    "ollama",
+)
+BUNDLED_RUNTIME_IDS = ("demo", "shell")
+AgentId = Literal[
+    "claude-code",
+    "openai-codex-app-server",
+    "anthropic-direct",
+    "openai-direct",
+    "ollama",
+    "demo",
+    "shell",
+]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_enum_values=False,
+        serialize_by_alias=True,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready dict, camelCase, without unset optional noise."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class RequestModel(WireModel):
+    # Unknown keys are refused: a typo like {"stauts": "queued"} must not be a silent no-op.
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        serialize_by_alias=True,
+    )
+
+
+# --------------------------------------------------------------------------- status
+
+
+class TaskStatus(StrEnum):
+    PLANNED = "planned"
+    QUEUED = "queued"
+    RUNNING = "running"
+    AWAITING_INPUT = "awaiting_input"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self in (TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT)
+
+
+FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+# The transition table (seed 001, plus awaiting_input from seed 002), as data.
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PLANNED: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.QUEUED: frozenset({TaskStatus.RUNNING, TaskStatus.PLANNED, TaskStatus.CANCELLED}),
+    TaskStatus.RUNNING: frozenset(
+        {
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.AWAITING_INPUT,
+        }
+    ),
+    TaskStatus.AWAITING_INPUT: frozenset(
+        {TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.COMPLETED: frozenset({TaskStatus.PLANNED}),
+    TaskStatus.FAILED: frozenset({TaskStatus.PLANNED, TaskStatus.QUEUED, TaskStatus.RUNNING}),
+    TaskStatus.CANCELLED: frozenset({TaskStatus.PLANNED, TaskStatus.RUNNING}),
+}
+
+
+def can_transition(current: TaskStatus | str, target: TaskStatus | str) -> bool:
+    return TaskStatus(target) in TRANSITIONS[TaskStatus(current)]
+
+
+def sources_for(target: TaskStatus | str) -> frozenset[TaskStatus]:
+    """Every status from which `target` may be reached."""
+    target = TaskStatus(target)
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class Progress(WireModel):
+    current: int = 0
+    total: int | None = None
+    percent: float | None = None
+    phase: str | None = None
+    message: str | None = None
+
+
+class Usage(WireModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_micros: int = 0
+    model_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micros / 1_000_000
+
+
+class Task(WireModel):
+    """The task object of seed 001 (list form), with the additions of DESIGN.md."""
+
+    id: str
+    title: str
+    description: str | None = None
+    project_id: str | None = None
+    status: TaskStatus
+    priority: int
+    assigned_agent: str | None = None
+    agent_profile: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    # Additions (seeds 000/002/003/004 and the monitor's needs).
+    task_type: str | None = None
+    params: dict[str, Any] | None = None
+    result: str | None = None
+    result_data: Any = None
+    error: str | None = None
+    progress: Progress | None = None
+    workflow_id: str | None = None
+    step_index: int | None = None
+    source_type: str = "manual"
+    parent_id: str | None = None
+    document_ids: list[str] = Field(default_factory=list)
+    resume_count: int = 0
+    attempt: int = 0
+    pending_permissions: int = 0
+    cost_micros: int = 0
+    total_tokens: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    revision: int = 0
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status == TaskStatus.AWAITING_INPUT or self.pending_permissions > 0
+
+
+class TaskDetail(Task):
+    """GET /api/tasks/{id}: the task with resolved names and usage from the cost ledger."""
+
+    project_name: str | None = None
+    workflow_name: str | None = None
+    schedule_name: str | None = None
+    usage: Usage | None = None
+
+
+class TaskCreate(RequestModel):
+    title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    project_id: StrictStr | None = Field(default=None, max_length=100)
+    priority: StrictInt = Field(default=2, ge=0, le=3)
+    assigned_agent: AgentId | None = None
+    agent_profile: StrictStr | None = Field(default=None, max_length=100)
+    document_ids: list[StrictStr] | None = Field(default=None, max_length=100)
+    task_type: StrictStr | None = Field(default=None, max_length=100)
+    params: dict[str, Any] | None = None
+
+
+class TaskUpdate(RequestModel):
+    title: StrictStr | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    status: TaskStatus | None = None
+    priority: StrictInt | None = Field(default=None, ge=0, le=3)
+    assigned_agent: AgentId | None = None
+    agent_profile: StrictStr | None = Field(default=None, max_length=100)
+    result: StrictStr | None = Field(default=None, max_length=1_000_000)
+    document_ids: list[StrictStr] | None = Field(default=None, max_length=100)
+
+
+class TaskPage(WireModel):
+    """One page of GET /api/tasks: the array body plus its X-Total-Count and X-Revision headers."""
+
+    items: list[Task]
+    total: int
+    revision: int | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+class Success(WireModel):
+    success: bool = True
+
+
+class Accepted(WireModel):
+    message: str
+
+
+# --------------------------------------------------------------------------- output
+
+
+ContentType = Literal["text", "markdown", "code", "json", "unknown"]
+
+_MARKDOWN_HINTS = re.compile(
+    r"(^#{1,6}\s)|(^\s*[-*+]\s)|(^\s*\d+\.\s)|(\*\*[^*]+\*\*)|(^```)|(\[[^\]]+\]\([^)]+\))|(^>\s)|(^\|.*\|$)",
+    re.MULTILINE,
+)
+_CODE_HINTS = re.compile(
+    r"^\s*(def |class |import |from \S+ import |function |const |let |var |#include|package |"
+    r"public |private |fn |func |SELECT |INSERT |CREATE |return |if \(|for \(|#!/)",
+    re.MULTILINE,
+)
+
+
+def detect_content_type(text: str | None) -> ContentType:
+    """Seed 001's auto-detected contentType: text, markdown, code, json or unknown."""
+    if text is None or not text.strip():
+        return "unknown"
+    stripped = text.strip()
+    if stripped[0] in "{[":
+        try:
+            json.loads(stripped)
+            return "json"
+        except ValueError:
+            pass
+    if "\x00" in text:
+        return "unknown"
+    if _MARKDOWN_HINTS.search(text) and not stripped.startswith(("def ", "import ", "class ")):
+        return "markdown"
+    lines = [ln for ln in stripped.splitlines() if ln.strip()]
+    code_lines = sum(1 for ln in lines if _CODE_HINTS.match(ln) or ln.rstrip().endswith((";", "{", "}")))
+    if lines and code_lines / len(lines) >= 0.3:
+        return "code"
+    return "text"
+
+
+class TaskOutput(WireModel):
+    task_id: str
+    status: TaskStatus
+    result: str
+    content_type: ContentType
+
+
+class TaskResult(WireModel):
+    """GET /api/tasks/{id}/result (seed 004): only for completed tasks."""
+
+    task_id: str
+    status: TaskStatus
+    result: str | None = None
+    result_data: Any = None
+    content_type: ContentType = "unknown"
+
+
+# --------------------------------------------------------------------------- logs, progress
+
+
+class LogEntry(WireModel):
+    id: int | None = None
+    task_id: str | None = None
+    event_type: str
+    message: str
+    timestamp: datetime
+    data: dict[str, Any] | None = None
+
+
+class ProgressEvent(WireModel):
+    id: int | None = None
+    task_id: str
+    status: TaskStatus
+    progress: Progress | None = None
+    timestamp: datetime
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class MessageCreate(RequestModel):
+    message: StrictStr = Field(min_length=1, max_length=MESSAGE_MAX)
+
+
+class TaskMessage(WireModel):
+    id: int
+    task_id: str
+    role: Literal["agent", "user"]
+    message: str
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+class PermissionStatus(StrEnum):
+    PENDING = "pending"
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+class PermissionRequest(WireModel):
+    id: str  # the notificationId of seed 001
+    task_id: str
+    task_title: str | None = None
+    tool_name: str
+    tool_input: dict[str, Any] = Field(default_factory=dict)
+    message: str | None = None
+    suggested_pattern: str
+    status: PermissionStatus = PermissionStatus.PENDING
+    behavior: Literal["allow", "deny"] | None = None
+    response_message: str | None = None
+    decided_by: Literal["user", "rule"] | None = None
+    rule_id: str | None = None
+    created_at: datetime
+    resolved_at: datetime | None = None
+
+
+class PermissionResponse(RequestModel):
+    """POST /api/tasks/{id}/respond."""
+
+    notification_id: StrictStr = Field(min_length=1, max_length=200)
+    behavior: Literal["allow", "deny"]
+    message: StrictStr | None = Field(default=None, max_length=MESSAGE_MAX)
+    updated_input: dict[str, Any] | None = None
+    always_allow: StrictBool | None = None
+    permission_pattern: StrictStr | None = Field(default=None, min_length=1, max_length=PATTERN_MAX)
+
+
+class PermissionRule(WireModel):
+    id: str
+    pattern: str
+    behavior: Literal["allow", "deny"]
+    source: str = "user"
+    created_at: datetime
+
+
+class PermissionRuleCreate(RequestModel):
+    pattern: StrictStr = Field(min_length=1, max_length=PATTERN_MAX)
+    behavior: Literal["allow", "deny"]
+
+
+# --------------------------------------------------------------------------- provenance, siblings
+
+
+class LineageLink(WireModel):
+    type: str
+    id: str
+    name: str | None = None
+
+
+class Provenance(WireModel):
+    task_id: str
+    source_type: str
+    parent_id: str | None = None
+    parent_name: str | None = None
+    project_id: str | None = None
+    project_name: str | None = None
+    created_at: datetime
+    chain: list[LineageLink] = Field(default_factory=list)
+
+
+class Sibling(WireModel):
+    id: str
+    title: str
+    status: TaskStatus
+    created_at: datetime
+    step_index: int | None = None
+
+
+# --------------------------------------------------------------------------- projects, workflows
+
+
+class Project(WireModel):
+    id: str
+    name: str
+    description: str | None = None
+    created_at: datetime
+    task_count: int = 0
+
+
+class ProjectCreate(RequestModel):
+    name: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
+
+
+class WorkflowStep(RequestModel):
+    title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    priority: StrictInt = Field(default=2, ge=0, le=3)
+    assigned_agent: AgentId | None = None
+    agent_profile: StrictStr | None = Field(default=None, max_length=100)
+    task_type: StrictStr | None = Field(default=None, max_length=100)
+    params: dict[str, Any] | None = None
+
+
+class WorkflowCreate(RequestModel):
+    name: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    project_id: StrictStr | None = Field(default=None, max_length=100)
+    steps: list[WorkflowStep] = Field(min_length=1, max_length=50)
+    start: StrictBool = True
+
+
+class Workflow(WireModel):
+    id: str
+    name: str
+    project_id: str | None = None
+    status: str
+    created_at: datetime
+    tasks: list[Task] = Field(default_factory=list)
+
+
+class CleanupRequest(RequestModel):
+    older_than_hours: float = Field(default=24, ge=0, le=24 * 365 * 10)
+
+
+class CleanupResult(WireModel):
+    deleted: int
+    task_ids: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- watch stream
+
+
+EventType = Literal[
+    "task.upserted",
+    "task.deleted",
+    "permission.requested",
+    "permission.resolved",
+    "reset",
+]
+
+
+class Event(WireModel):
+    """One change on GET /api/events; `revision` is global, monotonic and the SSE id."""
+
+    revision: int
+    type: EventType
+    task_id: str | None = None
+    task: Task | None = None
+    permission: PermissionRequest | None = None
+    timestamp: datetime | None = None
+
+
+# --------------------------------------------------------------------------- server facts
+
+
+class Stats(WireModel):
+    counts: dict[str, int]
+    total: int
+    pending_permissions: int
+    cost_micros: int
+    today_cost_micros: int
+    daily_budget_micros: int | None = None
+    revision: int
+
+
+class Runtime(WireModel):
+    id: str
+    name: str
+    description: str
+    enabled: bool
+    alias_of: str | None = None
+
+
+class Health(WireModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    revision: int
+    uptime_seconds: float
+
+
+class ErrorBody(BaseModel):
+    """`{"error": "..."}`; `code` is a machine-readable addition."""
+
+    error: str
+    code: str | None = None
+
+
+class FieldErrors(BaseModel):
+    formErrors: list[str] = Field(default_factory=list)  # noqa: N815 - wire name
+    fieldErrors: dict[str, list[str]] = Field(default_factory=dict)  # noqa: N815
+
+
+class ValidationErrorBody(BaseModel):
+    """Seed 001's flattened Zod error."""
+
+    error: FieldErrors
+    code: str | None = None
