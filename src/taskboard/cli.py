@@ -39,10 +39,12 @@ def cli() -> None:
 @click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
               help="USD; execute and resume answer 429 once today's runs cost this much.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
+@click.option("--event-retention", default=50_000, show_default=True, type=click.IntRange(10, None), hidden=True,
+              help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concurrency: int, demo: bool,
-          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, log_level: str) -> None:
+          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, event_retention: int, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
     from taskboard_backend.settings import Settings, default_db_path
@@ -51,6 +53,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concu
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
         alias_seed_agents=demo, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
+        event_retention=event_retention,
     )
     settings.require_safe_bind()
     serve_forever(settings, log_level=log_level)

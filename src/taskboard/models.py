@@ -471,6 +471,7 @@ class CleanupResult(WireModel):
 
 
 EventType = Literal[
+    "hello",
     "task.upserted",
     "task.deleted",
     "permission.requested",

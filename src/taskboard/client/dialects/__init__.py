@@ -1,0 +1,1 @@
+"""Adapters for the other task APIs (seeds 000, 002, 003, 004)."""

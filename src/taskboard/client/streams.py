@@ -1,0 +1,100 @@
+"""Self-reconnecting Server-Sent Event streams (httpx + httpx-sse).
+
+A broken connection is retried with backoff (honouring the server's `retry:`),
+resuming with `Last-Event-ID`, so the caller sees every event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+
+from taskboard.client.errors import ConnectionLost, UnexpectedResponse, error_from_response
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class StreamStatus(StrEnum):
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+
+
+async def sse_events(http: httpx.AsyncClient, path: str, *, last_id: int | None, reconnect: bool = True,
+                     on_status: Callable[[StreamStatus], Any] | None = None, base_url: str = "",
+                     id_from_data: str | None = None, max_backoff: float = 5.0,
+                     read_timeout: float = 60.0) -> AsyncIterator[ServerSentEvent]:
+    """Yield events from `path`, reconnecting after breaks; stops after an `end` event.
+
+    `id_from_data` names a field of an id-less event's JSON data that also moves the resume point
+    (the watch stream's `hello` carries the revision it starts from).
+    """
+    retry_ms = 1000
+    failures = 0
+    status: StreamStatus | None = None
+
+    def set_status(new: StreamStatus) -> None:
+        nonlocal status
+        if new != status:
+            status = new
+            if on_status is not None:
+                on_status(new)
+
+    timeout = httpx.Timeout(10.0, read=read_timeout)
+    while True:
+        headers = {"Accept": "text/event-stream"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = str(last_id)
+        try:
+            async with aconnect_sse(http, "GET", path, headers=headers, timeout=timeout) as source:
+                response = source.response
+                if response.status_code >= 400:
+                    await response.aread()
+                    error = error_from_response(response)
+                    if response.status_code not in RETRYABLE_STATUSES or not reconnect:
+                        raise error
+                    raise _Retry()
+                set_status(StreamStatus.CONNECTED)
+                failures = 0
+                async for sse in source.aiter_sse():
+                    if sse.retry:
+                        retry_ms = sse.retry
+                    if sse.id:
+                        try:
+                            last_id = int(sse.id)
+                        except ValueError:
+                            pass
+                    elif id_from_data and sse.data:
+                        try:
+                            value = json.loads(sse.data).get(id_from_data)
+                            if isinstance(value, int):
+                                last_id = value
+                        except (ValueError, AttributeError):
+                            pass
+                    if not sse.data and sse.event in ("", "message"):
+                        continue  # a retry-only block dispatches nothing (per the SSE spec)
+                    yield sse
+                    if sse.event == "end":
+                        return
+        except SSEError as exc:
+            raise UnexpectedResponse(f"{base_url}{path} is not an event stream: {exc}") from exc
+        except (httpx.TransportError, _Retry) as exc:
+            if not reconnect:
+                raise ConnectionLost(f"Stream from {base_url}{path} broke: {exc or exc.__class__.__name__}",
+                                     url=base_url) from exc
+        if not reconnect:
+            raise ConnectionLost(f"Stream from {base_url}{path} ended unexpectedly", url=base_url)
+        set_status(StreamStatus.RECONNECTING)
+        failures += 1
+        delay = min(max(retry_ms / 1000, 0.1) * 2 ** min(failures - 1, 5), max_backoff)
+        await asyncio.sleep(delay * (0.75 + random.random() / 2))
+
+
+class _Retry(Exception):
+    pass

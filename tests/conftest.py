@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from taskboard.client import TaskboardClient
+from tests.server import ServerProcess
+
+# Sleeps of the demo runtime are divided by this; test tasks set their own stepSeconds anyway.
+SERVER_ARGS = ("--enable-shell", "--heartbeat", "0.5", "--concurrency", "8")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real backend for the tests that only add their own tasks."""
+    proc = ServerProcess(tmp_path_factory.mktemp("db") / "taskboard.db", *SERVER_ARGS)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """A fresh backend with its own database and arguments, stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, db: Path | None = None, env: dict[str, str] | None = None) -> ServerProcess:
+        proc = ServerProcess(db or tmp_path / f"db{len(started)}.db", *args, env=env)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+async def client(server: ServerProcess) -> AsyncIterator[TaskboardClient]:
+    async with TaskboardClient(server.url) as c:
+        yield c

@@ -1,0 +1,44 @@
+"""Small helpers for tests that drive the real server through the real client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from taskboard.client import TaskboardClient
+from taskboard.models import Task, TaskDetail
+
+# A demo task that finishes in well under a second, and one that runs until stopped.
+FAST = {"steps": 3, "stepSeconds": 0.02}
+LONG = {"steps": 100_000, "stepSeconds": 0.2}
+
+
+async def wait_for_status(client: TaskboardClient, task_id: str, *statuses: str, timeout: float = 20.0) -> TaskDetail:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = await client.get_task(task_id)
+        if task.status in statuses:
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task {task_id} is {task.status}, not {statuses}, after {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+async def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+async def start_task(client: TaskboardClient, title: str = "test task", **fields: Any) -> Task:
+    """Create, queue and execute: the seed 001 Quick Start, minus the logs."""
+    task = await client.create_task(title=title, **fields)
+    await client.queue(task.id)
+    await client.execute(task.id)
+    return task
