@@ -71,6 +71,8 @@ class DemoRuntime:
         if ctx.resumed and ctx.checkpoint:
             start = min(int(ctx.checkpoint.get("step", 0)), steps)
             await ctx.log("system", f"Resumed from checkpoint after step {start} of {steps}")
+        elif ctx.resumed:
+            await ctx.log("system", "Resumed with no checkpoint yet: starting from the first step")
         else:
             await ctx.log("system", f"Starting: {ctx.title}")
 
