@@ -80,6 +80,7 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX tasks_by_updated ON tasks(updated_at);
     CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
     CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
+    CREATE INDEX tasks_by_title ON tasks(title);
 
     -- The cost ledger: one row per run (attempt) of a task.
     CREATE TABLE runs (
