@@ -49,6 +49,11 @@ async def test_create_validation_uses_the_zod_body(http: httpx.AsyncClient, body
     assert after == before  # nothing was created
 
 
+async def test_a_whole_float_is_an_integer_as_in_json(http: httpx.AsyncClient) -> None:
+    created = await http.post("/api/tasks", json={"title": "t", "priority": 1.0})
+    assert created.status_code == 201 and created.json()["priority"] == 1
+
+
 async def test_every_field_error_is_reported_at_once(http: httpx.AsyncClient) -> None:
     form, fields = zod(await http.post("/api/tasks", json={"title": "", "priority": 9, "typo": 1}))
     assert form == ["Unrecognized key(s) in object: 'typo'"]
@@ -80,8 +85,9 @@ async def test_patch_with_an_unknown_status_changes_nothing(http: httpx.AsyncCli
 
 async def test_patch_rejects_null_title(http: httpx.AsyncClient, client: TaskboardClient) -> None:
     task = await client.create_task(title="keep me")
-    _, fields = zod(await http.patch(f"/api/tasks/{task.id}", json={"title": None}))
-    assert fields == {"title": ["Expected string, received null"]}
+    _, fields = zod(await http.patch(f"/api/tasks/{task.id}", json={"title": None, "status": None, "priority": None}))
+    assert fields == {"title": ["Expected string, received null"], "status": ["Expected string, received null"],
+                      "priority": ["Expected number, received null"]}
 
 
 @pytest.mark.parametrize(("params", "field"), [
@@ -116,6 +122,8 @@ async def test_unknown_route_and_method(http: httpx.AsyncClient) -> None:
     assert (missing.status_code, missing.json()) == (404, {"error": "Not found", "code": "not_found"})
     wrong = await http.put("/api/tasks")
     assert (wrong.status_code, wrong.json()["error"]) == (405, "Method not allowed")
+    assert wrong.headers["allow"] == "GET, POST"
+    assert (await http.get("/api/projects/")).status_code == 404  # no redirect to the list
 
 
 async def test_an_oversized_body_is_413(http: httpx.AsyncClient) -> None:

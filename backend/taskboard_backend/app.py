@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="The native task API: seed 001's Tasks API plus watch, progress, permissions and stats.",
         lifespan=lifespan,
+        redirect_slashes=False,  # /api/projects/ is a 404, not a redirect to the list
     )
     app.state.settings = settings
     app.state.service = service

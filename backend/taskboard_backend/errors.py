@@ -7,6 +7,7 @@ is translated here.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -105,6 +106,12 @@ def zod_message(err: dict[str, Any]) -> str:
     value = err.get("input")
     if kind == "missing":
         return "Required"
+    if value is None:
+        expected = {"string_type": "string", "enum": "string", "literal_error": "string", "dict_type": "object",
+                    "model_type": "object", "list_type": "array", "bool_type": "boolean"}.get(kind, "number")
+        return f"Expected {expected}, received null"
+    if kind == "value_error" and str(ctx.get("error", "")).startswith("Expected "):
+        return str(ctx["error"])
     if kind == "string_too_short":
         return f"String must contain at least {ctx.get('min_length')} character(s)"
     if kind == "string_too_long":
@@ -169,6 +176,19 @@ def flatten_validation_errors(errors: list[dict[str, Any]]) -> tuple[list[str], 
     return form, fields
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves on this path, from the OpenAPI document (its public route table)."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for template, ops in request.app.openapi().get("paths", {}).items():
+            regex = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")
+            table.append((regex, sorted(m.upper() for m in ops)))
+        request.app.state.allowed_methods = table
+    path = request.url.path
+    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -187,7 +207,10 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         message = messages.get(exc.status_code) if detail in (None, "Not Found", "Method Not Allowed") else detail
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, message or "Error", code, getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return error_response(exc.status_code, message or "Error", code, headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

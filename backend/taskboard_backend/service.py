@@ -124,16 +124,10 @@ class TaskService:
         fields: dict[str, Any] = {}
         for name in ("title", "description", "priority", "assigned_agent", "agent_profile", "result"):
             if name in body.model_fields_set:
-                value = getattr(body, name)
-                if value is None and name in ("title", "priority"):
-                    raise field_error(name, "Expected " + ("string" if name == "title" else "number") +
-                                      ", received null")
-                fields[name] = value
+                fields[name] = getattr(body, name)
         if "document_ids" in body.model_fields_set:
             fields["document_ids"] = body.document_ids or []
         target = body.status if "status" in body.model_fields_set else None
-        if "status" in body.model_fields_set and target is None:
-            raise field_error("status", "Expected string, received null")
 
         task = await self.store.require_task(task_id)
         current = TaskStatus(task["status"])

@@ -11,14 +11,14 @@ import json
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
 )
 from pydantic.alias_generators import to_camel
@@ -54,6 +54,20 @@ AgentId = Literal[
     "demo",
     "shell",
 ]
+
+
+def _json_number(value: Any) -> Any:
+    # JSON has one number type: 1.0 is the integer 1 (as in Zod), but "1" and true are not numbers.
+    if isinstance(value, str | bool):
+        raise ValueError(f"Expected number, received {'string' if isinstance(value, str) else 'boolean'}")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+
+# A rule pattern is tool:argument; the schema says so, the matcher checks the rest.
+PATTERN_REGEX = r"^\s*(\*|[A-Za-z0-9_.\-]{1,64})\s*:.*\S.*$"
 
 
 class WireModel(BaseModel):
@@ -210,7 +224,7 @@ class TaskCreate(RequestModel):
     title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     project_id: StrictStr | None = Field(default=None, max_length=100)
-    priority: StrictInt = Field(default=2, ge=0, le=3)
+    priority: JsonInt = Field(default=2, ge=0, le=3)
     assigned_agent: AgentId | None = None
     agent_profile: StrictStr | None = Field(default=None, max_length=100)
     document_ids: list[StrictStr] | None = Field(default=None, max_length=100)
@@ -219,10 +233,11 @@ class TaskCreate(RequestModel):
 
 
 class TaskUpdate(RequestModel):
-    title: StrictStr | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    # title, status and priority may be left out but not cleared: not nullable, default unset.
+    title: StrictStr = Field(default=None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    status: TaskStatus | None = None
-    priority: StrictInt | None = Field(default=None, ge=0, le=3)
+    status: TaskStatus = Field(default=None)  # type: ignore[assignment]
+    priority: JsonInt = Field(default=None, ge=0, le=3)  # type: ignore[assignment]
     assigned_agent: AgentId | None = None
     agent_profile: StrictStr | None = Field(default=None, max_length=100)
     result: StrictStr | None = Field(default=None, max_length=1_000_000)
@@ -372,7 +387,8 @@ class PermissionResponse(RequestModel):
     message: StrictStr | None = Field(default=None, max_length=MESSAGE_MAX)
     updated_input: dict[str, Any] | None = None
     always_allow: StrictBool | None = None
-    permission_pattern: StrictStr | None = Field(default=None, min_length=1, max_length=PATTERN_MAX)
+    permission_pattern: StrictStr | None = Field(default=None, min_length=1, max_length=PATTERN_MAX,
+                                                 json_schema_extra={"pattern": PATTERN_REGEX})
 
 
 class PermissionRule(WireModel):
@@ -384,7 +400,7 @@ class PermissionRule(WireModel):
 
 
 class PermissionRuleCreate(RequestModel):
-    pattern: StrictStr = Field(min_length=1, max_length=PATTERN_MAX)
+    pattern: StrictStr = Field(min_length=1, max_length=PATTERN_MAX, json_schema_extra={"pattern": PATTERN_REGEX})
     behavior: Literal["allow", "deny"]
 
 
@@ -435,7 +451,7 @@ class ProjectCreate(RequestModel):
 class WorkflowStep(RequestModel):
     title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    priority: StrictInt = Field(default=2, ge=0, le=3)
+    priority: JsonInt = Field(default=2, ge=0, le=3)
     assigned_agent: AgentId | None = None
     agent_profile: StrictStr | None = Field(default=None, max_length=100)
     task_type: StrictStr | None = Field(default=None, max_length=100)
@@ -459,7 +475,7 @@ class Workflow(WireModel):
 
 
 class CleanupRequest(RequestModel):
-    older_than_hours: float = Field(default=24, ge=0, le=24 * 365 * 10)
+    older_than_hours: JsonFloat = Field(default=24, ge=0, le=24 * 365 * 10)
 
 
 class CleanupResult(WireModel):
