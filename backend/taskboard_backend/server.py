@@ -6,9 +6,6 @@ import asyncio
 import logging
 import socket
 import sys
-import threading
-import time
-from dataclasses import dataclass
 
 import uvicorn
 
@@ -72,32 +69,3 @@ def serve_forever(settings: Settings, log_level: str = "warning") -> None:
         pass
     if not server.started:
         sys.exit(1)
-
-
-@dataclass
-class EmbeddedServer:
-    """The backend on a background thread with its own loop: for `taskboard demo`."""
-
-    settings: Settings
-    log_level: str = "error"
-
-    def start(self, timeout: float = 10.0) -> str:
-        self._sock = bind_socket(self.settings.host, self.settings.port)
-        self.url = base_url(self.settings.host, self._sock)
-        self._server = _Server(_config(self.settings, self.log_level))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._run, name="taskboard-backend", daemon=True)
-        self._thread.start()
-        end = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > end:
-                raise RuntimeError("the embedded taskboard server did not start")
-            time.sleep(0.01)
-        return self.url
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout)

@@ -183,12 +183,7 @@ After = Annotated[int | None, Query(ge=0, le=2**62, description="Replay events a
     **errors(401, 404)}, response_class=StreamingResponse)
 async def stream_logs(request: Request, service: Service, task_id: TaskId, last_event_id: LastEventId = None,
                       after: After = None) -> StreamingResponse:
-    await service.store.require_task(task_id)
-    start = parse_last_event_id(last_event_id, after) or 0
-    settings = request.app.state.settings
-    return StreamingResponse(task_stream(service.store, service.store.broker, task_id, "log", start,
-                                         settings.heartbeat_seconds),
-                             media_type="text/event-stream", headers=SSE_HEADERS)
+    return await _task_sse(request, service, task_id, "log", parse_last_event_id(last_event_id, after))
 
 
 @router.get("/{task_id}/progress", responses={**sse_response(
@@ -197,9 +192,12 @@ async def stream_logs(request: Request, service: Service, task_id: TaskId, last_
     **errors(401, 404)}, response_class=StreamingResponse)
 async def stream_progress(request: Request, service: Service, task_id: TaskId, last_event_id: LastEventId = None,
                           after: After = None) -> StreamingResponse:
-    await service.store.require_task(task_id)
-    start = parse_last_event_id(last_event_id, after) or 0
-    settings = request.app.state.settings
-    return StreamingResponse(task_stream(service.store, service.store.broker, task_id, "progress", start,
-                                         settings.heartbeat_seconds),
+    return await _task_sse(request, service, task_id, "progress", parse_last_event_id(last_event_id, after))
+
+
+async def _task_sse(request: Request, service: Service, task_id: str, kind: str, after: int | None
+                    ) -> StreamingResponse:
+    await service.store.require_task(task_id)  # a 404 now, before the stream starts
+    heartbeat = request.app.state.settings.heartbeat_seconds
+    return StreamingResponse(task_stream(service.store, service.store.broker, task_id, kind, after or 0, heartbeat),
                              media_type="text/event-stream", headers=SSE_HEADERS)
