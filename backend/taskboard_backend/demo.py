@@ -8,12 +8,13 @@ and one that asks a question.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskboard.models import ProjectCreate, TaskCreate, TaskStatus, TaskUpdate, WorkflowCreate, WorkflowStep
+from taskboard.models import MessageCreate, PermissionResponse, ProjectCreate, TaskCreate, TaskStatus, TaskUpdate, WorkflowCreate, WorkflowStep
 from taskboard_backend.errors import ApiError
 from taskboard_backend.runtimes.demo import demo_output
 from taskboard_backend.service import TaskService
@@ -141,6 +142,24 @@ async def _start(service: TaskService, index: int, params: dict[str, Any], proje
         log.warning("demo could not start %r: %s", title, exc.message)
 
 
+async def answer_unattended(service: TaskService, older_than: timedelta) -> int:
+    """Answer what nobody has answered for a while, so an unattended demo keeps moving."""
+    cutoff = _ts(older_than)
+    answered = 0
+    for row in await service.store.fetchall(
+            "SELECT id, task_id FROM permissions WHERE status = 'pending' AND created_at < ?", (cutoff,)):
+        with contextlib.suppress(ApiError):
+            await service.respond(row["task_id"], PermissionResponse(
+                notification_id=row["id"], behavior="allow", message="Nobody answered; the demo allowed it"))
+            answered += 1
+    for row in await service.store.fetchall(
+            "SELECT id FROM tasks WHERE status = 'awaiting_input' AND updated_at < ?", (cutoff,)):
+        with contextlib.suppress(ApiError):
+            await service.send_message(row["id"], MessageCreate(message="(demo) Nobody answered: use your judgement"))
+            answered += 1
+    return answered
+
+
 async def run_demo_driver(service: TaskService) -> None:
     """Keep the board alive: a new task every third of the interaction interval."""
     settings = service.settings
@@ -149,6 +168,7 @@ async def run_demo_driver(service: TaskService) -> None:
     for n in itertools.count(3):
         await asyncio.sleep(interval)
         try:
+            await answer_unattended(service, timedelta(seconds=interval * 9))
             row = await service.store.fetchone(
                 "SELECT COUNT(*) AS n FROM tasks WHERE status IN ('running', 'awaiting_input')")
             if row and row["n"] >= max(3, settings.concurrency):
