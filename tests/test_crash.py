@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 from taskboard.client import TaskboardClient
 from taskboard_backend.service import INTERRUPTED_ERROR
@@ -68,3 +69,26 @@ async def test_sigkill_mid_run_loses_nothing(start_server, tmp_path) -> None:
                 if entry.message.startswith("Resumed from checkpoint after step 1 of"):
                     break
         await client.cancel(demo.id)
+
+
+async def test_sigterm_ends_streams_and_leaves_running_tasks_resumable(start_server, tmp_path) -> None:
+    db = tmp_path / "term.db"
+    server = start_server(db=db)
+    async with TaskboardClient(server.url) as client:
+        task = await start_task(client, "cut off by a shutdown", params=LONG)
+        watchers = [client.watch() for _ in range(20)]
+        for watcher in watchers:
+            assert (await anext(watcher)).type == "hello"  # 20 idle stream clients, connected
+        started = time.monotonic()
+        server.proc.terminate()
+        server.proc.wait(10)
+        assert time.monotonic() - started < 5
+        for watcher in watchers:
+            await watcher.aclose()
+    server.start()
+    async with TaskboardClient(server.url) as client:
+        after = await client.get_task(task.id)
+        assert after.status == "failed" and after.error == INTERRUPTED_ERROR
+        await client.resume(task.id)
+        assert (await client.get_task(task.id)).status == "running"
+        await client.cancel(task.id)
