@@ -8,7 +8,7 @@ import pytest
 from taskboard.client import TaskboardClient
 from tests.server import ServerProcess
 
-# Sleeps of the demo runtime are divided by this; test tasks set their own stepSeconds anyway.
+# Shell on (the Quick Start needs it), a fast heartbeat so idle streams show it, room for parallel runs.
 SERVER_ARGS = ("--enable-shell", "--heartbeat", "0.5", "--concurrency", "8")
 
 

@@ -173,3 +173,6 @@ async def test_list_filters_sort_and_paging(client: TaskboardClient) -> None:
     assert [t.id for t in found.items] == [made[3].id]
     newest = await client.list_tasks(project_id=project.id, sort="-created")
     assert [t.id for t in newest.items] == [t.id for t in reversed(made)]
+    pages = [p async for p in client.iter_task_pages(page_size=4, project_id=project.id, sort="created")]
+    assert [len(p.items) for p in pages] == [4, 2]
+    assert [t.id for p in pages for t in p.items] == [t.id for t in made]

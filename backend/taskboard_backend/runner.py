@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from taskboard.models import TaskStatus
+from taskboard.models import SEED_AGENT_IDS, TaskStatus
 from taskboard_backend.errors import ApiError, BudgetExceeded, InvalidTransition, NotFound
 from taskboard_backend.permissions import Rule, decide, request_argument, request_key, suggest_pattern
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from taskboard_backend.store import Store, Tx
 
 log = logging.getLogger("taskboard.runner")
-
-SEED_AGENTS = ("claude-code", "openai-codex-app-server", "anthropic-direct", "openai-direct", "ollama")
-
 
 class RunBudgetExceeded(Exception):
     pass
@@ -56,7 +53,7 @@ class Runner:
 
     def runtime_id_for(self, assigned_agent: str | None) -> str:
         agent = assigned_agent or self.settings.default_runtime
-        if self.settings.alias_seed_agents and agent in SEED_AGENTS:
+        if self.settings.alias_seed_agents and agent in SEED_AGENT_IDS:
             return "demo"
         return agent
 
@@ -403,7 +400,7 @@ class RunContextImpl:
                     "SELECT p.*, t.title AS task_title FROM permissions p JOIN tasks t ON t.id = p.task_id "
                     "WHERE p.id = ?", (notification_id,))
                 await tx.task_event(self.task_id, "log", "permission",
-                                    f"Permission requested: {tool_name} {request_argument_text(tool_input)}",
+                                    f"Permission requested: {tool_name} {request_argument(tool_input)[:200]}",
                                     {"notificationId": notification_id})
                 await tx.update_task(self.task_id, {}, attempt=self.attempt)
                 await tx.emit("permission.requested", task_id=self.task_id, permission=permission_row_to_wire(row))
@@ -427,6 +424,3 @@ class RunContextImpl:
             self.runner._answer_waiters[self.task_id] = fut
         return await fut
 
-
-def request_argument_text(tool_input: dict[str, Any]) -> str:
-    return request_argument(tool_input)[:200]

@@ -13,6 +13,7 @@ from taskboard.models import (
     PermissionResponse,
     PermissionRuleCreate,
     ProjectCreate,
+    SEED_AGENT_IDS,
     TRANSITIONS,
     TaskCreate,
     TaskStatus,
@@ -490,11 +491,11 @@ class TaskService:
 
     def runtimes(self) -> list[dict[str, Any]]:
         out = []
-        for rt in (DemoRuntime(), ShellRuntime()):
+        for rt in (DemoRuntime, ShellRuntime):
             out.append({"id": rt.id, "name": rt.name, "description": rt.description,
                         "enabled": rt.id in self.runner.runtimes})
-        for agent in ("claude-code", "openai-codex-app-server", "anthropic-direct", "openai-direct", "ollama"):
-            aliased = self.settings.alias_seed_agents
+        aliased = self.settings.alias_seed_agents
+        for agent in SEED_AGENT_IDS:
             out.append({"id": agent, "name": agent,
                         "description": "Runs on the demo runtime in this demo server" if aliased
                         else "Not configured on this server",

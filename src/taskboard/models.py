@@ -44,7 +44,6 @@ SEED_AGENT_IDS = (
     "openai-direct",
     "ollama",
 )
-BUNDLED_RUNTIME_IDS = ("demo", "shell")
 AgentId = Literal[
     "claude-code",
     "openai-codex-app-server",
