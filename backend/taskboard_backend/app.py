@@ -24,7 +24,7 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store
+from taskboard_backend.store import Store, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
@@ -119,6 +119,8 @@ class ApiKeyMiddleware:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.fixed_clock is not None:
+        use_fixed_clock(settings.fixed_clock)
     broker = Broker()
     store = Store(settings.db_path, broker, event_retention=settings.event_retention)
     runner = Runner(store, settings)

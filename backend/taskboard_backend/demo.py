@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from taskboard.models import MessageCreate, PermissionResponse, ProjectCreate, TaskCreate, TaskStatus, TaskUpdate, WorkflowCreate, WorkflowStep
 from taskboard_backend.errors import ApiError
 from taskboard_backend.runtimes.demo import demo_output
 from taskboard_backend.service import TaskService
+from taskboard_backend.store import utcnow
 
 log = logging.getLogger("taskboard.demo")
 
@@ -39,7 +40,7 @@ _LIVE_TITLES = [
 
 
 def _ts(delta: timedelta) -> str:
-    return (datetime.now(UTC) - delta).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (utcnow() - delta).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 async def seed_demo(service: TaskService) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskboard.models import SEED_AGENT_IDS, TaskStatus
@@ -20,7 +20,7 @@ from taskboard_backend.permissions import Rule, decide, request_argument, reques
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
-from taskboard_backend.store import new_id, now_iso
+from taskboard_backend.store import new_id, now_iso, utcnow
 
 if TYPE_CHECKING:
     from taskboard_backend.settings import Settings
@@ -72,7 +72,7 @@ class Runner:
     async def check_daily_budget(self) -> None:
         if self.settings.daily_budget_usd is None:
             return
-        now = datetime.now(UTC)
+        now = utcnow()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         row = await self.store.fetchone(
             "SELECT COALESCE(SUM(cost_micros), 0) AS spent FROM runs WHERE started_at >= ?",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
+import threading
 
 import uvicorn
 
@@ -48,13 +50,26 @@ def _config(settings: Settings, log_level: str) -> uvicorn.Config:
     )
 
 
-def serve_forever(settings: Settings, log_level: str = "warning") -> None:
+def _exit_on_stdin_eof(server: uvicorn.Server, loop: asyncio.AbstractEventLoop) -> None:
+    # The parent (`taskboard demo`) holds the other end of our stdin: when it is gone, so are we,
+    # even if it was SIGKILLed and could not stop us itself.
+    def wait() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        loop.call_soon_threadsafe(server.handle_exit, signal.SIGTERM, None)
+
+    threading.Thread(target=wait, name="stdin-watch", daemon=True).start()
+
+
+def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdin: bool = False) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = bind_socket(settings.host, settings.port)
     server = _Server(_config(settings, log_level))
     url = base_url(settings.host, sock)
 
     async def run() -> None:
+        if exit_with_stdin:
+            _exit_on_stdin_eof(server, asyncio.get_running_loop())
         started = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not started.done():
             await asyncio.sleep(0.01)

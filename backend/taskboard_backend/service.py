@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from taskboard.models import (
@@ -27,7 +27,7 @@ from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, transition_message
+from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, transition_message, utcnow
 
 log = logging.getLogger("taskboard.service")
 
@@ -269,7 +269,7 @@ class TaskService:
         return await self.runner.execute(task["id"])
 
     async def cleanup(self, body: CleanupRequest) -> dict[str, Any]:
-        cutoff = (datetime.now(UTC) - timedelta(hours=body.older_than_hours)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        cutoff = (utcnow() - timedelta(hours=body.older_than_hours)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         async with self.store.transaction() as tx:
             rows = await tx.fetchall(
                 "DELETE FROM tasks WHERE status IN ('completed', 'failed') AND updated_at < ? RETURNING id",
@@ -479,7 +479,7 @@ class TaskService:
             counts[r["status"]] = r["n"]
             cost += r["c"] or 0
         pending = await self.store.fetchone("SELECT COUNT(*) AS n FROM permissions WHERE status = 'pending'")
-        midnight = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00.000Z")
+        midnight = utcnow().strftime("%Y-%m-%dT00:00:00.000Z")
         today = await self.store.fetchone("SELECT COALESCE(SUM(cost_micros), 0) AS c FROM runs WHERE started_at >= ?",
                                           (midnight,))
         body = {"counts": counts, "total": sum(counts.values()), "pendingPermissions": pending["n"] if pending else 0,

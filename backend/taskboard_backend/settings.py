@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from taskboard.models import DEFAULT_MAX_BUDGET_USD, WORKFLOW_STEP_MAX_BUDGET_USD
@@ -48,6 +49,8 @@ class Settings:
     heartbeat_seconds: float = 15.0
     # With demo mode on: a permission request and a question roughly this often.
     demo_interaction_seconds: float = 60.0
+    # Freezes the clock and makes ids sequential, for snapshot tests and screenshots.
+    fixed_clock: datetime | None = None
 
     def require_safe_bind(self) -> None:
         """Binding beyond loopback without an API key is refused."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -175,11 +176,27 @@ SORTS: dict[str, str] = {
 SORT_ALIASES = {"createdAt": "created", "updatedAt": "updated"}
 
 
+_fixed_now: datetime | None = None
+_id_counter = itertools.count(1)
+
+
+def use_fixed_clock(at: datetime) -> None:
+    """Freeze the clock and make ids sequential: snapshot tests and screenshots need both."""
+    global _fixed_now
+    _fixed_now = at.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return _fixed_now or datetime.now(UTC)
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def new_id() -> str:
+    if _fixed_now is not None:
+        return f"00000000-0000-4000-8000-{next(_id_counter):012d}"
     return str(uuid.uuid4())
 
 

@@ -7,6 +7,7 @@ FastAPI, uvicorn or Textual.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -14,10 +15,60 @@ import click
 from taskboard import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+DEFAULT_URL = "http://127.0.0.1:8765"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, "--version", "-V", prog_name="taskboard")
-def cli() -> None:
-    """taskboard: watch and steer long-running agent tasks."""
+@click.option("--url", envvar="TASKBOARD_URL", default=DEFAULT_URL, show_default=True,
+              help="The server to watch. Also TASKBOARD_URL.")
+@click.option("--api-key", envvar="TASKBOARD_API_KEY", default=None,
+              help="The server's API key. Prefer TASKBOARD_API_KEY, so it stays out of shell history.")
+@click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
+@click.pass_context
+def cli(ctx: click.Context, url: str, api_key: str | None, read_only: bool) -> None:
+    """taskboard: watch and steer long-running agent tasks.
+
+    With no command, opens the board on a running server (--url). `taskboard demo` starts a server
+    with a live demo board and opens it; `taskboard serve` runs a server alone.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from taskboard.tui.app import make_app
+
+    make_app(url, api_key=api_key or None, read_only=read_only).run()
+
+
+@cli.command()
+@click.option("--temp", is_flag=True, help="Use a throwaway database, removed on exit.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Database file [default: demo.db in the user data directory].")
+@click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
+def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
+    """Start the bundled server with a live demo board, and open the board on it."""
+    import shutil
+    import tempfile
+
+    from taskboard.connect import LocalServer
+    from taskboard.tui.app import make_app
+
+    workdir = Path(tempfile.mkdtemp(prefix="taskboard-demo-")) if temp else None
+    data = workdir or _data_dir()
+    server = LocalServer(db_path or data / "demo.db", log_path=data / "demo-server.log")
+    server.start()  # before Textual starts, so the server boots while the UI does
+    try:
+        make_app(connector=server, read_only=read_only).run()
+    finally:
+        server.close()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _data_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "taskboard"
 
 
 @cli.command()
@@ -41,10 +92,15 @@ def cli() -> None:
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
 @click.option("--event-retention", default=50_000, show_default=True, type=click.IntRange(10, None), hidden=True,
               help="How many watch events are kept for Last-Event-ID replay.")
+@click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              hidden=True, help="Freeze the clock and number ids in order (snapshot tests, screenshots).")
+@click.option("--exit-with-stdin", is_flag=True, hidden=True,
+              help="Stop when stdin closes: `taskboard demo` runs the server this way.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concurrency: int, demo: bool,
-          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, event_retention: int, log_level: str) -> None:
+          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, event_retention: int, fixed_clock: datetime | None, exit_with_stdin: bool,
+          log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
     from taskboard_backend.settings import Settings, default_db_path
@@ -54,9 +110,10 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concu
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
         alias_seed_agents=demo, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
+        fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
     )
     settings.require_safe_bind()
-    serve_forever(settings, log_level=log_level)
+    serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)
 
 
 def main() -> None:

@@ -1,0 +1,116 @@
+"""Where the TUI's server comes from: a URL, or a bundled server started for `taskboard demo`.
+
+No backend import here: the local server is a child process (`python -m taskboard serve`), so the
+TUI talks to it over HTTP through the client like to any other, and a crash on one side does not
+take the other with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from taskboard.client import TaskboardClient
+
+
+class ServerStartError(Exception):
+    """The local server did not come up; the message carries the end of its log."""
+
+
+class Connector(Protocol):
+    label: str
+
+    async def connect(self) -> TaskboardClient: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteServer:
+    """A server that is already running somewhere."""
+
+    def __init__(self, url: str, api_key: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.label = self.url
+
+    async def connect(self) -> TaskboardClient:
+        return TaskboardClient(self.url, api_key=self.api_key)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalServer:
+    """The bundled server in a child process on a free loopback port, stopped with us.
+
+    Its stdin is a pipe from us: if we die without stopping it (even by SIGKILL), it reads EOF
+    and exits by itself (`serve --exit-with-stdin`).
+    """
+
+    def __init__(self, db_path: Path, *, log_path: Path, extra_args: tuple[str, ...] = ("--demo",),
+                 start_timeout: float = 30.0) -> None:
+        self.db_path = db_path
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url: str | None = None
+        self.label = "local demo server"
+
+    def start(self) -> None:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "taskboard", "serve", "--host", "127.0.0.1", "--port", "0",
+                 "--db", str(self.db_path), "--exit-with-stdin", *self.extra_args],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def _read_url(self) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        line = self.process.stdout.readline().decode(errors="replace")
+        prefix = "taskboard: serving "
+        if not line.startswith(prefix):
+            self.process.wait(timeout=5)
+            raise ServerStartError(f"the local server did not start (exit {self.process.returncode}).\n"
+                                   f"{self._log_tail()}")
+        return line[len(prefix):].split()[0]
+
+    async def connect(self) -> TaskboardClient:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+            self.url = None
+        if self.url is None:
+            try:
+                self.url = await asyncio.wait_for(asyncio.to_thread(self._read_url), self.start_timeout)
+            except TimeoutError as exc:
+                raise ServerStartError(f"the local server did not answer within {self.start_timeout:.0f} s.\n"
+                                       f"{self._log_tail()}") from exc
+            self.label = self.url
+        return TaskboardClient(self.url)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()[-8:]
+        except OSError:
+            return ""
+        return "\n".join(lines) + f"\n(full log: {self.log_path})"
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,710 @@
+"""The taskboard TUI: a live board of agent tasks, steered from the keyboard.
+
+Network work runs in workers; what they learn reaches the widgets through the Board (one in-memory
+model) and a few Messages. A failed call becomes a notification with the server's words; nothing a
+server says or fails to say ends the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from textual import events, on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerState
+
+from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
+from taskboard.connect import Connector, RemoteServer, ServerStartError
+from taskboard.models import (
+    MAX_RESUME_COUNT,
+    SEED_AGENT_IDS,
+    Event,
+    PermissionRequest,
+    Project,
+    Task,
+    TaskStatus,
+    TaskMessage,
+)
+from taskboard.tui.board import Board, BoardFilter
+from taskboard.tui.messages import (
+    ActionDone,
+    BoardLoaded,
+    ConnectionChanged,
+    PermissionRequested,
+    PermissionResolved,
+    TaskChanged,
+)
+from taskboard.tui.screens.confirm import ConfirmScreen
+from taskboard.tui.screens.detail import DetailScreen
+from taskboard.tui.screens.disconnected import DisconnectedScreen
+from taskboard.tui.screens.filter import FilterScreen
+from taskboard.tui.screens.help import HelpScreen
+from taskboard.tui.screens.inbox import InboxScreen
+from taskboard.tui.screens.message import MessageScreen
+from taskboard.tui.screens.new_task import NewTaskScreen
+from taskboard.tui.screens.permission import PermissionDecision, PermissionScreen
+from taskboard.tui.widgets.detail_pane import DetailPane
+from taskboard.tui.widgets.log_tail import LogTail
+from taskboard.tui.widgets.status_bar import StatusBar
+from taskboard.tui.widgets.task_table import TaskTable
+
+PAGE_SIZE = 1000
+RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
+SEARCH_DEBOUNCE = 0.15
+NARROW_WIDTH = 120
+
+# Actions that change something on the server: off in read-only mode.
+MUTATING = frozenset({"cancel", "resume", "queue", "execute", "approve", "deny", "review", "message",
+                      "new_task", "delete", "priority"})
+# Actions about the selected task (they need one, and the main or detail screen).
+TASK_ACTIONS = MUTATING - {"new_task"} | {"copy_id", "open_detail"}
+
+# (group, key shown, action, description): the footer, the help screen and the palette read this.
+KEYMAP: list[tuple[str, str, str, str]] = [
+    ("Task", "c", "cancel", "Cancel the task (asks first)"),
+    ("Task", "r", "resume", "Resume a failed or cancelled task"),
+    ("Task", "u", "queue", "Queue a planned task"),
+    ("Task", "x", "execute", "Execute a queued task"),
+    ("Task", "m", "message", "Answer a task awaiting input"),
+    ("Task", "+ / -", "priority", "Raise / lower the priority"),
+    ("Task", "D", "delete", "Delete the task (asks first)"),
+    ("Task", "y", "copy_id", "Copy the task id"),
+    ("Task", "enter", "open_detail", "Open the task full screen"),
+    ("Approvals", "a", "approve", "Allow the pending request once"),
+    ("Approvals", "d", "deny", "Deny the pending request"),
+    ("Approvals", "p", "review", "Review it: always allow (pattern), deny with a message"),
+    ("Approvals", "i", "inbox", "Every pending request on the board"),
+    ("Board", "n", "new_task", "New task"),
+    ("Board", "/", "search", "Search titles, ids and agents"),
+    ("Board", "F", "filter", "Filter by status (several) and project"),
+    ("Board", "s", "sort", "Sort: priority, created, updated, status"),
+    ("Board", "A", "attention", "Attention first on/off (input, approvals on top)"),
+    ("Board", "escape", "clear_filter", "Clear search and filters"),
+    ("Board", "ctrl+r", "refresh", "Reload everything from the server"),
+    ("Board", "tab", "focus_next", "Next pane (table, detail, log)"),
+    ("Log", "f", "follow", "Follow the log again (when paused)"),
+    ("Log", "/", "", "Filter the log (when the log has focus)"),
+    ("App", "?", "help", "This help"),
+    ("App", "ctrl+p", "command_palette", "Command palette"),
+    ("App", "q", "quit", "Quit"),
+]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskboardApp(App[None]):
+    CSS_PATH = "taskboard.tcss"
+    TITLE = "taskboard"
+    BINDINGS = [
+        Binding("n", "new_task", "New"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("r", "resume", "Resume"),
+        Binding("u", "queue", "Queue"),
+        Binding("x", "execute", "Execute"),
+        Binding("a", "approve", "Approve"),
+        Binding("d", "deny", "Deny"),
+        Binding("p", "review", "Review", show=False),
+        Binding("m", "message", "Message"),
+        Binding("i", "inbox", "Inbox"),
+        Binding("D", "delete", "Delete", show=False),
+        Binding("plus,equals_sign", "priority(-1)", "Priority up", show=False),
+        Binding("minus", "priority(1)", "Priority down", show=False),
+        Binding("y", "copy_id", "Copy id", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("f", "follow", "Follow log", show=False),
+        Binding("F", "filter", "Filter", show=False),
+        Binding("s", "sort", "Sort", show=False),
+        Binding("A", "attention", "Attention first", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+        Binding("enter", "open_detail", "Detail", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, connector: Connector, *, read_only: bool = False,
+                 clock: Callable[[], datetime] = _utcnow, bell: bool = True) -> None:
+        super().__init__()
+        self.connector = connector
+        self.read_only = read_only
+        self.clock = clock
+        self.use_bell = bell
+        self.client: TaskboardClient | None = None
+        self.board = Board()
+        self.projects: list[Project] = []
+        self.agents: list[str] = list(SEED_AGENT_IDS)
+        self.connection = "connecting"
+        self.loaded = False
+        self._retry_now = asyncio.Event()
+        self._search_timer: Any = None
+        self._permission_open: str | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.connector.label, self.board, read_only=self.read_only, id="status")
+        yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search")
+        with Horizontal(id="main"):
+            yield TaskTable(self.board, self.clock, id="tasks")
+            with Vertical(id="side"):
+                yield DetailPane(self.clock, id="detail")
+                yield LogTail(id="log")
+        yield Footer()
+
+    @property
+    def table(self) -> TaskTable:
+        return self.query_one("#tasks", TaskTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.table.empty_message = "Loading tasks…"
+        self._apply_width(self.size.width)
+        self._connect()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.screen.set_class(width < NARROW_WIDTH, "narrow")
+
+    # ------------------------------------------------------------------ connection
+
+    @work(group="connection", exclusive=True, exit_on_error=False)
+    async def _connect(self) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self.client is None:
+                    self.client = await self.connector.connect()
+                    self.query_one(StatusBar).server = self.connector.label
+                revision = await self._load()
+                break
+            except (TaskboardError, ServerStartError, OSError) as exc:
+                delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
+                self._show_disconnected(str(exc), attempt, delay)
+                self._retry_now.clear()
+                try:
+                    await asyncio.wait_for(self._retry_now.wait(), delay)
+                except TimeoutError:
+                    pass
+        if isinstance(self.screen, DisconnectedScreen):
+            self.pop_screen()
+        self._watch(revision)
+
+    def _show_disconnected(self, error: str, attempt: int, delay: float) -> None:
+        self._set_connection("disconnected", error)
+        if not isinstance(self.screen, DisconnectedScreen):
+            self.push_screen(DisconnectedScreen(self.connector.label))
+        screen = self.screen
+        if isinstance(screen, DisconnectedScreen) and screen.is_mounted:
+            screen.show_attempt(error, attempt, delay)
+        elif isinstance(screen, DisconnectedScreen):
+            self.call_after_refresh(screen.show_attempt, error, attempt, delay)
+
+    def action_retry_now(self) -> None:
+        self._retry_now.set()
+
+    async def _load(self) -> int | None:
+        """List the board (the first page shows at once), then what the panes need."""
+        assert self.client is not None
+        client = self.client
+        first = await client.list_tasks(limit=PAGE_SIZE, sort="created")
+        permissions = await client.list_permissions(status="pending")
+        self.board.clear()
+        self.board.load(first.items)
+        for request in permissions:
+            self.board.add_permission(request)
+        self.table.empty_message = "No tasks yet. Press n to create one."
+        self._board_changed()
+        self._set_connection("live")
+        self.loaded = True
+        complete = len(first.items) >= first.total
+        self.post_message(BoardLoaded(len(self.board.tasks), complete))
+        self._load_extras()
+        if not complete:
+            self._load_rest(first.total, len(first.items))
+        return first.revision
+
+    @work(group="extras", exclusive=True, exit_on_error=False)
+    async def _load_extras(self) -> None:
+        assert self.client is not None
+        self.projects = await self.client.list_projects()
+        runtimes = await self.client.runtimes()
+        ids = [r.id for r in runtimes if r.enabled]
+        self.agents = [*ids, *(a for a in SEED_AGENT_IDS if a not in ids)]
+
+    @work(group="pages", exclusive=True, exit_on_error=False)
+    async def _load_rest(self, total: int, offset: int) -> None:
+        assert self.client is not None
+        while offset < total:
+            page = await self.client.list_tasks(limit=PAGE_SIZE, offset=offset, sort="created")
+            if not page.items:
+                break
+            self.board.load(page.items)
+            offset += len(page.items)
+            self._board_changed()
+        self.post_message(BoardLoaded(len(self.board.tasks), True))
+
+    @work(group="watch", exclusive=True, exit_on_error=False)
+    async def _watch(self, since: int | None) -> None:
+        assert self.client is not None
+
+        def on_status(status: StreamStatus) -> None:
+            self._set_connection("live" if status is StreamStatus.CONNECTED else "reconnecting")
+
+        async for event in self.client.watch(since, on_status=on_status):
+            if event.type == "reset":
+                # The server no longer holds our revision: list again, then carry on from the stream.
+                await self._load()
+                continue
+            self._apply(event)
+
+    def _apply(self, event: Event) -> None:
+        board = self.board
+        if event.type == "task.upserted" and event.task is not None:
+            if board.upsert(event.task):
+                self._task_changed(event.task.id)
+        elif event.type == "task.deleted" and event.task_id:
+            if board.remove(event.task_id):
+                self._task_changed(event.task_id)
+        elif event.type == "permission.requested" and event.permission is not None:
+            board.add_permission(event.permission)
+            self.post_message(PermissionRequested(event.permission))
+            self._task_changed(event.permission.task_id)
+        elif event.type == "permission.resolved" and event.permission is not None:
+            board.resolve_permission(event.permission.id)
+            self.post_message(PermissionResolved(event.permission))
+            self._task_changed(event.permission.task_id)
+
+    def _task_changed(self, task_id: str) -> None:
+        self._board_changed()
+        if task_id == self.table.selected_id or isinstance(self.screen, DetailScreen):
+            self.post_message(TaskChanged(task_id))
+
+    def _board_changed(self) -> None:
+        self.table.board_changed()
+        self.query_one(StatusBar).update_counts()
+
+    def _set_connection(self, state: str, detail: str = "") -> None:
+        if state != self.connection:
+            self.connection = state
+            self.query_one(StatusBar).connection = state
+            self.post_message(ConnectionChanged(state, detail))
+
+    # ------------------------------------------------------------------ reacting
+
+    @on(TaskTable.Highlighted)
+    def _highlighted(self, event: TaskTable.Highlighted) -> None:
+        task = self.board.tasks.get(event.task_id) if event.task_id else None
+        self.query_one(DetailPane).show(self.client, task, self.board.pending_for(task.id) if task else [])
+        self.query_one(LogTail).show_task(self.client, task.id if task else None, task.title if task else "")
+        self.refresh_bindings()
+
+    @on(TaskChanged)
+    def _task_changed_message(self, event: TaskChanged) -> None:
+        task = self.board.tasks.get(event.task_id)
+        if event.task_id == self.table.selected_id:
+            self.query_one(DetailPane).show(self.client, task, self.board.pending_for(event.task_id))
+            self.refresh_bindings()
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and task is not None:
+            screen.update_task(task, self.board.pending_for(task.id))
+
+    @on(PermissionRequested)
+    def _permission_requested(self, event: PermissionRequested) -> None:
+        request = event.request
+        if request.task_id == self.table.selected_id and self.screen is self.screen_stack[0]:
+            self._review(request)
+            return
+        title = self._title(request.task_id)
+        self.notify(f"{title} asks to use {request.tool_name}. Press i for the inbox.",
+                    title="Approval needed", severity="warning", timeout=8)
+        if self.use_bell:
+            self.bell()
+
+    @on(PermissionResolved)
+    def _permission_resolved(self, event: PermissionResolved) -> None:
+        screen = self.screen
+        if isinstance(screen, PermissionScreen) and screen.request.id == event.request.id:
+            screen.dismiss(None)
+            how = "by a rule" if event.request.decided_by == "rule" else "elsewhere"
+            self.notify(f"That request was answered {how} ({event.request.behavior}).")
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DEBOUNCE, lambda: self._set_search(event.value))
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self._set_search(event.value)
+        if not event.value:
+            self.query_one("#search").remove_class("visible")
+        self.table.focus()
+
+    def _set_search(self, text: str) -> None:
+        flt = self.board.filter
+        if flt.text != text:
+            self.board.set_filter(BoardFilter(flt.statuses, flt.project_id, text))
+            self._board_changed()
+
+    # ------------------------------------------------------------------ which keys are live
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in TASK_ACTIONS and action != "new_task":
+            return True
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, DetailScreen):
+            return False  # modals own their keys
+        if self.why_disabled(action) is not None:
+            return None  # shown, greyed out
+        return True
+
+    def why_disabled(self, action: str) -> str | None:
+        """Why the action cannot run now, in words for a notification; None when it can."""
+        if action in MUTATING and self.read_only:
+            return "Read-only mode: nothing can be changed from this board."
+        if action == "new_task":
+            return None if self.client is not None and self.loaded else "Not connected yet."
+        if action not in TASK_ACTIONS:
+            return None
+        task = self._selected()
+        if task is None:
+            return "No task selected."
+        status = task.status
+        name = status.value.replace("_", " ")
+        if action == "cancel" and status.is_final:
+            return f"The task is already {name}."
+        if action == "resume":
+            if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+                return f"Only failed or cancelled tasks resume; this one is {name}."
+            if task.resume_count >= MAX_RESUME_COUNT:
+                return f"The task was resumed {MAX_RESUME_COUNT} times already (the limit)."
+        if action == "queue" and status not in (TaskStatus.PLANNED, TaskStatus.FAILED):
+            return f"Only planned (or failed) tasks can be queued; this one is {name}."
+        if action == "execute" and status is not TaskStatus.QUEUED:
+            return f"Only queued tasks execute; this one is {name} (queue it with u)."
+        if action in ("approve", "deny", "review") and not self.board.pending_for(task.id):
+            return "This task has no permission request waiting."
+        if action == "message" and status is not TaskStatus.AWAITING_INPUT:
+            return f"The task is {name}, not awaiting input."
+        if action == "delete" and status.is_active:
+            return "Cancel the task before deleting it."
+        return None
+
+    def on_key(self, event: events.Key) -> None:
+        # A disabled key is greyed in the footer; pressing it says why instead of doing nothing.
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, DetailScreen):
+            return
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if event.key in binding.key.split(","):
+                action = binding.action.split("(")[0]
+                reason = self.why_disabled(action)
+                if reason is not None:
+                    event.stop()
+                    self.notify(reason, title=binding.description, severity="warning", timeout=4)
+                return
+
+    # ------------------------------------------------------------------ actions
+
+    def _selected(self) -> Task | None:
+        screen = self.screen
+        if isinstance(screen, DetailScreen):
+            return self.board.tasks.get(screen.task_.id, screen.task_)
+        return self.table.selected_task
+
+    def _title(self, task_id: str) -> str:
+        task = self.board.tasks.get(task_id)
+        return f"“{task.title}”" if task else task_id[:8]
+
+    def _call(self, action: str, task_id: str | None, call: Callable[[], Awaitable[Any]], done: str) -> None:
+        """Run one server call in a worker; tell the user how it went."""
+
+        async def run() -> None:
+            try:
+                await call()
+            except ApiError as exc:
+                self.notify(exc.message, title=f"{action.capitalize()} refused ({exc.status})", severity="error")
+                self.post_message(ActionDone(action, task_id, False, exc.message))
+                return
+            except TaskboardError as exc:
+                self.notify(str(exc), title=f"{action.capitalize()} failed", severity="error")
+                self.post_message(ActionDone(action, task_id, False, str(exc)))
+                return
+            self.notify(done, timeout=3)
+            self.post_message(ActionDone(action, task_id, True, done))
+
+        self.run_worker(run(), group="actions", exit_on_error=False)
+
+    def action_cancel(self) -> None:
+        task = self._selected()
+        if task is None or self.client is None:
+            return
+        client = self.client
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._call("cancel", task.id, lambda: client.cancel(task.id), f"Cancelled {self._title(task.id)}")
+
+        self.push_screen(ConfirmScreen(f"Cancel “{task.title}”?\n\nIt is {task.status.value}; a running agent "
+                                       "is stopped within a second.", confirm_label="Cancel task"), confirmed)
+
+    def action_delete(self) -> None:
+        task = self._selected()
+        if task is None or self.client is None:
+            return
+        client = self.client
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._call("delete", task.id, lambda: client.delete_task(task.id), f"Deleted “{task.title}”")
+
+        self.push_screen(ConfirmScreen(f"Delete “{task.title}”?\n\nIts logs and history go with it; "
+                                       "this cannot be undone.", confirm_label="Delete"), confirmed)
+
+    def action_resume(self) -> None:
+        task = self._selected()
+        if task is not None and self.client is not None:
+            client = self.client
+            self._call("resume", task.id, lambda: client.resume(task.id), f"Resumed {self._title(task.id)}")
+
+    def action_queue(self) -> None:
+        task = self._selected()
+        if task is not None and self.client is not None:
+            client = self.client
+            self._call("queue", task.id, lambda: client.queue(task.id), f"Queued {self._title(task.id)}")
+
+    def action_execute(self) -> None:
+        task = self._selected()
+        if task is not None and self.client is not None:
+            client = self.client
+            self._call("execute", task.id, lambda: client.execute(task.id), f"Started {self._title(task.id)}")
+
+    def action_priority(self, delta: int) -> None:
+        task = self._selected()
+        if task is None or self.client is None:
+            return
+        value = max(0, min(3, task.priority + delta))
+        if value == task.priority:
+            self.notify(f"Already P{value}.", timeout=2)
+            return
+        client = self.client
+        self._call("priority", task.id, lambda: client.update_task(task.id, priority=value),
+                   f"{self._title(task.id)} is now P{value}")
+
+    def action_approve(self) -> None:
+        self._answer(PermissionDecision("allow"))
+
+    def action_deny(self) -> None:
+        self._answer(PermissionDecision("deny"))
+
+    def _answer(self, decision: PermissionDecision, request: PermissionRequest | None = None) -> None:
+        if request is None:
+            task = self._selected()
+            pending = self.board.pending_for(task.id) if task else []
+            if not pending:
+                return
+            request = pending[0]
+        if self.client is None:
+            return
+        client, chosen = self.client, request
+        verb = {"allow": "Allowed", "deny": "Denied"}[decision.behavior]
+        if decision.always_allow:
+            verb = f"Always allowing {decision.pattern}:"
+        self._call("approve" if decision.behavior == "allow" else "deny", chosen.task_id,
+                   lambda: client.respond(chosen.task_id, chosen.id, decision.behavior, message=decision.message,
+                                          always_allow=decision.always_allow or None,
+                                          permission_pattern=decision.pattern),
+                   f"{verb} {chosen.tool_name} for {self._title(chosen.task_id)}")
+
+    def action_review(self) -> None:
+        task = self._selected()
+        pending = self.board.pending_for(task.id) if task else []
+        if pending:
+            self._review(pending[0])
+
+    def _review(self, request: PermissionRequest) -> None:
+        if self._permission_open == request.id:
+            return
+        self._permission_open = request.id
+
+        def decided(decision: PermissionDecision | None) -> None:
+            self._permission_open = None
+            if decision is not None and request.id in self.board.permissions:
+                self._answer(decision, request)
+
+        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id)), decided)
+
+    def action_inbox(self) -> None:
+        titles = {t: self.board.tasks[t].title for t in {p.task_id for p in self.board.permissions.values()}
+                  if t in self.board.tasks}
+
+        def chosen(request: PermissionRequest | None) -> None:
+            if request is not None:
+                if self.table.select_task(request.task_id):
+                    self.table.focus()
+                self._review(request)
+
+        self.push_screen(InboxScreen(list(self.board.permissions.values()), titles), chosen)
+
+    def action_message(self) -> None:
+        task = self._selected()
+        if task is None or self.client is None:
+            return
+        self._ask_and_send(task)
+
+    @work(group="message", exclusive=True, exit_on_error=False)
+    async def _ask_and_send(self, task: Task) -> None:
+        assert self.client is not None
+        client = self.client
+        question = None
+        try:
+            messages: list[TaskMessage] = await client.list_messages(task.id)
+            asked = [m for m in messages if m.role == "agent"]
+            question = asked[-1].message if asked else None
+        except TaskboardError:
+            pass
+        answer = await self.push_screen_wait(MessageScreen(task.title, question))
+        if answer:
+            self._call("message", task.id, lambda: client.send_message(task.id, answer),
+                       f"Sent your answer to {self._title(task.id)}")
+
+    def action_new_task(self) -> None:
+        if self.client is None:
+            return
+        project = self.board.filter.project_id
+
+        def created(task: Task | None) -> None:
+            if task is not None:
+                self.board.upsert(task)
+                self._board_changed()
+                self.table.select_task(task.id)
+                self.notify(f"Created “{task.title}”", timeout=3)
+
+        self.push_screen(NewTaskScreen(self.client, projects=self.projects, agents=self.agents,
+                                       project_id=project), created)
+
+    def action_copy_id(self) -> None:
+        task = self._selected()
+        if task is not None:
+            self.copy_to_clipboard(task.id)
+            self.notify(f"Copied {task.id}", timeout=2)
+
+    def action_open_detail(self) -> None:
+        task = self._selected()
+        if task is not None and not isinstance(self.screen, DetailScreen):
+            self.push_screen(DetailScreen(self.client, task, self.clock, self.board.pending_for(task.id)))
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.add_class("visible")
+        search.focus()
+
+    def action_clear_filter(self) -> None:
+        search = self.query_one("#search", Input)
+        if not self.board.filter.active and not search.has_class("visible"):
+            return
+        search.value = ""
+        search.remove_class("visible")
+        self.board.set_filter(BoardFilter())
+        self._board_changed()
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        def chosen(flt: BoardFilter | None) -> None:
+            if flt is not None:
+                self.board.set_filter(flt)
+                self._board_changed()
+
+        self.push_screen(FilterScreen(self.board.filter, self.projects), chosen)
+
+    def action_sort(self) -> None:
+        self.board.set_sort(self.board.sort.next())
+        self._board_changed()
+        self.notify(f"Sorted by {self.board.sort.value}", timeout=2)
+
+    def action_attention(self) -> None:
+        self.board.set_sort(self.board.sort, attention_first=not self.board.attention_first)
+        self._board_changed()
+        self.notify(f"Attention first {'on' if self.board.attention_first else 'off'}", timeout=2)
+
+    def action_refresh(self) -> None:
+        if self.client is not None:
+            self._connect()
+            self.notify("Reloading from the server", timeout=2)
+
+    def action_follow(self) -> None:
+        self.query_one(LogTail).action_follow()
+
+    def action_help(self) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for group, key, _action, description in KEYMAP:
+            groups.setdefault(group, []).append((key, description))
+        self.push_screen(HelpScreen(list(groups.items())))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for _group, key, action, description in KEYMAP:
+            if not action or action in ("command_palette", "quit", "focus_next", "help"):
+                continue
+            if action == "priority":
+                for delta, word in ((-1, "Raise"), (1, "Lower")):
+                    yield SystemCommand(f"{word} priority", f"{word} the selected task's priority ({key})",
+                                        lambda d=delta: self.run_action(f"priority({d})"))
+                continue
+            yield SystemCommand(description.split(" (")[0], f"key: {key}",
+                                lambda a=action: self._palette_run(a))
+        yield SystemCommand("Help", "Every key (?)", self.action_help)
+
+    async def _palette_run(self, action: str) -> None:
+        reason = self.why_disabled(action)
+        if reason is not None:
+            self.notify(reason, severity="warning")
+            return
+        await self.run_action(action)
+
+    # ------------------------------------------------------------------ errors
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place an unexpected worker error lands: a notification, never a crash."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "watch":
+            self._set_connection("reconnecting", str(error))
+            self.set_timer(2.0, self._restart_watch)
+        if isinstance(error, TaskboardError):
+            self.notify(str(error), title="Server error", severity="error")
+        else:
+            self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error")
+
+    def _restart_watch(self) -> None:
+        self._connect()
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        self.connector.close()
+
+
+def make_app(url: str | None = None, *, api_key: str | None = None, read_only: bool = False,
+             connector: Connector | None = None, clock: Callable[[], datetime] = _utcnow,
+             bell: bool = True) -> TaskboardApp:
+    """The app for a URL (or a connector); the CLI, the tests and the screenshot script share it."""
+    if connector is None:
+        if url is None:
+            raise ValueError("make_app needs a url or a connector")
+        connector = RemoteServer(url, api_key)
+    return TaskboardApp(connector, read_only=read_only, clock=clock, bell=bell)

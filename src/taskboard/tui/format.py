@@ -1,0 +1,114 @@
+"""How values look on screen: status icons and colours, ages, costs, progress bars."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from taskboard.models import Progress, Task, TaskStatus
+
+STATUS_ICON = {
+    TaskStatus.PLANNED: "○",
+    TaskStatus.QUEUED: "◔",
+    TaskStatus.RUNNING: "▶",
+    TaskStatus.AWAITING_INPUT: "?",
+    TaskStatus.COMPLETED: "✔",
+    TaskStatus.FAILED: "✘",
+    TaskStatus.CANCELLED: "⊘",
+}
+# Rich colour names, so they read on dark and light themes alike.
+STATUS_STYLE = {
+    TaskStatus.PLANNED: "grey62",
+    TaskStatus.QUEUED: "cyan",
+    TaskStatus.RUNNING: "bold dodger_blue1",
+    TaskStatus.AWAITING_INPUT: "bold yellow",
+    TaskStatus.COMPLETED: "green",
+    TaskStatus.FAILED: "bold red",
+    TaskStatus.CANCELLED: "grey50",
+}
+STATUS_LABEL = {
+    TaskStatus.PLANNED: "planned",
+    TaskStatus.QUEUED: "queued",
+    TaskStatus.RUNNING: "running",
+    TaskStatus.AWAITING_INPUT: "input",
+    TaskStatus.COMPLETED: "done",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.CANCELLED: "cancelled",
+}
+PRIORITY_STYLE = {0: "bold red", 1: "yellow", 2: "default", 3: "grey50"}
+LOG_STYLE = {
+    "system": "grey62",
+    "assistant": "default",
+    "tool_use": "cyan",
+    "tool_result": "grey70",
+    "permission": "bold yellow",
+    "question": "bold yellow",
+    "answer": "green",
+    "error": "bold red",
+    "stderr": "red",
+    "stdout": "default",
+    "progress": "grey50",
+    "result": "green",
+}
+
+
+def short_id(task_id: str) -> str:
+    return task_id[:8]
+
+
+def age(then: datetime, now: datetime) -> str:
+    """`42s`, `7m`, `3h`, `12d`: how long ago, in the fewest characters."""
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def task_age(task: Task, now: datetime) -> str:
+    """Running tasks show how long they have run; the rest how long ago they last changed."""
+    if task.status.is_active and task.started_at is not None:
+        return age(task.started_at, now)
+    return age(task.updated_at, now)
+
+
+def cost(micros: int) -> str:
+    if micros <= 0:
+        return "-"
+    dollars = micros / 1_000_000
+    return f"${dollars:.2f}" if dollars >= 0.01 else "<$0.01"
+
+
+def percent(progress: Progress | None) -> float | None:
+    if progress is None:
+        return None
+    if progress.percent is not None:
+        return max(0.0, min(100.0, progress.percent))
+    if progress.total:
+        return max(0.0, min(100.0, 100.0 * progress.current / progress.total))
+    return None
+
+
+def progress_bar(value: float | None, width: int) -> str:
+    """A bar of eighth blocks, `width` cells wide, or blanks when there is nothing to show."""
+    if value is None or width <= 0:
+        return " " * max(0, width)
+    eighths = round(value / 100 * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return bar.ljust(width)[:width]
+
+
+def priority(value: int) -> str:
+    return f"P{value}"

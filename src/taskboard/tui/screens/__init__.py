@@ -1,0 +1,1 @@
+"""Screens and modals pushed over the main board."""

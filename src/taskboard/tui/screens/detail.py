@@ -1,0 +1,48 @@
+"""One task, full screen: the whole output, every field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from taskboard.client import TaskboardClient
+from taskboard.models import PermissionRequest, Task
+from taskboard.tui.widgets.detail_pane import DetailPane
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,enter,q", "app.pop_screen", "Back"),
+        Binding("j,down", "scroll(1)", "Down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+    ]
+
+    def __init__(self, client: TaskboardClient | None, task: Task, clock: Callable[[], datetime],
+                 permissions: list[PermissionRequest]) -> None:
+        super().__init__()
+        self.client = client
+        self.task_ = task
+        self.clock = clock
+        self.permissions = permissions
+
+    def compose(self) -> ComposeResult:
+        yield DetailPane(self.clock, full=True, id="detail-full")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        pane = self.query_one(DetailPane)
+        pane.border_title = "Task"
+        pane.show(self.client, self.task_, self.permissions)
+        pane.focus()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(DetailPane).scroll_relative(y=lines, animate=False)
+
+    def update_task(self, task: Task, permissions: list[PermissionRequest]) -> None:
+        if task.id == self.task_.id:
+            self.query_one(DetailPane).show(self.client, task, permissions)

@@ -1,0 +1,58 @@
+"""Shown while the server cannot be reached: what failed, and that we keep trying."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+
+class DisconnectedScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DisconnectedScreen {
+        align: center middle;
+    }
+    DisconnectedScreen > Vertical {
+        width: 80;
+        max-width: 95%;
+        height: auto;
+        border: thick $error;
+        background: $surface;
+        padding: 1 2;
+    }
+    """
+    BINDINGS = [
+        Binding("r", "app.retry_now", "Retry now"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, server: str) -> None:
+        super().__init__()
+        self.server = server
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Cannot reach the server"
+            yield Static(id="disconnected-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_attempt("", 1, 0)
+
+    def show_attempt(self, error: str, attempt: int, retry_in: float) -> None:
+        text = Text()
+        text.append("taskboard cannot reach ", style="bold")
+        text.append(self.server, style="bold cyan")
+        text.append("\n\n")
+        if error:
+            text.append(error, style="red")
+            text.append("\n\n")
+        text.append(f"Attempt {attempt}. " if attempt else "")
+        text.append(f"Trying again in {retry_in:.0f} s; the board opens as soon as the server answers."
+                    if retry_in else "Connecting…")
+        text.append("\n\nStart a server with `taskboard serve`, or point taskboard at one with --url "
+                    "(or TASKBOARD_URL).", style="grey62")
+        self.query_one("#disconnected-body", Static).update(text)

@@ -1,0 +1,132 @@
+"""The permission modal: what the agent wants to do, and Allow once / Always allow / Deny."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from taskboard.models import PATTERN_REGEX, PermissionRequest
+
+
+@dataclass(frozen=True)
+class PermissionDecision:
+    behavior: Literal["allow", "deny"]
+    always_allow: bool = False
+    pattern: str | None = None
+    message: str | None = None
+
+
+class PermissionScreen(ModalScreen[PermissionDecision | None]):
+    DEFAULT_CSS = """
+    PermissionScreen {
+        align: center middle;
+    }
+    PermissionScreen > Vertical {
+        width: 90;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: thick $warning;
+        border-title-color: $warning;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 2;
+    }
+    PermissionScreen #permission-input {
+        height: auto;
+        max-height: 12;
+        background: $panel;
+        margin: 1 0;
+    }
+    PermissionScreen Label {
+        margin-top: 1;
+        color: $text-muted;
+    }
+    PermissionScreen #pattern-error {
+        color: $error;
+        height: auto;
+    }
+    PermissionScreen #permission-buttons {
+        height: auto;
+        margin: 1 0;
+    }
+    PermissionScreen Button {
+        margin-right: 2;
+    }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Later"),
+        Binding("a", "allow", "Allow once"),
+        Binding("A", "always", "Always allow"),
+        Binding("d", "deny", "Deny"),
+    ]
+
+    def __init__(self, request: PermissionRequest, *, task_title: str | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self.task_title = task_title or request.task_title or request.task_id
+
+    def compose(self) -> ComposeResult:
+        request = self.request
+        with Vertical() as box:
+            box.border_title = "Permission requested"
+            head = Text()
+            head.append(self.task_title, style="bold")
+            head.append(" wants to use ")
+            head.append(request.tool_name, style="bold cyan")
+            yield Static(head, id="permission-head")
+            if request.message:
+                yield Static(Text(request.message, style="italic"), id="permission-message")
+            with VerticalScroll(id="permission-input"):
+                yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme="ansi_dark",
+                                    word_wrap=True, background_color="default"))
+            yield Label("Always allow calls matching (tool:argument glob):")
+            yield Input(request.suggested_pattern, id="pattern")
+            yield Static("", id="pattern-error")
+            yield Label("Message to the agent when denying (optional):")
+            yield Input(placeholder="why not, or what to do instead", id="deny-message")
+            with Horizontal(id="permission-buttons"):
+                yield Button("Allow once (a)", id="allow", variant="success")
+                yield Button("Always allow (A)", id="always", variant="primary")
+                yield Button("Deny (d)", id="deny", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#allow", Button).focus()
+
+    @on(Button.Pressed, "#allow")
+    def action_allow(self) -> None:
+        self.dismiss(PermissionDecision("allow"))
+
+    @on(Button.Pressed, "#always")
+    def action_always(self) -> None:
+        pattern = self.query_one("#pattern", Input).value.strip()
+        if not re.match(PATTERN_REGEX, pattern):
+            self.query_one("#pattern-error", Static).update(
+                "A pattern is tool:argument, e.g. Bash:npm test* or Read:src/**")
+            self.query_one("#pattern", Input).focus()
+            return
+        self.dismiss(PermissionDecision("allow", always_allow=True, pattern=pattern))
+
+    @on(Button.Pressed, "#deny")
+    def action_deny(self) -> None:
+        message = self.query_one("#deny-message", Input).value.strip() or None
+        self.dismiss(PermissionDecision("deny", message=message))
+
+    @on(Input.Submitted, "#deny-message")
+    def _deny_submitted(self) -> None:
+        self.action_deny()
+
+    @on(Input.Submitted, "#pattern")
+    def _pattern_submitted(self) -> None:
+        self.action_always()

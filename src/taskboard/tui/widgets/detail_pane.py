@@ -1,0 +1,230 @@
+"""The detail pane: every field of one task, its usage, lineage, workflow siblings and output.
+
+It shows the list's copy of the task at once, then fills in what only the detail routes have
+(usage from the cost ledger, provenance, siblings) from a worker; moving the cursor quickly
+cancels the fetch for the task left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.padding import Padding
+from rich.rule import Rule
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from taskboard.client import NotFound, TaskboardClient, TaskboardError
+from taskboard.models import PermissionRequest, Provenance, Sibling, Task, TaskDetail, detect_content_type
+from taskboard.tui import format as fmt
+
+FETCH_DELAY = 0.08
+
+
+@dataclass
+class TaskView:
+    """What the pane shows: the task, and whatever the detail routes added."""
+
+    task: Task
+    detail: TaskDetail | None = None
+    provenance: Provenance | None = None
+    siblings: list[Sibling] = field(default_factory=list)
+    permissions: list[PermissionRequest] = field(default_factory=list)
+
+
+def _code_theme() -> str:
+    return "ansi_dark"
+
+
+def render_output(text: str) -> RenderableType:
+    """The output as its contentType says: markdown, highlighted code or JSON, or plain text."""
+    kind = detect_content_type(text)
+    if kind == "markdown":
+        return Markdown(text)
+    if kind == "json":
+        try:
+            pretty = json.dumps(json.loads(text), indent=2)
+        except ValueError:
+            pretty = text
+        return Syntax(pretty, "json", theme=_code_theme(), word_wrap=True, background_color="default")
+    if kind == "code":
+        lexer = Syntax.guess_lexer("output", text)
+        return Syntax(text, lexer, theme=_code_theme(), word_wrap=True, background_color="default")
+    return Text(text)
+
+
+def render_task(view: TaskView, now: datetime, *, full: bool = False) -> RenderableType:
+    task = view.detail or view.task
+    parts: list[RenderableType] = []
+    title = Text()
+    title.append(f"{fmt.STATUS_ICON[task.status]} ", style=fmt.STATUS_STYLE[task.status])
+    title.append(task.title, style="bold")
+    parts.append(title)
+
+    for request in view.permissions:
+        box = Text()
+        box.append("⚠ Permission requested: ", style="bold yellow")
+        box.append(request.tool_name, style="bold")
+        box.append("  " + json.dumps(request.tool_input, separators=(", ", ": "))[:300], style="cyan")
+        if request.message:
+            box.append(f"\n  {request.message}", style="italic")
+        box.append("\n  a allow · d deny · p review (always allow, deny with a message)", style="grey62")
+        parts.append(Padding(box, (1, 0, 0, 0)))
+    if task.status.value == "awaiting_input":
+        parts.append(Padding(Text("? The agent is waiting for an answer: press m to reply", style="bold yellow"),
+                             (1, 0, 0, 0)))
+
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="grey62", no_wrap=True)
+    fields.add_column()
+    status = Text(task.status.value, style=fmt.STATUS_STYLE[task.status])
+    fields.add_row("id", task.id)
+    fields.add_row("status", status)
+    fields.add_row("priority", Text(fmt.priority(task.priority), style=fmt.PRIORITY_STYLE.get(task.priority, "")))
+    if isinstance(task, TaskDetail) and task.project_name:
+        fields.add_row("project", task.project_name)
+    elif task.project_id:
+        fields.add_row("project", task.project_id)
+    fields.add_row("agent", " · ".join(x for x in (task.assigned_agent, task.agent_profile) if x) or "-")
+    if task.task_type:
+        fields.add_row("type", task.task_type)
+    if task.progress is not None:
+        value = fmt.percent(task.progress)
+        line = Text(fmt.progress_bar(value, 20), style="dodger_blue1")
+        bits = [f"{value:.0f}%" if value is not None else "",
+                f"{task.progress.current}/{task.progress.total}" if task.progress.total else "",
+                task.progress.phase or "", task.progress.message or ""]
+        line.append("  " + "  ".join(b for b in bits if b))
+        fields.add_row("progress", line)
+    fields.add_row("created", f"{task.created_at.astimezone():%Y-%m-%d %H:%M:%S} ({fmt.age(task.created_at, now)} ago)")
+    fields.add_row("updated", f"{task.updated_at.astimezone():%Y-%m-%d %H:%M:%S} ({fmt.age(task.updated_at, now)} ago)")
+    if task.started_at:
+        end = task.finished_at or now
+        fields.add_row("ran", fmt.duration((end - task.started_at).total_seconds())
+                       + ("" if task.finished_at else " so far"))
+    if task.attempt or task.resume_count:
+        fields.add_row("attempts", f"{task.attempt} (resumed {task.resume_count} of 3)")
+    usage = view.detail.usage if view.detail else None
+    if usage is not None and (usage.total_tokens or usage.cost_micros):
+        fields.add_row("usage", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out · "
+                                f"{fmt.cost(usage.cost_micros)}" + (f" · {usage.model_id}" if usage.model_id else ""))
+    else:
+        fields.add_row("cost", f"{fmt.cost(task.cost_micros)} · {task.total_tokens:,} tokens")
+    if isinstance(task, TaskDetail) and task.workflow_name:
+        fields.add_row("workflow", f"{task.workflow_name} (step {(task.step_index or 0) + 1})")
+    if view.provenance is not None:
+        chain = " → ".join(f"{link.type}:{link.name or fmt.short_id(link.id)}" for link in view.provenance.chain)
+        fields.add_row("source", view.provenance.source_type + (f" · {chain}" if chain else ""))
+    parts.append(Padding(fields, (1, 0, 0, 0)))
+
+    if task.error:
+        parts.append(Padding(Text(f"✘ {task.error}", style="bold red"), (1, 0, 0, 0)))
+    if task.description:
+        parts.append(Rule("description", style="grey37", align="left"))
+        parts.append(Text(task.description))
+    if task.params:
+        parts.append(Rule("params", style="grey37", align="left"))
+        parts.append(Syntax(json.dumps(task.params, indent=2), "json", theme=_code_theme(),
+                            background_color="default", word_wrap=True))
+    if view.siblings:
+        parts.append(Rule("workflow steps", style="grey37", align="left"))
+        steps = Table.grid(padding=(0, 1))
+        for sibling in view.siblings:
+            marker = "›" if sibling.id == task.id else " "
+            steps.add_row(marker, Text(fmt.STATUS_ICON[sibling.status], style=fmt.STATUS_STYLE[sibling.status]),
+                          sibling.title, Text(sibling.status.value, style=fmt.STATUS_STYLE[sibling.status]))
+        parts.append(steps)
+    if task.result:
+        parts.append(Rule(f"output ({detect_content_type(task.result)})", style="grey37", align="left"))
+        text = task.result if full or len(task.result) < 4000 else task.result[:4000] + "\n…(enter for all)"
+        parts.append(render_output(text))
+    return Group(*parts)
+
+
+class DetailPane(VerticalScroll):
+    DEFAULT_CSS = """
+    DetailPane {
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        padding: 0 1;
+        background: $surface;
+    }
+    DetailPane:focus-within, DetailPane:focus {
+        border: round $accent;
+    }
+    DetailPane > Static {
+        width: 1fr;
+    }
+    """
+
+    def __init__(self, clock: Callable[[], datetime], *, full: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.full = full
+        self.view: TaskView | None = None
+        self.can_focus = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("No task selected", style="italic grey50"), id="detail-body")
+
+    def on_mount(self) -> None:
+        self.border_title = "Detail"
+
+    def show(self, client: TaskboardClient | None, task: Task | None,
+             permissions: list[PermissionRequest] | None = None) -> None:
+        """Show `task` now; fetch the rest if it is another task or it changed."""
+        if task is None:
+            self.view = None
+            self.query_one("#detail-body", Static).update(Text("No task selected", style="italic grey50"))
+            return
+        same = self.view is not None and self.view.task.id == task.id
+        if same and self.view is not None:
+            self.view.task = task
+            self.view.permissions = permissions or []
+            if self.view.detail is not None and self.view.detail.revision < task.revision:
+                self.view.detail = None
+        else:
+            self.view = TaskView(task=task, permissions=permissions or [])
+            self.scroll_home(animate=False)
+        self.repaint()
+        if client is not None and (self.view.detail is None):
+            self._fetch(client, task.id)
+
+    def repaint(self) -> None:
+        if self.view is not None:
+            self.query_one("#detail-body", Static).update(render_task(self.view, self.clock(), full=self.full))
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def _fetch(self, client: TaskboardClient, task_id: str) -> None:
+        await asyncio.sleep(FETCH_DELAY)  # cancelled if the cursor moves on: a debounce
+        try:
+            detail = await client.get_task(task_id)
+            siblings: list[Sibling] = []
+            provenance = None
+            if detail.workflow_id:
+                siblings = await client.siblings(task_id)
+            if detail.parent_id or detail.source_type != "manual":
+                provenance = await client.provenance(task_id)
+        except NotFound:
+            return
+        except TaskboardError as exc:
+            self.notify(f"Could not load the task: {exc}", severity="error")
+            return
+        if self.view is None or self.view.task.id != task_id:
+            return
+        self.view.detail = detail
+        self.view.task = detail
+        self.view.siblings = siblings
+        self.view.provenance = provenance
+        self.repaint()

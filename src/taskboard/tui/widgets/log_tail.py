@@ -1,0 +1,246 @@
+"""The log tail: the selected task's log, live, that stops following when you scroll up.
+
+Lines arrive from `stream_logs` in a worker, wait in a buffer and are written in batches (a burst of
+a thousand lines is one repaint, not a thousand). While paused the title counts the lines waiting
+below; `f` (or scrolling back to the bottom) follows again. Switching tasks replaces the worker,
+which closes the old stream.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Input, RichLog
+
+from taskboard.client import StreamStatus, TaskboardClient, TaskboardError
+from taskboard.models import LogEntry
+from taskboard.tui import format as fmt
+
+FLUSH_INTERVAL = 0.1
+KEEP_LINES = 10_000
+
+
+class LogView(RichLog):
+    """A RichLog that reports when the user scrolls away from the end and back."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(max_lines=KEEP_LINES, wrap=False, markup=False, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
+        self.quiet = False
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.quiet:
+            return
+        tail = self.parent.parent if self.parent else None
+        if not isinstance(tail, LogTail):
+            return
+        if new < old:
+            tail.following = False
+        elif new >= self.max_scroll_y:
+            tail.following = True
+
+
+class LogTail(Vertical):
+    DEFAULT_CSS = """
+    LogTail {
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        border-subtitle-color: $warning;
+    }
+    LogTail:focus-within {
+        border: round $accent;
+    }
+    LogTail > Input {
+        display: none;
+        height: 1;
+        border: none;
+        padding: 0 1;
+    }
+    LogTail.filtering > Input {
+        display: block;
+    }
+    LogTail > Vertical > LogView {
+        background: $surface;
+        scrollbar-gutter: stable;
+    }
+    """
+    BINDINGS = [
+        Binding("f", "follow", "Follow"),
+        Binding("slash", "filter", "Filter log"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    following: reactive[bool] = reactive(True)
+    pending: reactive[int] = reactive(0)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.task_id: str | None = None
+        self.task_title = ""
+        self.entries: deque[LogEntry] = deque(maxlen=KEEP_LINES)
+        self.filter_text = ""
+        self.stream_state = "idle"
+        self._buffer: list[LogEntry] = []
+        self._flush_timer: object | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter the log (enter to keep, escape to clear)", id="log-filter")
+        with Vertical():
+            yield LogView(id="log-view")
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def on_mount(self) -> None:
+        self.border_title = "Log"
+        self._update_titles()
+
+    # ------------------------------------------------------------------ following a task
+
+    def show_task(self, client: TaskboardClient | None, task_id: str | None, title: str = "") -> None:
+        if task_id == self.task_id:
+            return
+        self.task_id, self.task_title = task_id, title
+        self.entries.clear()
+        self._buffer.clear()
+        self.pending = 0
+        self._reset_view()
+        self.following = True
+        if client is None or task_id is None:
+            self.workers.cancel_group(self, "logs")
+            self.stream_state = "idle"
+            self._update_titles()
+            return
+        self._stream(client, task_id)
+
+    @work(group="logs", exclusive=True, exit_on_error=False)
+    async def _stream(self, client: TaskboardClient, task_id: str) -> None:
+        def status(state: StreamStatus) -> None:
+            self.stream_state = "reconnecting" if state is StreamStatus.RECONNECTING else "live"
+            self._update_titles()
+
+        self.stream_state = "connecting"
+        self._update_titles()
+        try:
+            async for entry in client.stream_logs(task_id, on_status=status):
+                if task_id != self.task_id:
+                    return
+                self._buffer.append(entry)
+                if self._flush_timer is None:
+                    self._flush_timer = self.set_timer(FLUSH_INTERVAL, self.flush)
+        except TaskboardError as exc:
+            self.stream_state = f"error: {exc}"
+        else:
+            self.stream_state = "ended"
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what has arrived since the last flush, in one go."""
+        self._flush_timer = None
+        batch, self._buffer = self._buffer, []
+        if batch:
+            self.entries.extend(batch)
+            shown = [e for e in batch if self._matches(e)]
+            view = self.view
+            for entry in shown:
+                view.write(self._line(entry), scroll_end=self.following)
+            if not self.following:
+                self.pending += len(shown)
+        self._update_titles()
+
+    # ------------------------------------------------------------------ follow / filter
+
+    def watch_following(self, following: bool) -> None:
+        if following:
+            self.pending = 0
+        self.view.auto_scroll = following
+        self._update_titles()
+
+    def watch_pending(self) -> None:
+        self._update_titles()
+
+    def action_follow(self) -> None:
+        self.following = True
+        self.view.scroll_end(animate=False, immediate=True)
+
+    def action_filter(self) -> None:
+        self.add_class("filtering")
+        self.query_one("#log-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#log-filter", Input)
+        field.value = ""
+        self.remove_class("filtering")
+        self.view.focus()
+
+    @on(Input.Changed, "#log-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.set_filter(event.value)
+
+    @on(Input.Submitted, "#log-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            self.remove_class("filtering")
+        self.view.focus()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._reset_view()
+        view = self.view
+        for entry in self.entries:
+            if self._matches(entry):
+                view.write(self._line(entry), scroll_end=False)
+        self.pending = 0
+        self.following = True
+        view.scroll_end(animate=False, immediate=True)
+        self._update_titles()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _matches(self, entry: LogEntry) -> bool:
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.casefold()
+        return needle in entry.message.casefold() or needle in entry.event_type.casefold()
+
+    def _reset_view(self) -> None:
+        view = self.view
+        view.quiet = True
+        view.clear()
+        view.scroll_to(y=0, animate=False, immediate=True)
+        view.quiet = False
+
+    @staticmethod
+    def _line(entry: LogEntry) -> Text:
+        stamp = entry.timestamp.astimezone().strftime("%H:%M:%S")
+        style = fmt.LOG_STYLE.get(entry.event_type, "default")
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(stamp, style="grey50")
+        line.append(f" {entry.event_type:<11.11} ", style=style if style != "default" else "grey70")
+        line.append(entry.message.replace("\n", " ⏎ "), style=style)
+        return line
+
+    def _update_titles(self) -> None:
+        if not self.is_mounted:
+            return
+        if self.task_id is None:
+            self.border_title = "Log"
+        else:
+            state = "" if self.stream_state in ("live", "connecting") else f" · {self.stream_state}"
+            self.border_title = f"Log · {self.task_title[:40]}{state}"
+        parts = []
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        if not self.following:
+            parts.append(f"paused · {self.pending} new · f to follow")
+        self.border_subtitle = " · ".join(parts)

@@ -1,0 +1,42 @@
+"""Helpers for driving the app: wait for a condition while the app keeps running."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from taskboard.tui.app import TaskboardApp
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.05)
+
+
+async def loaded(pilot: Pilot[Any], *task_ids: str) -> TaskboardApp:
+    app = pilot.app
+    assert isinstance(app, TaskboardApp)
+    await until(pilot, lambda: app.loaded and all(t in app.board.tasks for t in task_ids), what="the board")
+    return app
+
+
+async def select(pilot: Pilot[Any], task_id: str) -> None:
+    app = pilot.app
+    assert isinstance(app, TaskboardApp)
+    await until(pilot, lambda: task_id in app.board.tasks and app.board.index_of(task_id) is not None)
+    await pilot.pause(0.1)  # let a batched repaint land
+    assert app.table.select_task(task_id)
+    await pilot.pause()
+
+
+def notifications(app: TaskboardApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
