@@ -151,18 +151,19 @@ class TaskboardApp(App[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.connector.label, self.board, read_only=self.read_only, id="status")
+        # Kept as attributes: workers reach them while a modal (another screen) is on top.
+        self.status_bar = StatusBar(self.connector.label, self.board, read_only=self.read_only, id="status")
+        self.table = TaskTable(self.board, self.clock, id="tasks")
+        self.detail = DetailPane(self.clock, id="detail")
+        self.log_tail = LogTail(id="log")
+        yield self.status_bar
         yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search")
         with Horizontal(id="main"):
-            yield TaskTable(self.board, self.clock, id="tasks")
+            yield self.table
             with Vertical(id="side"):
-                yield DetailPane(self.clock, id="detail")
-                yield LogTail(id="log")
+                yield self.detail
+                yield self.log_tail
         yield Footer()
-
-    @property
-    def table(self) -> TaskTable:
-        return self.query_one("#tasks", TaskTable)
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -174,7 +175,8 @@ class TaskboardApp(App[None]):
         self._apply_width(event.size.width)
 
     def _apply_width(self, width: int) -> None:
-        self.screen.set_class(width < NARROW_WIDTH, "narrow")
+        if self.screen_stack:
+            self.screen_stack[0].set_class(width < NARROW_WIDTH, "narrow")
 
     # ------------------------------------------------------------------ connection
 
@@ -186,7 +188,7 @@ class TaskboardApp(App[None]):
             try:
                 if self.client is None:
                     self.client = await self.connector.connect()
-                    self.query_one(StatusBar).server = self.connector.label
+                    self.status_bar.server = self.connector.label
                 revision = await self._load()
                 break
             except (TaskboardError, ServerStartError, OSError) as exc:
@@ -197,19 +199,17 @@ class TaskboardApp(App[None]):
                     await asyncio.wait_for(self._retry_now.wait(), delay)
                 except TimeoutError:
                     pass
-        if isinstance(self.screen, DisconnectedScreen):
+        if isinstance(self._top(), DisconnectedScreen):
             self.pop_screen()
         self._watch(revision)
 
     def _show_disconnected(self, error: str, attempt: int, delay: float) -> None:
         self._set_connection("disconnected", error)
-        if not isinstance(self.screen, DisconnectedScreen):
+        if not isinstance(self._top(), DisconnectedScreen):
             self.push_screen(DisconnectedScreen(self.connector.label))
-        screen = self.screen
-        if isinstance(screen, DisconnectedScreen) and screen.is_mounted:
+        screen = self._top()
+        if isinstance(screen, DisconnectedScreen):
             screen.show_attempt(error, attempt, delay)
-        elif isinstance(screen, DisconnectedScreen):
-            self.call_after_refresh(screen.show_attempt, error, attempt, delay)
 
     def action_retry_now(self) -> None:
         self._retry_now.set()
@@ -288,17 +288,19 @@ class TaskboardApp(App[None]):
 
     def _task_changed(self, task_id: str) -> None:
         self._board_changed()
-        if task_id == self.table.selected_id or isinstance(self.screen, DetailScreen):
+        if task_id == self.table.selected_id or isinstance(self._top(), DetailScreen):
             self.post_message(TaskChanged(task_id))
 
     def _board_changed(self) -> None:
+        if not self.table.is_attached:
+            return  # shutting down
         self.table.board_changed()
-        self.query_one(StatusBar).update_counts()
+        self.status_bar.update_counts()
 
     def _set_connection(self, state: str, detail: str = "") -> None:
         if state != self.connection:
             self.connection = state
-            self.query_one(StatusBar).connection = state
+            self.status_bar.connection = state
             self.post_message(ConnectionChanged(state, detail))
 
     # ------------------------------------------------------------------ reacting
@@ -306,24 +308,26 @@ class TaskboardApp(App[None]):
     @on(TaskTable.Highlighted)
     def _highlighted(self, event: TaskTable.Highlighted) -> None:
         task = self.board.tasks.get(event.task_id) if event.task_id else None
-        self.query_one(DetailPane).show(self.client, task, self.board.pending_for(task.id) if task else [])
-        self.query_one(LogTail).show_task(self.client, task.id if task else None, task.title if task else "")
+        self.detail.show(self.client, task, self.board.pending_for(task.id) if task else [])
+        self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "")
         self.refresh_bindings()
 
     @on(TaskChanged)
     def _task_changed_message(self, event: TaskChanged) -> None:
+        if not self.detail.is_attached:
+            return
         task = self.board.tasks.get(event.task_id)
         if event.task_id == self.table.selected_id:
-            self.query_one(DetailPane).show(self.client, task, self.board.pending_for(event.task_id))
+            self.detail.show(self.client, task, self.board.pending_for(event.task_id))
             self.refresh_bindings()
-        screen = self.screen
+        screen = self._top()
         if isinstance(screen, DetailScreen) and task is not None:
             screen.update_task(task, self.board.pending_for(task.id))
 
     @on(PermissionRequested)
     def _permission_requested(self, event: PermissionRequested) -> None:
         request = event.request
-        if request.task_id == self.table.selected_id and self.screen is self.screen_stack[0]:
+        if request.task_id == self.table.selected_id and not self._modal_open() and len(self.screen_stack) == 1:
             self._review(request)
             return
         title = self._title(request.task_id)
@@ -334,7 +338,7 @@ class TaskboardApp(App[None]):
 
     @on(PermissionResolved)
     def _permission_resolved(self, event: PermissionResolved) -> None:
-        screen = self.screen
+        screen = self._top()
         if isinstance(screen, PermissionScreen) and screen.request.id == event.request.id:
             screen.dismiss(None)
             how = "by a rule" if event.request.decided_by == "rule" else "elsewhere"
@@ -364,11 +368,18 @@ class TaskboardApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in TASK_ACTIONS and action != "new_task":
             return True
-        if len(self.screen_stack) > 1 and not isinstance(self.screen, DetailScreen):
+        if self._modal_open():
             return False  # modals own their keys
         if self.why_disabled(action) is not None:
             return None  # shown, greyed out
         return True
+
+    def _top(self) -> Screen[Any] | None:
+        stack = self.screen_stack
+        return stack[-1] if stack else None
+
+    def _modal_open(self) -> bool:
+        return len(self.screen_stack) > 1 and not isinstance(self._top(), DetailScreen)
 
     def why_disabled(self, action: str) -> str | None:
         """Why the action cannot run now, in words for a notification; None when it can."""
@@ -404,7 +415,7 @@ class TaskboardApp(App[None]):
 
     def on_key(self, event: events.Key) -> None:
         # A disabled key is greyed in the footer; pressing it says why instead of doing nothing.
-        if len(self.screen_stack) > 1 and not isinstance(self.screen, DetailScreen):
+        if self._modal_open():
             return
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
@@ -419,7 +430,7 @@ class TaskboardApp(App[None]):
     # ------------------------------------------------------------------ actions
 
     def _selected(self) -> Task | None:
-        screen = self.screen
+        screen = self._top()
         if isinstance(screen, DetailScreen):
             return self.board.tasks.get(screen.task_.id, screen.task_)
         return self.table.selected_task
@@ -603,16 +614,16 @@ class TaskboardApp(App[None]):
 
     def action_open_detail(self) -> None:
         task = self._selected()
-        if task is not None and not isinstance(self.screen, DetailScreen):
+        if task is not None and not isinstance(self._top(), DetailScreen):
             self.push_screen(DetailScreen(self.client, task, self.clock, self.board.pending_for(task.id)))
 
     def action_search(self) -> None:
-        search = self.query_one("#search", Input)
+        search = self.screen_stack[0].query_one("#search", Input)
         search.add_class("visible")
         search.focus()
 
     def action_clear_filter(self) -> None:
-        search = self.query_one("#search", Input)
+        search = self.screen_stack[0].query_one("#search", Input)
         if not self.board.filter.active and not search.has_class("visible"):
             return
         search.value = ""
@@ -645,7 +656,7 @@ class TaskboardApp(App[None]):
             self.notify("Reloading from the server", timeout=2)
 
     def action_follow(self) -> None:
-        self.query_one(LogTail).action_follow()
+        self.log_tail.action_follow()
 
     def action_help(self) -> None:
         groups: dict[str, list[tuple[str, str]]] = {}

@@ -32,6 +32,7 @@ class DisconnectedScreen(Screen[None]):
     def __init__(self, server: str) -> None:
         super().__init__()
         self.server = server
+        self.attempt: tuple[str, int, float] = ("", 0, 0.0)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -40,9 +41,12 @@ class DisconnectedScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.show_attempt("", 1, 0)
+        self.show_attempt(*self.attempt)
 
     def show_attempt(self, error: str, attempt: int, retry_in: float) -> None:
+        self.attempt = (error, attempt, retry_in)
+        if not self.is_mounted:
+            return
         text = Text()
         text.append("taskboard cannot reach ", style="bold")
         text.append(self.server, style="bold cyan")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -33,17 +33,41 @@ class LogView(RichLog):
         super().__init__(max_lines=KEEP_LINES, wrap=False, markup=False, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
         self.quiet = False
 
+    def _tail(self) -> LogTail | None:
+        tail = self.parent.parent if self.parent else None
+        return tail if isinstance(tail, LogTail) else None
+
+    def _pause(self) -> None:
+        # Set before the scroll starts: a flush meanwhile must not snap the view back to the end.
+        tail = self._tail()
+        if tail is not None:
+            tail.following = False
+
+    def action_scroll_up(self) -> None:
+        self._pause()
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self._pause()
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self._pause()
+        super().action_scroll_home()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._pause()
+        super()._on_mouse_scroll_up(event)
+
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if self.quiet:
-            return
-        tail = self.parent.parent if self.parent else None
-        if not isinstance(tail, LogTail):
+        tail = self._tail()
+        if self.quiet or tail is None:
             return
         if new < old:
-            tail.following = False
-        elif new >= self.max_scroll_y:
-            tail.following = True
+            tail.following = False  # the scrollbar dragged up
+        elif new >= self.max_scroll_y and not tail.following:
+            tail.following = True  # scrolled back to the end: follow again
 
 
 class LogTail(Vertical):
@@ -151,8 +175,12 @@ class LogTail(Vertical):
             shown = [e for e in batch if self._matches(e)]
             view = self.view
             for entry in shown:
-                view.write(self._line(entry), scroll_end=self.following)
-            if not self.following:
+                view.write(self._line(entry), scroll_end=False)
+            if self.following:
+                view.quiet = True
+                view.scroll_end(animate=False, immediate=True, x_axis=False)
+                view.quiet = False
+            else:
                 self.pending += len(shown)
         self._update_titles()
 

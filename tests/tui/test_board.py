@@ -1,0 +1,197 @@
+"""The live board: rows updated in place, the log tail following and pausing, reconnecting."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from textual.widgets import Input
+
+from taskboard.client import TaskboardClient
+from taskboard.models import TaskStatus
+from taskboard.tui.app import make_app
+from taskboard.tui.board import SortOrder
+from taskboard.tui.messages import BoardLoaded
+from taskboard.tui.screens.disconnected import DisconnectedScreen
+from taskboard.tui.widgets.log_tail import LogTail, LogView
+from taskboard.tui.widgets.task_table import TaskTable
+from tests.helpers import LONG, start_task, wait_for_status
+from tests.server import ServerProcess
+from tests.tui.pilot import loaded, select, until
+
+SIZE = (160, 45)
+
+
+@pytest.fixture
+async def backend(start_server: Callable[..., ServerProcess]) -> AsyncIterator[tuple[ServerProcess, TaskboardClient]]:
+    server = start_server("--heartbeat", "0.5")
+    async with TaskboardClient(server.url) as client:
+        yield server, client
+
+
+def row_text(table: TaskTable, task_id: str) -> str:
+    index = table.board.index_of(task_id)
+    assert index is not None
+    y = index - int(table.scroll_y) + 1
+    return "".join(segment.text for segment in table.render_line(y))
+
+
+async def test_another_clients_change_updates_the_row_in_place(backend) -> None:
+    server, client = backend
+    tasks = [await client.create_task(title=f"task {i}", priority=2) for i in range(5)]
+    watched, changed = tasks[1], tasks[3]
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, *(t.id for t in tasks))
+        await select(pilot, watched.id)
+        table = app.table
+        cursor_before = table.cursor
+        await client.update_task(changed.id, title="renamed elsewhere", status="queued")
+        await until(pilot, lambda: app.board.tasks[changed.id].title == "renamed elsewhere")
+        await pilot.pause(0.1)
+        assert app.table is table  # the same widget: nothing was rebuilt
+        assert table.selected_id == watched.id and table.cursor == cursor_before
+        text = row_text(table, changed.id)
+        assert "renamed elsewhere" in text and "queued" in text
+        assert app.board.counts[TaskStatus.QUEUED] == 1 and app.board.counts[TaskStatus.PLANNED] == 4
+
+        # Sorted to the top by a priority change elsewhere: the cursor stays on its task.
+        await client.update_task(watched.id, priority=0)
+        await until(pilot, lambda: app.board.tasks[watched.id].priority == 0)
+        await until(pilot, lambda: table.cursor == 0, what="the batched repaint")
+        assert table.selected_id == watched.id
+
+        # Deleted elsewhere: the row goes, the cursor lands on a neighbour.
+        await client.delete_task(watched.id)
+        await until(pilot, lambda: watched.id not in app.board.tasks)
+        await until(pilot, lambda: table.selected_id != watched.id, what="the batched repaint")
+        assert table.selected_id in {t.id for t in tasks} - {watched.id}
+        assert len(app.board) == 4
+
+
+async def test_keys_move_the_cursor_and_search_filters(backend) -> None:
+    server, client = backend
+    for title in ("alpha report", "beta report", "gamma notes"):
+        await client.create_task(title=title)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await until(pilot, lambda: len(app.board) == 3)
+        await pilot.pause(0.1)
+        first = app.table.selected_id
+        await pilot.press("j")
+        assert app.table.cursor == 1 and app.table.selected_id != first
+        await pilot.press("G")
+        assert app.table.cursor == 2
+        await pilot.press("slash", *"report")
+        await until(pilot, lambda: len(app.board) == 2, what="the search to filter")
+        assert all("report" in app.board.tasks[i].title for i in app.board.order)
+        await pilot.press("enter", "escape")
+        await until(pilot, lambda: len(app.board) == 3)
+        await pilot.press("s")
+        assert app.board.sort is SortOrder.CREATED
+        await pilot.press("A")
+        assert app.board.attention_first is False
+
+
+async def test_attention_first_puts_waiting_tasks_on_top(backend) -> None:
+    server, client = backend
+    urgent = await client.create_task(title="urgent but idle", priority=0)
+    asking = await start_task(client, "low priority question", priority=3,
+                              params={"steps": 3, "stepSeconds": 0.02, "question": {"message": "?", "atStep": 1}})
+    await wait_for_status(client, asking.id, "awaiting_input")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, urgent.id, asking.id)
+        assert app.board.order[0] == asking.id
+        await pilot.press("A")
+        assert app.board.order[0] == urgent.id
+
+
+async def test_the_log_tail_follows_pauses_on_scroll_and_resumes(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "chatty", params={"steps": 100_000, "stepSeconds": 0.1, "costPerStepMicros": 1})
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        tail = app.query_one(LogTail)
+        view = app.query_one(LogView)
+        await until(pilot, lambda: len(view.lines) > 50, what="log lines")
+        await until(pilot, lambda: view.scroll_y == view.max_scroll_y, what="the view at the end")
+        assert tail.following
+        view.focus()
+        await pilot.press("pageup")
+        await until(pilot, lambda: not tail.following, what="pausing")
+        paused_at = view.scroll_y
+        await until(pilot, lambda: tail.pending >= 10, what="lines waiting")
+        assert view.scroll_y == paused_at  # new lines did not move the view
+        assert f"{tail.pending} new" in tail.border_subtitle
+        await pilot.press("f")
+        await pilot.pause(0.2)
+        assert tail.following and tail.pending == 0
+        await until(pilot, lambda: view.scroll_y == view.max_scroll_y)
+        # A filter inside the log shows only matching lines.
+        await pilot.press("slash", *"tool_use")
+        await pilot.pause(0.2)
+        assert tail.filter_text == "tool_use"
+        assert all("tool_use" in "".join(s.text for s in line) for line in view.lines)
+        await client.cancel(task.id)
+
+
+async def test_switching_tasks_switches_the_stream(backend) -> None:
+    server, client = backend
+    one = await start_task(client, "first stream", params=LONG)
+    two = await start_task(client, "second stream", params=LONG)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, one.id, two.id)
+        tail = app.query_one(LogTail)
+        await select(pilot, one.id)
+        await until(pilot, lambda: tail.entries, what="the first task's lines")
+        await select(pilot, two.id)
+        await until(pilot, lambda: tail.entries and tail.task_id == two.id, what="the second task's lines")
+        await pilot.pause(0.6)
+        assert {e.task_id for e in tail.entries} == {two.id}
+        streams = [w for w in tail.workers if w.group == "logs" and not w.is_finished]
+        assert len(streams) == 1  # the first stream was closed, not left running
+        await client.cancel(one.id)
+        await client.cancel(two.id)
+
+
+async def test_unreachable_server_shows_a_screen_and_connects_when_it_comes(
+        start_server: Callable[..., ServerProcess]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    loads: list[BoardLoaded] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, BoardLoaded):
+            loads.append(message)
+
+    app = make_app(f"http://127.0.0.1:{port}", bell=False)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, DisconnectedScreen) and app.screen)
+        body = await until(pilot, lambda: "Trying again" in (text := str(screen.query_one("#disconnected-body").render()))
+                           and text)
+        assert f"127.0.0.1:{port}" in body and "All connection attempts failed" in body
+        assert app.connection == "disconnected"
+        start_server("--port", str(port))
+        await pilot.press("r")  # retry now instead of waiting
+        await until(pilot, lambda: app.loaded, what="the board after the server came")
+        assert not isinstance(app.screen, DisconnectedScreen)
+        assert app.connection == "live" and loads
+
+
+async def test_a_server_restart_is_survived(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="before the restart")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        port = server.url.rsplit(":", 1)[1]
+        server.kill()
+        await until(pilot, lambda: app.connection == "reconnecting", what="reconnecting")
+        server.args += ["--port", port]
+        server.start()
+        await until(pilot, lambda: app.connection == "live", what="live again")
+        async with TaskboardClient(server.url) as again:
+            await again.update_task(task.id, title="after the restart")
+        await until(pilot, lambda: app.board.tasks[task.id].title == "after the restart")
+        assert isinstance(app.query_one("#search"), Input)
