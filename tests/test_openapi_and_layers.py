@@ -53,6 +53,10 @@ RULES = {
     "src/taskboard/models.py": ("textual", "taskboard.client", "taskboard.tui", "taskboard_backend", "httpx"),
     "src/taskboard/client": ("textual", "taskboard.tui", "taskboard_backend", "taskboard.cli"),
     "backend/taskboard_backend": ("textual", "taskboard.client", "taskboard.tui", "taskboard.cli"),
+    # The TUI reaches servers only through the client, also the one `taskboard demo` starts.
+    "src/taskboard/tui": ("taskboard_backend", "fastapi", "uvicorn", "aiosqlite", "httpx", "taskboard.cli"),
+    "src/taskboard/tui/board.py": ("textual",),
+    "src/taskboard/connect.py": ("textual", "taskboard_backend"),
 }
 
 

@@ -94,12 +94,14 @@ def _data_dir() -> Path:
               help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
               hidden=True, help="Freeze the clock and number ids in order (snapshot tests, screenshots).")
+@click.option("--alias-agents", is_flag=True, hidden=True,
+              help="Run seed 001's agent ids on the demo runtime without seeding a demo board.")
 @click.option("--exit-with-stdin", is_flag=True, hidden=True,
               help="Stop when stdin closes: `taskboard demo` runs the server this way.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concurrency: int, demo: bool,
-          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, event_retention: int, fixed_clock: datetime | None, exit_with_stdin: bool,
+          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, event_retention: int, fixed_clock: datetime | None, alias_agents: bool, exit_with_stdin: bool,
           log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
@@ -108,7 +110,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concu
     settings = Settings(
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
-        alias_seed_agents=demo, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
+        alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
     )

@@ -32,10 +32,10 @@ class Connector(Protocol):
 class RemoteServer:
     """A server that is already running somewhere."""
 
-    def __init__(self, url: str, api_key: str | None = None) -> None:
+    def __init__(self, url: str, api_key: str | None = None, *, label: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
-        self.label = self.url
+        self.label = label or self.url
 
     async def connect(self) -> TaskboardClient:
         return TaskboardClient(self.url, api_key=self.api_key)

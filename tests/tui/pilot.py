@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from taskboard.tui.app import TaskboardApp
 
@@ -40,3 +41,21 @@ async def select(pilot: Pilot[Any], task_id: str) -> None:
 
 def notifications(app: TaskboardApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait until the board, the detail pane and the log have everything they are going to get."""
+    app = pilot.app
+    assert isinstance(app, TaskboardApp)
+    await until(pilot, lambda: app.loaded and app.agents and app.projects, what="the board")
+
+    def quiet() -> bool:
+        busy = [w for w in app.workers if not w.is_finished and w.group in ("detail", "extras", "actions")]
+        view = app.detail.view
+        return not busy and view is not None and view.detail is not None and app.log_tail.entries
+
+    await until(pilot, quiet, what="detail and log")
+    await pilot.pause(0.3)
+    for field in app.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()

@@ -151,6 +151,7 @@ async def test_always_allow_saves_the_edited_pattern(backend) -> None:
         assert isinstance(app.screen, PermissionScreen)  # refused inline
         assert "tool:argument" in str(screen.query_one("#pattern-error").render())
         pattern.value = "Bash:npm test*"
+        await pilot.pause(0.1)  # the error line moved the buttons down: click where they are now
         await pilot.click("#always")
         await wait_for_status(client, task.id, "completed")
         rules = await client.list_rules()

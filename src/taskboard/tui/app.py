@@ -366,10 +366,13 @@ class TaskboardApp(App[None]):
     # ------------------------------------------------------------------ which keys are live
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self._modal_open():
+            # Modals own their keys: `q` on a dialog's button must not quit the app.
+            if isinstance(self._top(), DisconnectedScreen):
+                return action in ("quit", "retry_now", "command_palette")
+            return action == "command_palette"
         if action not in TASK_ACTIONS and action != "new_task":
             return True
-        if self._modal_open():
-            return False  # modals own their keys
         if self.why_disabled(action) is not None:
             return None  # shown, greyed out
         return True

@@ -1,0 +1,133 @@
+"""Snapshots of the real app on a fixed board: fixed clock, fixed ids, no blinking cursor.
+
+Update only for an intended change (`./scripts/test tests/tui/test_snapshots.py --snapshot-update`),
+and look at the SVGs in tests/tui/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from taskboard.client import TaskboardClient
+from taskboard.connect import RemoteServer
+from taskboard.tui.app import TaskboardApp, make_app
+from taskboard.tui.screens.disconnected import DisconnectedScreen
+from tests.server import ServerProcess
+from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
+from tests.tui.pilot import settle, until
+
+
+@pytest.fixture(scope="module")
+def board_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    server = ServerProcess(tmp_path_factory.mktemp("snap") / "board.db", *SERVER_ARGS)
+    server.start()
+
+    async def seed() -> dict[str, str]:
+        async with TaskboardClient(server.url) as client:
+            return await seed_board(client)
+
+    ids = asyncio.run(seed())
+    yield server, ids
+    server.stop()
+
+
+def board_app(server: ServerProcess) -> TaskboardApp:
+    # The port is random; the label shown in the status bar is not.
+    return make_app(connector=RemoteServer(server.url, label="http://127.0.0.1:8765"), clock=app_clock, bell=False)
+
+
+def test_main_screen(snap_compare, board_server) -> None:
+    server, _ = board_server
+    assert snap_compare(board_app(server), terminal_size=(160, 45), run_before=settle)
+
+
+def test_narrow_terminal(snap_compare, board_server) -> None:
+    server, _ = board_server
+    assert snap_compare(board_app(server), terminal_size=(80, 24), run_before=settle)
+
+
+def test_wide_terminal(snap_compare, board_server) -> None:
+    server, _ = board_server
+    assert snap_compare(board_app(server), terminal_size=(200, 50), run_before=settle)
+
+
+def test_detail_full_screen(snap_compare, board_server) -> None:
+    server, ids = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, TaskboardApp)
+        app.table.select_task(ids["completed"])
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_permission_modal(snap_compare, board_server) -> None:
+    server, ids = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, TaskboardApp)
+        app.table.select_task(ids["permission"])
+        await settle(pilot)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_new_task_form_with_an_error(snap_compare, board_server) -> None:
+    server, _ = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        app = pilot.app
+        app.screen.query_one("#params", Input).value = '{"steps": 3'
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(board_app(server), terminal_size=(120, 45), run_before=run_before)
+
+
+def test_help_screen(snap_compare, board_server) -> None:
+    server, _ = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 45), run_before=run_before)
+
+
+def test_disconnected_screen(snap_compare) -> None:
+    # Port 9 (discard) has no listener on loopback: connection refused, every time.
+    app = make_app("http://127.0.0.1:9", clock=app_clock, bell=False)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, DisconnectedScreen)
+                    and "Attempt 2. Trying again in 2 s" in str(app.screen.query_one("#disconnected-body").render()))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
