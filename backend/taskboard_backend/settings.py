@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from taskboard.models import DEFAULT_MAX_BUDGET_USD, WORKFLOW_STEP_MAX_BUDGET_USD
+from taskboard.paths import data_dir
 
 
 def default_db_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(base) / "taskboard" / "taskboard.db"
+    return data_dir() / "taskboard.db"
 
 
 def is_loopback(host: str) -> bool:

@@ -50,10 +50,11 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
     import tempfile
 
     from taskboard.connect import LocalServer
+    from taskboard.paths import data_dir
     from taskboard.tui.app import make_app
 
     workdir = Path(tempfile.mkdtemp(prefix="taskboard-demo-")) if temp else None
-    data = workdir or _data_dir()
+    data = workdir or data_dir()
     server = LocalServer(db_path or data / "demo.db", log_path=data / "demo-server.log")
     server.start()  # before Textual starts, so the server boots while the UI does
     try:
@@ -62,13 +63,6 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
         server.close()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _data_dir() -> Path:
-    import os
-
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(base) / "taskboard"
 
 
 @cli.command()
