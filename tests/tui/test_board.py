@@ -18,7 +18,7 @@ from taskboard.tui.widgets.log_tail import LogTail, LogView
 from taskboard.tui.widgets.task_table import TaskTable
 from tests.helpers import LONG, start_task, wait_for_status
 from tests.server import ServerProcess
-from tests.tui.pilot import loaded, select, until
+from tests.tui.pilot import loaded, notifications, select, until
 
 SIZE = (160, 45)
 
@@ -195,3 +195,13 @@ async def test_a_server_restart_is_survived(backend) -> None:
             await again.update_task(task.id, title="after the restart")
         await until(pilot, lambda: app.board.tasks[task.id].title == "after the restart")
         assert isinstance(app.query_one("#search"), Input)
+
+
+async def test_a_task_failing_anywhere_is_announced(backend) -> None:
+    server, client = backend
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        task = await start_task(client, "doomed", params={"steps": 3, "stepSeconds": 0.02, "failAtStep": 2})
+        await wait_for_status(client, task.id, "failed")
+        found = await until(pilot, lambda: [n for n in notifications(app) if "“doomed” failed" in n])
+        assert "Simulated failure at step 2" in found[0]

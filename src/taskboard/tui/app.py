@@ -272,8 +272,12 @@ class TaskboardApp(App[None]):
     def _apply(self, event: Event) -> None:
         board = self.board
         if event.type == "task.upserted" and event.task is not None:
+            before = board.tasks.get(event.task.id)
             if board.upsert(event.task):
                 self._task_changed(event.task.id)
+                if event.task.status is TaskStatus.FAILED and before is not None \
+                        and before.status is not TaskStatus.FAILED:
+                    self._announce_failure(event.task)
         elif event.type == "task.deleted" and event.task_id:
             if board.remove(event.task_id):
                 self._task_changed(event.task_id)
@@ -285,6 +289,12 @@ class TaskboardApp(App[None]):
             board.resolve_permission(event.permission.id)
             self.post_message(PermissionResolved(event.permission))
             self._task_changed(event.permission.task_id)
+
+    def _announce_failure(self, task: Task) -> None:
+        self.notify(task.error or "No error was given.", title=f"“{task.title}” failed", severity="error",
+                    timeout=8)
+        if self.use_bell:
+            self.bell()
 
     def _task_changed(self, task_id: str) -> None:
         self._board_changed()
