@@ -176,8 +176,9 @@ async def test_unreachable_server_shows_a_screen_and_connects_when_it_comes(
         start_server("--port", str(port))
         await pilot.press("r")  # retry now instead of waiting
         await until(pilot, lambda: app.loaded, what="the board after the server came")
+        await until(pilot, lambda: loads, what="the BoardLoaded message")
         assert not isinstance(app.screen, DisconnectedScreen)
-        assert app.connection == "live" and loads
+        assert app.connection == "live" and loads[0].count == 0
 
 
 async def test_a_server_restart_is_survived(backend) -> None:
