@@ -129,7 +129,9 @@ async def test_the_log_tail_follows_pauses_on_scroll_and_resumes(backend) -> Non
         assert tail.following and tail.pending == 0
         await until(pilot, lambda: view.scroll_y == view.max_scroll_y)
         # A filter inside the log shows only matching lines.
-        await pilot.press("slash", *"tool_use")
+        await pilot.press("slash")
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "log-filter")
+        await pilot.press(*"tool_use")
         await pilot.pause(0.2)
         assert tail.filter_text == "tool_use"
         assert all("tool_use" in "".join(s.text for s in line) for line in view.lines)
