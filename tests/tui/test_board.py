@@ -82,7 +82,9 @@ async def test_keys_move_the_cursor_and_search_filters(backend) -> None:
         assert app.table.cursor == 1 and app.table.selected_id != first
         await pilot.press("G")
         assert app.table.cursor == 2
-        await pilot.press("slash", *"report")
+        await pilot.press("slash")
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "search")
+        await pilot.press(*"report")
         await until(pilot, lambda: len(app.board) == 2, what="the search to filter")
         assert all("report" in app.board.tasks[i].title for i in app.board.order)
         await pilot.press("enter", "escape")
