@@ -11,6 +11,8 @@ from textual.widgets import Input
 
 from taskboard.tui.app import TaskboardApp
 
+SIZE = (160, 45)
+
 
 async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
@@ -44,7 +46,8 @@ def notifications(app: TaskboardApp) -> list[str]:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    """Wait until the board, the detail pane and the log have everything they are going to get."""
+    """Wait until the board, the detail pane and the log have everything they are going to get, and stop
+    the inputs on the screen on top (a modal's too) blinking, so a snapshot is the same every time."""
     app = pilot.app
     assert isinstance(app, TaskboardApp)
     await until(pilot, lambda: app.loaded and app.agents and app.projects, what="the board")
@@ -56,6 +59,6 @@ async def settle(pilot: Pilot[Any]) -> None:
 
     await until(pilot, quiet, what="detail and log")
     await pilot.pause(0.3)
-    for field in app.query(Input):
+    for field in app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
-import pytest
-
 from taskboard.client import TaskboardClient
 from taskboard.models import PermissionRequest
 from taskboard.tui.app import make_app
@@ -14,17 +10,7 @@ from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionScreen
 from tests.helpers import FAST, LONG, start_task, wait_for_status, wait_until
-from tests.server import ServerProcess
-from tests.tui.pilot import loaded, notifications, select, until
-
-SIZE = (160, 45)
-
-
-@pytest.fixture
-async def backend(start_server: Callable[..., ServerProcess]) -> AsyncIterator[tuple[ServerProcess, TaskboardClient]]:
-    server = start_server("--heartbeat", "0.5")
-    async with TaskboardClient(server.url) as client:
-        yield server, client
+from tests.tui.pilot import SIZE, loaded, notifications, select, until
 
 
 def asks(tool: str = "Bash", command: str = "npm test", at: int = 1) -> dict:

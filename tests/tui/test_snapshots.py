@@ -82,10 +82,7 @@ def test_permission_modal(snap_compare, board_server) -> None:
         app.table.select_task(ids["permission"])
         await settle(pilot)
         await pilot.press("p")
-        await pilot.pause(0.3)
-        for field in app.screen.query(Input):
-            field.cursor_blink = False
-        await pilot.pause()
+        await settle(pilot)  # settles the modal too: its inputs stop blinking
 
     assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
 
@@ -100,10 +97,7 @@ def test_new_task_form_with_an_error(snap_compare, board_server) -> None:
         app = pilot.app
         app.screen.query_one("#params", Input).value = '{"steps": 3'
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
-        for field in app.screen.query(Input):
-            field.cursor_blink = False
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(board_app(server), terminal_size=(120, 45), run_before=run_before)
 

@@ -33,14 +33,7 @@ from taskboard.models import (
     TaskMessage,
 )
 from taskboard.tui.board import Board, BoardFilter
-from taskboard.tui.messages import (
-    ActionDone,
-    BoardLoaded,
-    ConnectionChanged,
-    PermissionRequested,
-    PermissionResolved,
-    TaskChanged,
-)
+from taskboard.tui.messages import BoardLoaded, PermissionRequested, PermissionResolved, TaskChanged
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
@@ -58,6 +51,7 @@ from taskboard.tui.widgets.task_table import TaskTable
 PAGE_SIZE = 1000
 RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
 SEARCH_DEBOUNCE = 0.15
+REPAINT_INTERVAL = 0.05
 NARROW_WIDTH = 120
 
 # Actions that change something on the server: off in read-only mode.
@@ -146,6 +140,7 @@ class TaskboardApp(App[None]):
         self.loaded = False
         self._retry_now = asyncio.Event()
         self._search_timer: Any = None
+        self._repaint_timer: Any = None
         self._permission_open: str | None = None
 
     # ------------------------------------------------------------------ layout
@@ -204,7 +199,7 @@ class TaskboardApp(App[None]):
         self._watch(revision)
 
     def _show_disconnected(self, error: str, attempt: int, delay: float) -> None:
-        self._set_connection("disconnected", error)
+        self._set_connection("disconnected")
         if not isinstance(self._top(), DisconnectedScreen):
             self.push_screen(DisconnectedScreen(self.connector.label))
         screen = self._top()
@@ -302,16 +297,20 @@ class TaskboardApp(App[None]):
             self.post_message(TaskChanged(task_id))
 
     def _board_changed(self) -> None:
-        if not self.table.is_attached:
-            return  # shutting down
-        self.table.board_changed()
-        self.status_bar.update_counts()
+        """Repaint the table and the counts soon, once, however many changes arrive meanwhile."""
+        if self._repaint_timer is None and self.table.is_attached:
+            self._repaint_timer = self.set_timer(REPAINT_INTERVAL, self._repaint)
 
-    def _set_connection(self, state: str, detail: str = "") -> None:
+    def _repaint(self) -> None:
+        self._repaint_timer = None
+        if self.table.is_attached:  # not while shutting down
+            self.table.sync()
+            self.status_bar.update_counts()
+
+    def _set_connection(self, state: str) -> None:
         if state != self.connection:
             self.connection = state
             self.status_bar.connection = state
-            self.post_message(ConnectionChanged(state, detail))
 
     # ------------------------------------------------------------------ reacting
 
@@ -452,7 +451,7 @@ class TaskboardApp(App[None]):
         task = self.board.tasks.get(task_id)
         return f"“{task.title}”" if task else task_id[:8]
 
-    def _call(self, action: str, task_id: str | None, call: Callable[[], Awaitable[Any]], done: str) -> None:
+    def _call(self, action: str, call: Callable[[], Awaitable[Any]], done: str) -> None:
         """Run one server call in a worker; tell the user how it went."""
 
         async def run() -> None:
@@ -460,60 +459,50 @@ class TaskboardApp(App[None]):
                 await call()
             except ApiError as exc:
                 self.notify(exc.message, title=f"{action.capitalize()} refused ({exc.status})", severity="error")
-                self.post_message(ActionDone(action, task_id, False, exc.message))
-                return
             except TaskboardError as exc:
                 self.notify(str(exc), title=f"{action.capitalize()} failed", severity="error")
-                self.post_message(ActionDone(action, task_id, False, str(exc)))
-                return
-            self.notify(done, timeout=3)
-            self.post_message(ActionDone(action, task_id, True, done))
+            else:
+                self.notify(done, timeout=3)
 
         self.run_worker(run(), group="actions", exit_on_error=False)
 
-    def action_cancel(self) -> None:
+    def _on_selected(self, action: str, call: Callable[[TaskboardClient, str], Awaitable[Any]], done: str,
+                     confirm: tuple[str, str] | None = None) -> None:
+        """`call(client, task_id)` for the selected task, asking first when `confirm` is (question, button)."""
         task = self._selected()
         if task is None or self.client is None:
             return
-        client = self.client
+        client, task_id = self.client, task.id
+        message = done.format(title=self._title(task_id))
+        if confirm is None:
+            self._call(action, lambda: call(client, task_id), message)
+            return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._call("cancel", task.id, lambda: client.cancel(task.id), f"Cancelled {self._title(task.id)}")
+                self._call(action, lambda: call(client, task_id), message)
 
-        self.push_screen(ConfirmScreen(f"Cancel “{task.title}”?\n\nIt is {task.status.value}; a running agent "
-                                       "is stopped within a second.", confirm_label="Cancel task"), confirmed)
+        question, button = confirm
+        self.push_screen(ConfirmScreen(question.format(title=task.title, status=task.status.value),
+                                       confirm_label=button), confirmed)
+
+    def action_cancel(self) -> None:
+        self._on_selected("cancel", TaskboardClient.cancel, "Cancelled {title}",
+                          ("Cancel “{title}”?\n\nIt is {status}; a running agent is stopped within a second.",
+                           "Cancel task"))
 
     def action_delete(self) -> None:
-        task = self._selected()
-        if task is None or self.client is None:
-            return
-        client = self.client
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self._call("delete", task.id, lambda: client.delete_task(task.id), f"Deleted “{task.title}”")
-
-        self.push_screen(ConfirmScreen(f"Delete “{task.title}”?\n\nIts logs and history go with it; "
-                                       "this cannot be undone.", confirm_label="Delete"), confirmed)
+        self._on_selected("delete", TaskboardClient.delete_task, "Deleted {title}",
+                          ("Delete “{title}”?\n\nIts logs and history go with it; this cannot be undone.", "Delete"))
 
     def action_resume(self) -> None:
-        task = self._selected()
-        if task is not None and self.client is not None:
-            client = self.client
-            self._call("resume", task.id, lambda: client.resume(task.id), f"Resumed {self._title(task.id)}")
+        self._on_selected("resume", TaskboardClient.resume, "Resumed {title}")
 
     def action_queue(self) -> None:
-        task = self._selected()
-        if task is not None and self.client is not None:
-            client = self.client
-            self._call("queue", task.id, lambda: client.queue(task.id), f"Queued {self._title(task.id)}")
+        self._on_selected("queue", TaskboardClient.queue, "Queued {title}")
 
     def action_execute(self) -> None:
-        task = self._selected()
-        if task is not None and self.client is not None:
-            client = self.client
-            self._call("execute", task.id, lambda: client.execute(task.id), f"Started {self._title(task.id)}")
+        self._on_selected("execute", TaskboardClient.execute, "Started {title}")
 
     def action_priority(self, delta: int) -> None:
         task = self._selected()
@@ -524,7 +513,7 @@ class TaskboardApp(App[None]):
             self.notify(f"Already P{value}.", timeout=2)
             return
         client = self.client
-        self._call("priority", task.id, lambda: client.update_task(task.id, priority=value),
+        self._call("priority", lambda: client.update_task(task.id, priority=value),
                    f"{self._title(task.id)} is now P{value}")
 
     def action_approve(self) -> None:
@@ -546,7 +535,7 @@ class TaskboardApp(App[None]):
         verb = {"allow": "Allowed", "deny": "Denied"}[decision.behavior]
         if decision.always_allow:
             verb = f"Always allowing {decision.pattern}:"
-        self._call("approve" if decision.behavior == "allow" else "deny", chosen.task_id,
+        self._call("approve" if decision.behavior == "allow" else "deny",
                    lambda: client.respond(chosen.task_id, chosen.id, decision.behavior, message=decision.message,
                                           always_allow=decision.always_allow or None,
                                           permission_pattern=decision.pattern),
@@ -601,7 +590,7 @@ class TaskboardApp(App[None]):
             pass
         answer = await self.push_screen_wait(MessageScreen(task.title, question))
         if answer:
-            self._call("message", task.id, lambda: client.send_message(task.id, answer),
+            self._call("message", lambda: client.send_message(task.id, answer),
                        f"Sent your answer to {self._title(task.id)}")
 
     def action_new_task(self) -> None:
@@ -707,7 +696,7 @@ class TaskboardApp(App[None]):
             return
         error = event.worker.error
         if event.worker.group == "watch":
-            self._set_connection("reconnecting", str(error))
+            self._set_connection("reconnecting")
             self.set_timer(2.0, self._restart_watch)
         if isinstance(error, TaskboardError):
             self.notify(str(error), title="Server error", severity="error")

@@ -75,8 +75,6 @@ class Board:
     counts: dict[TaskStatus, int] = field(default_factory=lambda: dict.fromkeys(TaskStatus, 0))
     cost_micros: int = 0
     permissions: dict[str, PermissionRequest] = field(default_factory=dict)
-    # Bumped on every change, so widgets can tell whether they are stale.
-    version: int = 0
 
     # ------------------------------------------------------------------ keys
 
@@ -120,7 +118,6 @@ class Board:
         self.tasks[task.id] = task
         self._count(task, +1)
         self._place(task)
-        self.version += 1
         return True
 
     def remove(self, task_id: str) -> bool:
@@ -129,7 +126,6 @@ class Board:
             return False
         self._count(old, -1)
         self._unplace(task_id)
-        self.version += 1
         return True
 
     def clear(self) -> None:
@@ -153,11 +149,9 @@ class Board:
 
     def add_permission(self, request: PermissionRequest) -> None:
         self.permissions[request.id] = request
-        self.version += 1
 
     def resolve_permission(self, request_id: str) -> None:
-        if self.permissions.pop(request_id, None) is not None:
-            self.version += 1
+        self.permissions.pop(request_id, None)
 
     def pending_for(self, task_id: str) -> list[PermissionRequest]:
         return sorted((p for p in self.permissions.values() if p.task_id == task_id), key=lambda p: p.created_at)
@@ -206,7 +200,6 @@ class Board:
         self._keys = [k for k, _ in keyed]
         self.order = [i for _, i in keyed]
         self._key_of = dict(zip(self.order, self._keys, strict=True))
-        self.version += 1
 
 
 __all__ = ["STATUS_RANK", "Board", "BoardFilter", "SortOrder"]

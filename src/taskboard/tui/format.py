@@ -34,6 +34,8 @@ STATUS_LABEL = {
     TaskStatus.FAILED: "failed",
     TaskStatus.CANCELLED: "cancelled",
 }
+# Code and JSON in the terminal's own colours, so they read on any Textual theme.
+CODE_THEME = "ansi_dark"
 PRIORITY_STYLE = {0: "bold red", 1: "yellow", 2: "default", 3: "grey50"}
 LOG_STYLE = {
     "system": "grey62",

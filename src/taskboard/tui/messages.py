@@ -1,19 +1,10 @@
-"""Messages the app posts about the board and the connection; tests wait on them with message_hook."""
+"""Messages the app posts about the board; tests wait on them with message_hook."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
 from taskboard.models import PermissionRequest
-
-
-class ConnectionChanged(Message):
-    """`connecting`, `live`, `reconnecting` or `disconnected`."""
-
-    def __init__(self, state: str, detail: str = "") -> None:
-        super().__init__()
-        self.state = state
-        self.detail = detail
 
 
 class BoardLoaded(Message):
@@ -44,13 +35,3 @@ class PermissionResolved(Message):
         super().__init__()
         self.request = request
 
-
-class ActionDone(Message):
-    """A server call made from a key finished: `ok` or not, with what the user was told."""
-
-    def __init__(self, action: str, task_id: str | None, ok: bool, text: str) -> None:
-        super().__init__()
-        self.action = action
-        self.task_id = task_id
-        self.ok = ok
-        self.text = text

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from taskboard.models import PATTERN_REGEX, PermissionRequest
+from taskboard.tui import format as fmt
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
             if request.message:
                 yield Static(Text(request.message, style="italic"), id="permission-message")
             with VerticalScroll(id="permission-input"):
-                yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme="ansi_dark",
+                yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
                                     word_wrap=True, background_color="default"))
             yield Label("Always allow calls matching (tool:argument glob):")
             yield Input(request.suggested_pattern, id="pattern")

@@ -43,10 +43,6 @@ class TaskView:
     permissions: list[PermissionRequest] = field(default_factory=list)
 
 
-def _code_theme() -> str:
-    return "ansi_dark"
-
-
 def render_output(text: str) -> RenderableType:
     """The output as its contentType says: markdown, highlighted code or JSON, or plain text."""
     kind = detect_content_type(text)
@@ -57,10 +53,10 @@ def render_output(text: str) -> RenderableType:
             pretty = json.dumps(json.loads(text), indent=2)
         except ValueError:
             pretty = text
-        return Syntax(pretty, "json", theme=_code_theme(), word_wrap=True, background_color="default")
+        return Syntax(pretty, "json", theme=fmt.CODE_THEME, word_wrap=True, background_color="default")
     if kind == "code":
         lexer = Syntax.guess_lexer("output", text)
-        return Syntax(text, lexer, theme=_code_theme(), word_wrap=True, background_color="default")
+        return Syntax(text, lexer, theme=fmt.CODE_THEME, word_wrap=True, background_color="default")
     return Text(text)
 
 
@@ -135,7 +131,7 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
         parts.append(Text(task.description))
     if task.params:
         parts.append(Rule("params", style="grey37", align="left"))
-        parts.append(Syntax(json.dumps(task.params, indent=2), "json", theme=_code_theme(),
+        parts.append(Syntax(json.dumps(task.params, indent=2), "json", theme=fmt.CODE_THEME,
                             background_color="default", word_wrap=True))
     if view.siblings:
         parts.append(Rule("workflow steps", style="grey37", align="left"))

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from taskboard.models import TaskStatus
 from taskboard.tui import format as fmt
-from taskboard.tui.board import Board, SortOrder
+from taskboard.tui.board import Board
 
 CONNECTION_STYLE = {
     "live": ("● live", "bold green"),
@@ -70,6 +70,5 @@ class StatusBar(Static):
             bottom.append(f" · project {flt.project_id[:8]}", style="cyan")
         if flt.text:
             bottom.append(f" · /{flt.text}", style="cyan")
-        order = board.sort.value if board.sort is not SortOrder.PRIORITY else "priority"
-        bottom.append(f" · sort {order}{' (attention first)' if board.attention_first else ''}", style="grey62")
+        bottom.append(f" · sort {board.sort.value}{' (attention first)' if board.attention_first else ''}", style="grey62")
         self.update(Text("\n").join([top, bottom]))

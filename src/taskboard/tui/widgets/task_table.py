@@ -2,8 +2,8 @@
 
 The stock DataTable keeps a widget-side copy of every cell and re-measures on change (21 s to load
 100,000 rows, 290 ms per update at that size). This table holds nothing but a cursor: the Board keeps
-the order, `render_line` asks it for the row at `scroll_y + y`, and a change only marks the table
-dirty; repaints are batched, at most 20 a second.
+the order and `render_line` asks it for the row at `scroll_y + y`. The app calls `sync()` after a batch
+of changes, at most 20 times a second, however many arrive.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from taskboard.models import Task
 from taskboard.tui import format as fmt
 from taskboard.tui.board import Board
 
-REPAINT_INTERVAL = 0.05
 _CACHE_LIMIT = 4096
 
 
@@ -91,29 +90,16 @@ class TaskTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.selected_id: str | None = None
         self.empty_message = "No tasks yet. Press n to create one."
-        self._dirty = False
-        self._repaint_timer: object | None = None
         self._cache: dict[tuple[object, ...], list[Segment]] = {}
-        self._painted_version = -1
-        self.repaints = 0
 
     def on_mount(self) -> None:
-        self._sync()
+        self.sync()
         # Ages and durations move with the clock, once a second is enough.
         self.set_interval(1.0, self.refresh)
 
     # ------------------------------------------------------------------ model side
 
-    def board_changed(self) -> None:
-        """The board changed: repaint soon, once, however many changes arrive meanwhile."""
-        if self._repaint_timer is None:
-            self._repaint_timer = self.set_timer(REPAINT_INTERVAL, self._flush)
-
-    def _flush(self) -> None:
-        self._repaint_timer = None
-        self._sync()
-
-    def _sync(self) -> None:
+    def sync(self) -> None:
         """Bring the size and the cursor in line with the board; keep the cursor on its task."""
         board = self.board
         self.virtual_size = Size(self.size.width, len(board) + 1)
@@ -121,8 +107,6 @@ class TaskTable(ScrollView, can_focus=True):
         if index is None:
             index = min(self.cursor, max(0, len(board) - 1))
         self._move_to(index, post=True)
-        self._painted_version = board.version
-        self.repaints += 1
         self.refresh()
 
     def select_task(self, task_id: str) -> bool:
@@ -177,7 +161,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._cache.clear()
-        self._sync()
+        self.sync()
 
     # ------------------------------------------------------------------ drawing
 
