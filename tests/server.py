@@ -15,7 +15,9 @@ URL_LINE = re.compile(r"taskboard: serving (http://\S+)")
 
 
 class ServerProcess:
-    def __init__(self, db_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db_path: Path, *args: str, env: dict[str, str] | None = None,
+                 module: str = "taskboard") -> None:
+        self.module = module  # another module that prints the same "serving URL" line (the bench's reference)
         self.db_path = Path(db_path)
         self.args = list(args)
         self.env = env
@@ -24,8 +26,11 @@ class ServerProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 20.0) -> str:
-        cmd = [sys.executable, "-m", "taskboard", "serve", "--host", "127.0.0.1", "--port", "0",
-               "--db", str(self.db_path), *self.args]
+        if self.module == "taskboard":
+            cmd = [sys.executable, "-m", "taskboard", "serve", "--host", "127.0.0.1", "--port", "0",
+                   "--db", str(self.db_path), *self.args]
+        else:
+            cmd = [sys.executable, "-m", self.module, str(self.db_path), *self.args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("TASKBOARD_API_KEY", None)  # only what the test asks for
         env.update(self.env or {})

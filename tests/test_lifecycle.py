@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taskboard.client import BudgetExceeded, InvalidTransition, TaskboardClient
+from taskboard.models import Task
 from tests.helpers import FAST, LONG, start_task, wait_for_status
 
 
@@ -176,3 +177,21 @@ async def test_list_filters_sort_and_paging(client: TaskboardClient) -> None:
     pages = [p async for p in client.iter_task_pages(page_size=4, project_id=project.id, sort="created")]
     assert [len(p.items) for p in pages] == [4, 2]
     assert [t.id for p in pages for t in p.items] == [t.id for t in made]
+
+
+async def test_list_pages_are_the_same_json_as_single_tasks(client: TaskboardClient) -> None:
+    """The list is built by SQLite's JSON functions; it must say exactly what the row mapping says."""
+    project = await client.create_project("json-parity")
+    plain = await client.create_task(title="plain", project_id=project.id)
+    full = await client.create_task(title="full ✓ \"quoted\"", project_id=project.id, description="d\nline",
+                                    params={"nested": {"x": None, "list": [1, 2.5, True]}, "s": "é"},
+                                    document_ids=["doc-1"], task_type="analysis", priority=3)
+    await client.queue(full.id)
+    page = await client.list_tasks(project_id=project.id, sort="created")
+    assert [t.id for t in page.items] == [plain.id, full.id]
+    for listed in page.items:
+        single = await client.get_task(listed.id)
+        assert listed.model_dump() == Task.model_validate(single.model_dump()).model_dump()
+    raw = (await client._request("GET", "/api/tasks", params={"projectId": project.id, "sort": "created"})).json()
+    assert "description" not in raw[0] and raw[1]["params"] == {"nested": {"x": None, "list": [1, 2.5, True]},
+                                                                 "s": "é"}

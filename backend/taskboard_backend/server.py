@@ -8,6 +8,8 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 import uvicorn
 
@@ -61,6 +63,16 @@ def _exit_on_stdin_eof(server: uvicorn.Server, loop: asyncio.AbstractEventLoop) 
     threading.Thread(target=wait, name="stdin-watch", daemon=True).start()
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """On uvloop where it is installed (uvicorn[standard] brings it): about twice the requests per second."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdin: bool = False) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = bind_socket(settings.host, settings.port)
@@ -79,7 +91,7 @@ def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdi
         await started
 
     try:
-        asyncio.run(run())
+        _run_loop(run())
     except KeyboardInterrupt:
         pass
     if not server.started:

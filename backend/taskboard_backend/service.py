@@ -402,13 +402,13 @@ class TaskService:
 
     async def list_projects(self) -> list[dict[str, Any]]:
         rows = await self.store.fetchall(
-            "SELECT p.*, (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id) AS task_count "
+            "SELECT p.*, (SELECT COALESCE(SUM(n), 0) FROM task_counts c WHERE c.project_id = p.id) AS task_count "
             "FROM projects p ORDER BY p.name")
         return [_project_wire(r) for r in rows]
 
     async def get_project(self, project_id: str) -> dict[str, Any]:
         row = await self.store.fetchone(
-            "SELECT p.*, (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id) AS task_count "
+            "SELECT p.*, (SELECT COALESCE(SUM(n), 0) FROM task_counts c WHERE c.project_id = p.id) AS task_count "
             "FROM projects p WHERE p.id = ?", (project_id,))
         if row is None:
             raise NotFound("Project not found")
@@ -471,7 +471,7 @@ class TaskService:
     # ------------------------------------------------------------------ facts
 
     async def stats(self) -> dict[str, Any]:
-        rows = await self.store.fetchall("SELECT status, COUNT(*) AS n, SUM(cost_micros) AS c FROM tasks "
+        rows = await self.store.fetchall("SELECT status, SUM(n) AS n, SUM(cost_micros) AS c FROM task_counts "
                                          "GROUP BY status")
         counts = {s.value: 0 for s in TaskStatus}
         cost = 0

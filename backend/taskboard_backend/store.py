@@ -11,8 +11,10 @@ not stored.
 from __future__ import annotations
 
 import asyncio
-import json
 import itertools
+import json
+import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +28,60 @@ from taskboard.models import TRANSITIONS, TaskStatus, sources_for
 from taskboard_backend.broker import Broker
 from taskboard_backend.errors import InvalidTransition, NotFound
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# A read first runs on the event loop's own thread, and is moved to a reader thread if it takes
+# longer than this: most reads take a fraction of a millisecond, less than the hand-off between
+# threads costs (GIL included), while a search over a million rows must not stall the loop.
+INLINE_READ_SECONDS = 0.003
+CHECKPOINT_SECONDS = 1.0
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # NORMAL in WAL mode: a commit survives a killed process; only power loss may drop the last ones.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+# (wire name, column, holds JSON, may be null): the same mapping as task_row_to_wire, for SQLite's
+# JSON functions, so a list page is built in C without a Python object per row.
+_WIRE_FIELDS: tuple[tuple[str, str, bool, bool], ...] = (
+    ("id", "id", False, False), ("title", "title", False, False), ("description", "description", False, True),
+    ("projectId", "project_id", False, True), ("status", "status", False, False),
+    ("priority", "priority", False, False), ("assignedAgent", "assigned_agent", False, True),
+    ("agentProfile", "agent_profile", False, True), ("createdAt", "created_at", False, False),
+    ("updatedAt", "updated_at", False, False), ("taskType", "task_type", False, True),
+    ("params", "params", True, True), ("result", "result", False, True),
+    ("resultData", "result_data", True, True), ("error", "error", False, True),
+    ("progress", "progress", True, True), ("workflowId", "workflow_id", False, True),
+    ("stepIndex", "step_index", False, True), ("sourceType", "source_type", False, False),
+    ("parentId", "parent_id", False, True), ("documentIds", "COALESCE(document_ids, '[]')", True, False),
+    ("resumeCount", "resume_count", False, False), ("attempt", "attempt", False, False),
+    ("pendingPermissions", "pending_permissions", False, False), ("costMicros", "cost_micros", False, False),
+    ("totalTokens", "total_tokens", False, False), ("startedAt", "started_at", False, True),
+    ("finishedAt", "finished_at", False, True), ("revision", "revision", False, False),
+)
+
+
+def _task_json_sql() -> str:
+    # Concatenation rather than json_object: no JSON is parsed, and a null field is simply left out
+    # (as task_row_to_wire does). JSON columns hold JSON written by this store, so go in as they are.
+    parts = []
+    for n, (wire, col, is_json, nullable) in enumerate(_WIRE_FIELDS):
+        value = col if is_json else f"json_quote({col})"
+        piece = f"'{'{' if n == 0 else ','}\"{wire}\":' || {value}"
+        parts.append(f"CASE WHEN {col} IS NULL THEN '' ELSE {piece} END" if nullable else piece)
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+TASK_JSON_SQL = _task_json_sql()
+
+
+TASK_COLUMNS = (
+    "id, title, description, project_id, status, priority, assigned_agent, agent_profile, task_type, params,"
+    " result, result_data, error, progress, workflow_id, step_index, source_type, parent_id, document_ids,"
+    " resume_count, attempt, checkpoint, pending_permissions, cost_micros, total_tokens, created_at, updated_at,"
+    " started_at, finished_at, revision"
+)
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -156,23 +211,109 @@ MIGRATIONS: dict[int, str] = {
         payload TEXT NOT NULL
     );
     """,
+    # Lists stay fast at a million tasks. Each row carries its own wire JSON (a stored generated
+    # column, so it can never disagree with the row): a page is read, not built. Every index ends
+    # with the list's tie-breaker (id) so ORDER BY ... LIMIT walks one index and stops, and totals
+    # come from a counts table kept by triggers instead of counting the filtered set on every page.
+    2: f"""
+    CREATE TABLE tasks_v2 (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        description TEXT,
+        project_id TEXT,
+        status TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        assigned_agent TEXT,
+        agent_profile TEXT,
+        task_type TEXT,
+        params TEXT,
+        result TEXT,
+        result_data TEXT,
+        error TEXT,
+        progress TEXT,
+        workflow_id TEXT,
+        step_index INTEGER,
+        source_type TEXT NOT NULL DEFAULT 'manual',
+        parent_id TEXT,
+        document_ids TEXT,
+        resume_count INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        checkpoint TEXT,
+        pending_permissions INTEGER NOT NULL DEFAULT 0,
+        cost_micros INTEGER NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        revision INTEGER NOT NULL DEFAULT 0,
+        wire TEXT GENERATED ALWAYS AS {TASK_JSON_SQL} STORED
+    );
+    INSERT INTO tasks_v2 ({TASK_COLUMNS}) SELECT {TASK_COLUMNS} FROM tasks;
+    DROP TABLE tasks;
+    ALTER TABLE tasks_v2 RENAME TO tasks;
+    CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
+    CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
+    CREATE INDEX tasks_by_priority ON tasks(priority, created_at DESC, id);
+    CREATE INDEX tasks_by_created ON tasks(created_at, id);
+    CREATE INDEX tasks_by_updated ON tasks(updated_at, id);
+    CREATE INDEX tasks_by_title ON tasks(title, id);
+    CREATE INDEX tasks_by_status ON tasks(status, priority, created_at DESC, id);
+    CREATE INDEX tasks_by_status_created ON tasks(status, created_at, id);
+    CREATE INDEX tasks_by_status_updated ON tasks(status, updated_at, id);
+    CREATE INDEX tasks_by_project ON tasks(project_id, priority, created_at DESC, id);
+    CREATE INDEX tasks_by_project_created ON tasks(project_id, created_at, id);
+    CREATE INDEX tasks_by_project_updated ON tasks(project_id, updated_at, id);
+    CREATE INDEX tasks_by_project_status ON tasks(project_id, status, priority, created_at DESC, id);
+
+    CREATE TABLE task_counts (
+        status TEXT NOT NULL,
+        project_id TEXT NOT NULL,  -- '' for no project
+        n INTEGER NOT NULL,
+        cost_micros INTEGER NOT NULL,
+        PRIMARY KEY (status, project_id)
+    ) WITHOUT ROWID;
+    INSERT INTO task_counts SELECT status, COALESCE(project_id, ''), COUNT(*), SUM(cost_micros)
+        FROM tasks GROUP BY status, COALESCE(project_id, '');
+    CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN
+        INSERT INTO task_counts VALUES (NEW.status, COALESCE(NEW.project_id, ''), 1, NEW.cost_micros)
+        ON CONFLICT DO UPDATE SET n = n + 1, cost_micros = cost_micros + excluded.cost_micros;
+    END;
+    CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks BEGIN
+        UPDATE task_counts SET n = n - 1, cost_micros = cost_micros - OLD.cost_micros
+        WHERE status = OLD.status AND project_id = COALESCE(OLD.project_id, '');
+    END;
+    CREATE TRIGGER task_counts_update AFTER UPDATE OF status, project_id, cost_micros ON tasks
+    WHEN OLD.status IS NOT NEW.status OR OLD.project_id IS NOT NEW.project_id
+        OR OLD.cost_micros IS NOT NEW.cost_micros BEGIN
+        UPDATE task_counts SET n = n - 1, cost_micros = cost_micros - OLD.cost_micros
+        WHERE status = OLD.status AND project_id = COALESCE(OLD.project_id, '');
+        INSERT INTO task_counts VALUES (NEW.status, COALESCE(NEW.project_id, ''), 1, NEW.cost_micros)
+        ON CONFLICT DO UPDATE SET n = n + 1, cost_micros = cost_micros + excluded.cost_micros;
+    END;
+    """,
 }
 
 TASK_JSON_COLUMNS = ("params", "result_data", "progress", "document_ids", "checkpoint")
 
-# Sort keys the list endpoint accepts, mapped to SQL; every one is backed by an index.
-SORTS: dict[str, str] = {
-    "priority": "priority ASC, created_at DESC",
-    "-priority": "priority DESC, created_at DESC",
-    "created": "created_at ASC",
-    "-created": "created_at DESC",
-    "updated": "updated_at ASC",
-    "-updated": "updated_at DESC",
-    "status": "status ASC, priority ASC, created_at DESC",
-    "-status": "status DESC, priority ASC, created_at DESC",
-    "title": "title ASC",
-    "-title": "title DESC",
+# Sort keys the list endpoint accepts, as SQL. Every order ends with id (ties never reshuffle
+# between pages) and matches an index exactly; "-key" reverses every column, so the same
+# index serves it backwards.
+_ORDERS: dict[str, str] = {
+    "priority": "priority ASC, created_at DESC, id ASC",
+    "created": "created_at ASC, id ASC",
+    "updated": "updated_at ASC, id ASC",
+    "status": "status ASC, priority ASC, created_at DESC, id ASC",
+    "title": "title ASC, id ASC",
 }
+
+
+def _reverse(order: str) -> str:
+    return ", ".join(term.replace(" ASC", " _D").replace(" DESC", " ASC").replace(" _D", " DESC")
+                     for term in order.split(", "))
+
+
+SORTS: dict[str, str] = {**_ORDERS, **{f"-{key}": _reverse(order) for key, order in _ORDERS.items()}}
 SORT_ALIASES = {"createdAt": "created", "updatedAt": "updated"}
 
 
@@ -244,25 +385,27 @@ def task_row_to_wire(row: aiosqlite.Row | dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+
+
 class Tx:
     """One write transaction; collects the events to publish after COMMIT."""
 
-    def __init__(self, store: Store, db: aiosqlite.Connection) -> None:
+    def __init__(self, store: Store, db: sqlite3.Connection) -> None:
         self.store = store
         self.db = db
         self.events: list[tuple[int, str, str]] = []
         self.touched_tasks: set[str] = set()
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> aiosqlite.Cursor:
-        return await self.db.execute(sql, params)
+    # The writer is a plain sqlite3 connection used on the event loop's thread: a statement
+    # takes tens of microseconds, less than a hand-off to a worker thread and back.
+    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, params) as cur:
-            return await cur.fetchone()
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        return self.db.execute(sql, params).fetchone()
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self.db.execute(sql, params).fetchall()
 
     def next_revision(self) -> int:
         self.store.revision += 1
@@ -279,7 +422,7 @@ class Tx:
         if permission is not None:
             body["permission"] = permission
         payload = json.dumps(body, separators=(",", ":"))
-        await self.db.execute(
+        self.db.execute(
             "INSERT INTO events (revision, type, task_id, payload) VALUES (?, ?, ?, ?)",
             (rev, type_, task_id, payload),
         )
@@ -290,7 +433,7 @@ class Tx:
 
     async def task_event(self, task_id: str, kind: str, event_type: str, message: str,
                          data: dict[str, Any] | None = None, ts: str | None = None) -> int:
-        cur = await self.db.execute(
+        cur = self.db.execute(
             "INSERT INTO task_events (task_id, kind, event_type, message, data, ts) VALUES (?, ?, ?, ?, ?, ?)",
             (task_id, kind, event_type, message, _dump(data), ts or now_iso()),
         )
@@ -350,6 +493,20 @@ class Tx:
         return wire
 
 
+def _filters(*, statuses: list[str] | None, project_id: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause for the filters both tasks and task_counts have."""
+    where, params = "", []
+    if statuses:
+        where, params = _and(where, params, "status IN (" + ",".join("?" * len(statuses)) + ")", *statuses)
+    if project_id is not None:
+        where, params = _and(where, params, "project_id = ?", project_id)
+    return where, params
+
+
+def _and(where: str, params: list[Any], condition: str, *values: Any) -> tuple[str, list[Any]]:
+    return (f"{where} AND {condition}" if where else f" WHERE {condition}"), [*params, *values]
+
+
 def transition_message(current: TaskStatus, target: TaskStatus) -> str:
     allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
     return f"Invalid status transition: {current.value} → {target.value} (allowed from {current.value}: {allowed})"
@@ -362,71 +519,94 @@ class Store:
         self.event_retention = event_retention
         self.revision = 0
         self.committed_revision = 0
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._inline: sqlite3.Connection | None = None
+        self._inline_deadline = 0.0
+        self._slow_reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._migrate(self._writer)
-        self._reader = await self._connect()
+        self._writer = _connect_sync(self.path)
+        # Checkpoints (which fsync) run on a thread, not at the end of some unlucky commit on the loop.
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._migrate(self._writer)
+        self._inline = _connect_sync(self.path)
+        self._inline.set_progress_handler(lambda: time.perf_counter() > self._inline_deadline, 20000)
+        self._slow_reader = await self._connect()
         row = await self.fetchone("SELECT COALESCE(MAX(revision), 0) AS rev FROM events")
         task_rev = await self.fetchone("SELECT COALESCE(MAX(revision), 0) AS rev FROM tasks")
         self.revision = max(int(row["rev"]), int(task_rev["rev"])) if row and task_rev else 0
         self.committed_revision = self.revision
+        self._checkpointer = asyncio.create_task(self._checkpoint_now_and_then())
+
+    async def _checkpoint_now_and_then(self) -> None:
+        checkpointed = self.committed_revision
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            if self.committed_revision != checkpointed and self._slow_reader is not None:
+                checkpointed = self.committed_revision
+                await self._slow_reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _connect(self) -> aiosqlite.Connection:
         db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives a killed process; only power loss may drop the last ones.
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
+        for pragma in PRAGMAS:
+            await db.execute(pragma)
         return db
 
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        async with db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            await db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _split_sql(MIGRATIONS[target]):
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version = {target}")
-                await db.execute("COMMIT")
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+                db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
 
     async def close(self) -> None:
-        for db in (self._reader, self._writer):
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+        if self._slow_reader is not None:
+            await self._slow_reader.close()
+        for db in (self._inline, self._writer):
             if db is not None:
-                await db.close()
-        self._reader = self._writer = None
+                db.close()
+        self._inline = self._slow_reader = self._writer = self._checkpointer = None
 
     # ------------------------------------------------------------------ reads
 
-    @property
-    def reader(self) -> aiosqlite.Connection:
-        assert self._reader is not None, "store is not open"
-        return self._reader
+    def _read_inline(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[sqlite3.Row] | None:
+        """The rows, or None when the query ran out of its time on the loop and was stopped."""
+        assert self._inline is not None, "store is not open"
+        self._inline_deadline = time.perf_counter() + INLINE_READ_SECONDS
+        try:
+            return self._inline.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                return None
+            raise
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
-        async with self.reader.execute(sql, params) as cur:
-            return await cur.fetchone()
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        rows = self._read_inline(sql, params)
+        if rows is None:
+            assert self._slow_reader is not None
+            rows = list(await self._slow_reader.execute_fetchall(sql, params))
+        return rows
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[aiosqlite.Row]:
-        async with self.reader.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        return next(iter(await self.fetchall(sql, params)), None)
 
     async def get_task_row(self, task_id: str) -> aiosqlite.Row | None:
         return await self.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
@@ -440,39 +620,35 @@ class Store:
     async def list_tasks(self, *, statuses: list[str] | None = None, project_id: str | None = None,
                          q: str | None = None, workflow_id: str | None = None,
                          assigned_agent: str | None = None, sort: str = "priority",
-                         limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int, int]:
-        where, params = [], []
-        if statuses:
-            where.append("status IN (" + ",".join("?" * len(statuses)) + ")")
-            params.extend(statuses)
-        if project_id is not None:
-            where.append("project_id = ?")
-            params.append(project_id)
+                         limit: int = 100, offset: int = 0) -> tuple[list[str], int, int]:
+        """A page of tasks as wire JSON texts, the total matching, and the revision it is current to."""
+        where, params = _filters(statuses=statuses, project_id=project_id)
+        countable = workflow_id is None and assigned_agent is None and not q
+        # Totals by status and project come from the counts the triggers keep, in the same query.
+        total_sql = f"(SELECT COALESCE(SUM(n), 0) FROM task_counts{where})" if countable else "NULL"
+        total_params = list(params) if countable else []
         if workflow_id is not None:
-            where.append("workflow_id = ?")
-            params.append(workflow_id)
+            where, params = _and(where, params, "workflow_id = ?", workflow_id)
         if assigned_agent is not None:
-            where.append("assigned_agent = ?")
-            params.append(assigned_agent)
+            where, params = _and(where, params, "assigned_agent = ?", assigned_agent)
         if q:
             escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append("(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR id = ?)")
-            params.extend([f"%{escaped}%", f"%{escaped}%", q])
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        order = SORTS[sort]
+            where, params = _and(where, params, "(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR id = ?)",
+                                 f"%{escaped}%", f"%{escaped}%", q)
         # Read the committed revision first: the page then holds at least every change up
         # to it, so a watch started from it misses nothing (a repeat is harmless).
         revision = self.committed_revision
         rows = await self.fetchall(
-            f"SELECT *, COUNT(*) OVER () AS _total FROM tasks{clause} ORDER BY {order}, id LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        if rows:
-            total = int(rows[0]["_total"])
+            f"SELECT wire, {total_sql} FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+            [*total_params, *params, limit, offset])
+        if offset == 0 and len(rows) < limit:
+            total = len(rows)
+        elif rows and countable:
+            total = int(rows[0][1])
         else:
-            row = await self.fetchone(f"SELECT COUNT(*) AS n FROM tasks{clause}", params)
+            row = await self.fetchone(f"SELECT COUNT(*) AS n FROM tasks{where}", params)
             total = int(row["n"]) if row else 0
-        return [task_row_to_wire(r) for r in rows], total, revision
+        return [r[0] for r in rows], total, revision
 
     async def read_task_events(self, task_id: str, kind: str, after: int, limit: int = 500) -> list[aiosqlite.Row]:
         return await self.fetchall(
@@ -499,17 +675,16 @@ class Store:
         async with self._write_lock:
             db = self._writer
             before = self.revision
-            await db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             tx = Tx(self, db)
             try:
                 yield tx
                 if tx.events and tx.events[-1][0] // 1000 != before // 1000:
-                    await db.execute("DELETE FROM events WHERE revision <= ?",
-                                     (tx.events[-1][0] - self.event_retention,))
-                await db.execute("COMMIT")
+                    db.execute("DELETE FROM events WHERE revision <= ?", (tx.events[-1][0] - self.event_retention,))
+                db.execute("COMMIT")
             except BaseException:
                 self.revision = before
-                await db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
             self.committed_revision = self.revision
             # Published only after the commit, and still under the lock, so order holds.
@@ -518,5 +693,21 @@ class Store:
                 self.broker.notify_task(task_id)
 
 
+def _connect_sync(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        db.execute(pragma)
+    return db
+
+
 def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Statements one by one (a trigger body holds semicolons of its own)."""
+    statements, current = [], ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    return statements

@@ -10,7 +10,8 @@ from taskboard.models import ErrorBody, ValidationErrorBody
 from taskboard_backend.service import TaskService
 
 
-def get_service(request: Request) -> TaskService:
+async def get_service(request: Request) -> TaskService:
+    # async: a plain def dependency would be run on a worker thread for every request.
     return request.app.state.service
 
 

@@ -1,0 +1,239 @@
+"""The board benchmarks, in a process of their own (its memory is the board's): load, live update, storm.
+
+`python -m bench.tui_board URL COUNT SAMPLES SECONDS ours|datatable` prints one JSON line.
+`ours` is taskboard's app under Textual's Pilot against the real server; `datatable` is a stock
+DataTable app fed the same rows through the same client. Rows count as painted when the table
+renders them (a wrapper records every row the table draws); keys count as answered when Pilot
+sees the app idle again after the key (key -> handled -> repainted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import httpx
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from bench.common import rss_mb
+from taskboard.client import TaskboardClient
+from taskboard.tui.app import make_app
+from taskboard.tui.messages import BoardLoaded
+from taskboard.tui.widgets.task_table import TaskTable
+
+SIZE = (160, 50)
+
+
+class Painted:
+    """When each (task id, revision) was first drawn by the table."""
+
+    def __init__(self) -> None:
+        self.first_row: float | None = None
+        self.rows: dict[tuple[str, int], float] = {}
+
+    def install(self) -> None:
+        original = TaskTable._row
+
+        def row(table: TaskTable, task: Any, width: int, cursor: bool) -> Any:
+            now = time.perf_counter()
+            if self.first_row is None:
+                self.first_row = now
+            self.rows.setdefault((task.id, task.revision), now)
+            return original(table, task, width, cursor)
+
+        TaskTable._row = row  # type: ignore[method-assign]
+
+
+async def press_while(pilot: Any, done: Any, keys: tuple[str, ...] = ("down", "up")) -> list[float]:
+    """Presses keys every 20 ms until done() and returns how long each took to be answered (ms)."""
+    latencies = []
+    n = 0
+    while not done():
+        started = time.perf_counter()
+        await pilot.press(keys[n % len(keys)])
+        latencies.append((time.perf_counter() - started) * 1000)
+        n += 1
+        await asyncio.sleep(0.02)
+    return latencies
+
+
+def patch_in_thread(url: str, task_id: str, body: dict[str, Any]) -> tuple[float, int]:
+    """A change through the API from another thread (another client); returns (sent at, new revision)."""
+    result: list[tuple[float, int]] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=url) as http:
+            sent = time.perf_counter()
+            result.append((sent, http.patch(f"/api/tasks/{task_id}", json=body).json()["revision"]))
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    while thread.is_alive():
+        time.sleep(0.0005)
+    return result[0]
+
+
+def poll_reference(url: str, task_id: str, samples: int) -> list[float]:
+    """Seed 001's design: poll every 500 ms; how long after a change does the poller see it?"""
+    latencies = []
+    with httpx.Client(base_url=url) as http:
+        seen = http.get(f"/api/tasks/{task_id}").json()["revision"]
+        stop = threading.Event()
+        changes: list[tuple[float, int]] = []
+
+        def poll() -> None:
+            nonlocal seen
+            with httpx.Client(base_url=url) as poller:
+                while not stop.is_set():
+                    revision = poller.get(f"/api/tasks/{task_id}").json()["revision"]
+                    now = time.perf_counter()
+                    for sent, rev in changes:
+                        if seen < rev <= revision:
+                            latencies.append((now - sent) * 1000)
+                    seen = revision
+                    stop.wait(0.5)
+
+        thread = threading.Thread(target=poll)
+        thread.start()
+        for n in range(samples):
+            time.sleep(0.05 + (n * 0.137) % 0.5)  # changes land at every phase of the poll
+            sent = time.perf_counter()
+            changes.append((sent, http.patch(f"/api/tasks/{task_id}", json={"description": f"poll {n}"}).json()[
+                "revision"]))
+        time.sleep(0.7)
+        stop.set()
+        thread.join()
+    return latencies
+
+
+async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    painted = Painted()
+    painted.install()
+    loaded: dict[str, float] = {}
+
+    def hook(message: Any) -> None:
+        if isinstance(message, BoardLoaded) and message.complete:
+            loaded.setdefault("at", time.perf_counter())
+
+    started = time.perf_counter()
+    app = make_app(url, bell=False)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        while painted.first_row is None and time.perf_counter() - started < 30:
+            await asyncio.sleep(0.002)
+        keys_loading = await press_while(pilot, lambda: "at" in loaded or time.perf_counter() - started > 120)
+        await pilot.pause(0.2)
+        result: dict[str, Any] = {
+            "first_rows_s": painted.first_row - started if painted.first_row else None,
+            "loaded_s": loaded["at"] - started if "at" in loaded else None,
+            "tasks": len(app.board.tasks),
+            "rss_mb": rss_mb(),
+            "keys_during_load_ms": keys_loading,
+        }
+        # Live update: a visible task changed by another client -> its row drawn at the new revision.
+        target = app.table.selected_id
+        assert target is not None
+        live = []
+        for n in range(samples):
+            sent, revision = patch_in_thread(url, target, {"description": f"live {n}"})
+            deadline = time.perf_counter() + 5
+            while (target, revision) not in painted.rows and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            if (target, revision) in painted.rows:
+                live.append((painted.rows[(target, revision)] - sent) * 1000)
+            await asyncio.sleep(0.03)
+        result["live_ms"] = live
+        result["live_missed"] = samples - len(live)
+        result["poll_ms"] = await asyncio.to_thread(poll_reference, url, target, max(10, samples // 4))
+        result.update(await storm(pilot, url, app.board.tasks, seconds))
+    return result
+
+
+async def storm(pilot: Any, url: str, tasks: Any, seconds: float) -> dict[str, Any]:
+    """Another process changes tasks at 1,000/s while keys are pressed here; then nothing may be missing."""
+    ids = list(tasks)[:200]
+    proc = subprocess.Popen([sys.executable, "-m", "bench.storm", url, str(seconds), *ids],
+                            stdout=subprocess.PIPE, text=True)
+    await asyncio.sleep(0.3)
+    keys = await press_while(pilot, lambda: proc.poll() is not None, ("down", "down", "up", "up"))
+    out = json.loads((proc.stdout.read() if proc.stdout else "{}").strip() or "{}")
+    await pilot.pause(1.0)
+    async with TaskboardClient(url) as client:
+        server = {t.id: t.revision for page in [await client.list_tasks(limit=1000, sort="created")]
+                  for t in page.items if t.id in set(ids)}
+    lost = sum(1 for i, rev in server.items() if tasks[i].revision != rev)
+    return {"storm_keys_ms": keys, "storm_rate": out.get("rate", 0), "storm_changes": out.get("changes", 0),
+            "storm_lost": lost, "storm_errors": out.get("errors", 0)}
+
+
+class StockBoard(App[None]):
+    """The reference: Textual's DataTable, filled with the same rows through the same client."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.first_rows: float | None = None
+        self.loaded: float | None = None
+        self.count = 0
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in (("status", "STATUS"), ("priority", "P"), ("title", "TITLE"), ("agent", "AGENT"),
+                           ("updated", "UPDATED")):
+            table.add_column(label, key=key)
+        self.run_worker(self.load())
+
+    async def load(self) -> None:
+        table = self.query_one(DataTable)
+        async with TaskboardClient(self.url) as client:
+            async for page in client.iter_task_pages(page_size=1000, sort="created"):
+                table.add_rows([(t.status.value, str(t.priority), t.title, t.assigned_agent or "",
+                                 t.updated_at.isoformat()) for t in page.items])
+                self.count += len(page.items)
+                if self.first_rows is None:
+                    await asyncio.sleep(0)
+                    self.first_rows = time.perf_counter()
+        self.loaded = time.perf_counter()
+
+
+async def datatable(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    app = StockBoard(url)
+    async with app.run_test(size=SIZE) as pilot:
+        while app.first_rows is None and time.perf_counter() - started < 60:
+            await asyncio.sleep(0.002)
+        await pilot.pause()
+        first = time.perf_counter()
+        keys = await press_while(pilot, lambda: app.loaded is not None or time.perf_counter() - started > 300)
+        await pilot.pause()
+        loaded = time.perf_counter()
+        # One cell changed in place, as a live update would.
+        table = app.query_one(DataTable)
+        keys_row = list(table.rows)[0]
+        updates = []
+        for n in range(samples):
+            t = time.perf_counter()
+            table.update_cell(keys_row, "title", f"changed {n}", update_width=True)
+            await pilot.pause()
+            updates.append((time.perf_counter() - t) * 1000)
+        return {"first_rows_s": first - started, "loaded_s": loaded - started, "tasks": app.count,
+                "rss_mb": rss_mb(), "keys_during_load_ms": keys, "update_ms": updates}
+
+
+def main() -> None:
+    url, count, samples, seconds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), \
+        sys.argv[5]
+    run = ours if mode == "ours" else datatable
+    print(json.dumps(asyncio.run(run(url, count, samples, seconds))))
+
+
+if __name__ == "__main__":
+    main()
