@@ -15,9 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
@@ -50,33 +52,48 @@ class Painted:
         TaskTable._row = row  # type: ignore[method-assign]
 
 
-async def press_while(pilot: Any, done: Any, keys: tuple[str, ...] = ("down", "up")) -> list[float]:
-    """Presses keys every 20 ms until done() and returns how long each took to be answered (ms)."""
+class Frames:
+    """The last time a table was drawn, and where its cursor was then."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+        self.cursor: int | None = None
+
+    def install(self, cls: type, cursor: Callable[[Any], int]) -> None:
+        original = cls.render_line
+
+        def render_line(widget: Any, y: int) -> Any:
+            self.at, self.cursor = time.perf_counter(), cursor(widget)
+            return original(widget, y)
+
+        cls.render_line = render_line  # type: ignore[attr-defined]
+
+
+async def press_while(app: App[Any], frames: Frames, cursor: Callable[[], int], done: Callable[[], bool],
+                      keys: tuple[str, ...] = ("down", "up")) -> list[float]:
+    """Presses keys (as the terminal driver would deliver them) every 20 ms until done(); returns for
+    each how long until a frame showed the cursor moved (ms): key -> handled -> drawn."""
+    assert app._driver is not None
     latencies = []
     n = 0
     while not done():
-        started = time.perf_counter()
-        await pilot.press(keys[n % len(keys)])
-        latencies.append((time.perf_counter() - started) * 1000)
+        before = cursor()
+        sent = time.perf_counter()
+        app._driver.send_message(events.Key(keys[n % len(keys)], None))
+        while time.perf_counter() - sent < 5:
+            if frames.at > sent and frames.cursor is not None and frames.cursor != before:
+                latencies.append((frames.at - sent) * 1000)
+                break
+            await asyncio.sleep(0.0005)
         n += 1
         await asyncio.sleep(0.02)
     return latencies
 
 
-def patch_in_thread(url: str, task_id: str, body: dict[str, Any]) -> tuple[float, int]:
-    """A change through the API from another thread (another client); returns (sent at, new revision)."""
-    result: list[tuple[float, int]] = []
-
-    def send() -> None:
-        with httpx.Client(base_url=url) as http:
-            sent = time.perf_counter()
-            result.append((sent, http.patch(f"/api/tasks/{task_id}", json=body).json()["revision"]))
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    while thread.is_alive():
-        time.sleep(0.0005)
-    return result[0]
+def patch(http: httpx.Client, task_id: str, body: dict[str, Any]) -> tuple[float, int]:
+    """A change through the API by another client (run on a thread); returns (sent at, new revision)."""
+    sent = time.perf_counter()
+    return sent, http.patch(f"/api/tasks/{task_id}", json=body).json()["revision"]
 
 
 def poll_reference(url: str, task_id: str, samples: int) -> list[float]:
@@ -121,12 +138,15 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
         if isinstance(message, BoardLoaded) and message.complete:
             loaded.setdefault("at", time.perf_counter())
 
+    frames = Frames()
+    frames.install(TaskTable, lambda table: table.cursor)
     started = time.perf_counter()
     app = make_app(url, bell=False)
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         while painted.first_row is None and time.perf_counter() - started < 30:
             await asyncio.sleep(0.002)
-        keys_loading = await press_while(pilot, lambda: "at" in loaded or time.perf_counter() - started > 120)
+        keys_loading = await press_while(app, frames, lambda: app.table.cursor,
+                                         lambda: "at" in loaded or time.perf_counter() - started > 120)
         await pilot.pause(0.2)
         result: dict[str, Any] = {
             "first_rows_s": painted.first_row - started if painted.first_row else None,
@@ -135,34 +155,52 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
             "rss_mb": rss_mb(),
             "keys_during_load_ms": keys_loading,
         }
-        # Live update: a visible task changed by another client -> its row drawn at the new revision.
-        target = app.table.selected_id
-        assert target is not None
+        # Live update: a task on screen (not the selected one) changed by another client -> its row
+        # drawn at the new revision. The selected task is measured too: its change also redraws the detail pane.
+        top = int(app.table.scroll_y)
+        target = next(app.board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
+        selected = app.table.selected_id
+        assert selected is not None and target != selected
         live = []
+        http = httpx.Client(base_url=url)
         for n in range(samples):
-            sent, revision = patch_in_thread(url, target, {"description": f"live {n}"})
+            sent, revision = await asyncio.to_thread(patch, http, target, {"description": f"live {n}"})
             deadline = time.perf_counter() + 5
             while (target, revision) not in painted.rows and time.perf_counter() < deadline:
                 await asyncio.sleep(0.001)
             if (target, revision) in painted.rows:
                 live.append((painted.rows[(target, revision)] - sent) * 1000)
             await asyncio.sleep(0.03)
+        live_selected = []
+        for n in range(samples):
+            sent, revision = await asyncio.to_thread(patch, http, selected, {"description": f"selected {n}"})
+            deadline = time.perf_counter() + 5
+            while (selected, revision) not in painted.rows and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            if (selected, revision) in painted.rows:
+                live_selected.append((painted.rows[(selected, revision)] - sent) * 1000)
+            await asyncio.sleep(0.05)
+        http.close()
+        result["live_selected_ms"] = live_selected
         result["live_ms"] = live
         result["live_missed"] = samples - len(live)
         result["poll_ms"] = await asyncio.to_thread(poll_reference, url, target, max(10, samples // 4))
-        result.update(await storm(pilot, url, app.board.tasks, seconds))
+        result.update(await storm(app, frames, url, seconds))
     return result
 
 
-async def storm(pilot: Any, url: str, tasks: Any, seconds: float) -> dict[str, Any]:
+async def storm(app: Any, frames: Frames, url: str, seconds: float) -> dict[str, Any]:
     """Another process changes tasks at 1,000/s while keys are pressed here; then nothing may be missing."""
+    tasks = app.board.tasks
     ids = list(tasks)[:200]
     proc = subprocess.Popen([sys.executable, "-m", "bench.storm", url, str(seconds), *ids],
                             stdout=subprocess.PIPE, text=True)
-    await asyncio.sleep(0.3)
-    keys = await press_while(pilot, lambda: proc.poll() is not None, ("down", "down", "up", "up"))
-    out = json.loads((proc.stdout.read() if proc.stdout else "{}").strip() or "{}")
-    await pilot.pause(1.0)
+    assert proc.stdout is not None
+    await asyncio.to_thread(proc.stdout.readline)  # "ready"
+    keys = await press_while(app, frames, lambda: app.table.cursor, lambda: proc.poll() is not None,
+                             ("down", "down", "up", "up"))
+    out = json.loads(proc.stdout.read().strip() or "{}")
+    await asyncio.sleep(1.0)
     async with TaskboardClient(url) as client:
         server = {t.id: t.revision for page in [await client.list_tasks(limit=1000, sort="created")]
                   for t in page.items if t.id in set(ids)}
@@ -205,30 +243,53 @@ class StockBoard(App[None]):
 
 
 async def datatable(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    frames = Frames()
+    frames.install(DataTable, lambda table: table.cursor_row)
     started = time.perf_counter()
     app = StockBoard(url)
     async with app.run_test(size=SIZE) as pilot:
         while app.first_rows is None and time.perf_counter() - started < 60:
             await asyncio.sleep(0.002)
-        await pilot.pause()
-        first = time.perf_counter()
-        keys = await press_while(pilot, lambda: app.loaded is not None or time.perf_counter() - started > 300)
+        while frames.at < app.first_rows and time.perf_counter() - started < 60:
+            await asyncio.sleep(0.002)
+        first = frames.at
+        table = app.query_one(DataTable)
+        keys = await press_while(app, frames, lambda: table.cursor_row,
+                                 lambda: app.loaded is not None or time.perf_counter() - started > 300)
         await pilot.pause()
         loaded = time.perf_counter()
         # One cell changed in place, as a live update would.
-        table = app.query_one(DataTable)
         keys_row = list(table.rows)[0]
         updates = []
         for n in range(samples):
             t = time.perf_counter()
             table.update_cell(keys_row, "title", f"changed {n}", update_width=True)
-            await pilot.pause()
-            updates.append((time.perf_counter() - t) * 1000)
+            while frames.at < t and time.perf_counter() - t < 10:
+                await asyncio.sleep(0.0005)
+            updates.append((frames.at - t) * 1000)
+            await asyncio.sleep(0.02)
         return {"first_rows_s": first - started, "loaded_s": loaded - started, "tasks": app.count,
                 "rss_mb": rss_mb(), "keys_during_load_ms": keys, "update_ms": updates}
 
 
+def _gc_log() -> None:
+    import gc
+    pauses = []
+    state = {}
+
+    def cb(phase: str, info: dict) -> None:
+        if phase == "start":
+            state["t"] = time.perf_counter()
+        else:
+            pauses.append(((time.perf_counter() - state["t"]) * 1000, info["generation"]))
+
+    gc.callbacks.append(cb)
+    import atexit
+    atexit.register(lambda: print(sorted(pauses)[-10:], file=sys.stderr))
+
+
 def main() -> None:
+    _gc_log()
     url, count, samples, seconds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), \
         sys.argv[5]
     run = ours if mode == "ours" else datatable

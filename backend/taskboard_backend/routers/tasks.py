@@ -71,12 +71,14 @@ async def list_tasks(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     workflow_id: Annotated[str | None, Query(alias="workflowId", max_length=200)] = None,
     assigned_agent: Annotated[str | None, Query(alias="assignedAgent", max_length=200)] = None,
+    view: Annotated[Literal["full", "summary"], Query(
+        description="summary leaves out description, params, result, resultData and documentIds")] = "full",
 ) -> Response:
     statuses = _parse_statuses(status)
     key = ("-" if sort.startswith("-") else "") + SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
     tasks, total, revision = await service.store.list_tasks(
         statuses=statuses, project_id=project_id, q=q, workflow_id=workflow_id, assigned_agent=assigned_agent,
-        sort=key, limit=limit, offset=offset)
+        sort=key, limit=limit, offset=offset, summary=view == "summary")
     # The rows come out of SQLite as JSON already: joined, not parsed and dumped again.
     return Response("[" + ",".join(tasks) + "]", media_type="application/json",
                     headers={"X-Total-Count": str(total), "X-Revision": str(revision)})

@@ -8,6 +8,8 @@ server says or fails to say ends the app.
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +54,8 @@ PAGE_SIZE = 1000
 RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
 SEARCH_DEBOUNCE = 0.15
 REPAINT_INTERVAL = 0.05
+KEYS_SETTLE = 0.1
+PANES_SETTLE = 0.06
 NARROW_WIDTH = 120
 
 # Actions that change something on the server: off in read-only mode.
@@ -141,6 +145,11 @@ class TaskboardApp(App[None]):
         self._retry_now = asyncio.Event()
         self._search_timer: Any = None
         self._repaint_timer: Any = None
+        self._last_repaint = 0.0
+        self._keys_enabled: tuple[bool, ...] = ()
+        self._keys_timer: Any = None
+        self._panes_timer: Any = None
+        self._changed: set[str] = set()
         self._permission_open: str | None = None
 
     # ------------------------------------------------------------------ layout
@@ -213,10 +222,11 @@ class TaskboardApp(App[None]):
         """List the board (the first page shows at once), then what the panes need."""
         assert self.client is not None
         client = self.client
-        first = await client.list_tasks(limit=PAGE_SIZE, sort="created")
+        first = await client.list_tasks(limit=PAGE_SIZE, sort="created", summary=True)
         permissions = await client.list_permissions(status="pending")
         self.board.clear()
         self.board.load(first.items)
+        gc.freeze()
         for request in permissions:
             self.board.add_permission(request)
         self.table.empty_message = "No tasks yet. Press n to create one."
@@ -242,12 +252,15 @@ class TaskboardApp(App[None]):
     async def _load_rest(self, total: int, offset: int) -> None:
         assert self.client is not None
         while offset < total:
-            page = await self.client.list_tasks(limit=PAGE_SIZE, offset=offset, sort="created")
+            page = await self.client.list_tasks(limit=PAGE_SIZE, offset=offset, sort="created", summary=True)
             if not page.items:
                 break
             self.board.load(page.items)
             offset += len(page.items)
             self._board_changed()
+            # The board's objects live as long as the app: out of the collector's sight they do not
+            # make every full collection walk them (over 100 ms at 5,000 tasks, stalling keys and frames).
+            gc.freeze()
         self.post_message(BoardLoaded(len(self.board.tasks), True))
 
     @work(group="watch", exclusive=True, exit_on_error=False)
@@ -292,20 +305,28 @@ class TaskboardApp(App[None]):
             self.bell()
 
     def _task_changed(self, task_id: str) -> None:
+        self._changed.add(task_id)
         self._board_changed()
-        if task_id == self.table.selected_id or isinstance(self._top(), DetailScreen):
-            self.post_message(TaskChanged(task_id))
 
     def _board_changed(self) -> None:
-        """Repaint the table and the counts soon, once, however many changes arrive meanwhile."""
+        """Repaint the table and the counts once, however many changes arrive meanwhile: at once
+        after a quiet spell (a lone change shows in milliseconds), at most every REPAINT_INTERVAL in a storm."""
         if self._repaint_timer is None and self.table.is_attached:
-            self._repaint_timer = self.set_timer(REPAINT_INTERVAL, self._repaint)
+            wait = self._last_repaint + REPAINT_INTERVAL - time.monotonic()
+            self._repaint_timer = self.set_timer(max(wait, 0.001), self._repaint)
 
     def _repaint(self) -> None:
         self._repaint_timer = None
+        self._last_repaint = time.monotonic()
+        changed, self._changed = self._changed, set()
         if self.table.is_attached:  # not while shutting down
             self.table.sync()
             self.status_bar.update_counts()
+            # The panes hear of their task once per repaint, however often it changed meanwhile.
+            full_screen = isinstance(self._top(), DetailScreen)
+            for task_id in changed:
+                if task_id == self.table.selected_id or full_screen:
+                    self.post_message(TaskChanged(task_id))
 
     def _set_connection(self, state: str) -> None:
         if state != self.connection:
@@ -316,10 +337,19 @@ class TaskboardApp(App[None]):
 
     @on(TaskTable.Highlighted)
     def _highlighted(self, event: TaskTable.Highlighted) -> None:
-        task = self.board.tasks.get(event.task_id) if event.task_id else None
-        self.detail.show(self.client, task, self.board.pending_for(task.id) if task else [])
-        self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "")
-        self.refresh_bindings()
+        # The cursor moves at once; the panes (a fetch, a new log stream, a re-render) follow when it
+        # rests, so holding j through a thousand rows does not open a thousand streams.
+        if self._panes_timer is not None:
+            self._panes_timer.stop()
+        self._panes_timer = self.set_timer(PANES_SETTLE, self._show_selected)
+        self._refresh_keys()
+
+    def _show_selected(self) -> None:
+        self._panes_timer = None
+        task = self.table.selected_task
+        if self.detail.is_attached:
+            self.detail.show(self.client, task, self.board.pending_for(task.id) if task else [])
+            self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "")
 
     @on(TaskChanged)
     def _task_changed_message(self, event: TaskChanged) -> None:
@@ -328,7 +358,7 @@ class TaskboardApp(App[None]):
         task = self.board.tasks.get(event.task_id)
         if event.task_id == self.table.selected_id:
             self.detail.show(self.client, task, self.board.pending_for(event.task_id))
-            self.refresh_bindings()
+            self._refresh_keys()
         screen = self._top()
         if isinstance(screen, DetailScreen) and task is not None:
             screen.update_task(task, self.board.pending_for(task.id))
@@ -373,6 +403,22 @@ class TaskboardApp(App[None]):
             self._board_changed()
 
     # ------------------------------------------------------------------ which keys are live
+
+    def _refresh_keys(self) -> None:
+        """Grey out or restore footer keys soon after the cursor rests, and only when one of them
+        changed: refreshing the bindings rebuilds the footer (tens of ms), which on every keypress
+        or watch event would cost more than the whole table. A pressed key is still checked at once."""
+        if self._keys_timer is None:
+            self._keys_timer = self.set_timer(KEYS_SETTLE, self._refresh_keys_now)
+
+    def _refresh_keys_now(self) -> None:
+        self._keys_timer = None
+        if not self.screen_stack:  # shutting down
+            return
+        enabled = tuple(self.why_disabled(action) is None for action in (*TASK_ACTIONS, "new_task"))
+        if enabled != self._keys_enabled:
+            self._keys_enabled = enabled
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self._modal_open():

@@ -36,6 +36,7 @@ class StatusBar(Static):
         self.server = server
         self.board = board
         self.read_only = read_only
+        self._shown = Text()
 
     def watch_connection(self) -> None:
         self.update_counts()
@@ -71,4 +72,12 @@ class StatusBar(Static):
         if flt.text:
             bottom.append(f" · /{flt.text}", style="cyan")
         bottom.append(f" · sort {board.sort.value}{' (attention first)' if board.attention_first else ''}", style="grey62")
-        self.update(Text("\n").join([top, bottom]))
+        content = Text("\n").join([top, bottom])
+        # Its size never changes, so a repaint of this widget alone (update() would re-lay out the
+        # whole screen, 20 times a second in an update storm); and none when nothing it shows changed.
+        if content.plain != self._shown.plain:
+            self._shown = content
+            self.refresh()
+
+    def render(self) -> Text:
+        return self._shown
