@@ -33,6 +33,7 @@ from taskboard.models import (
     Task,
     TaskStatus,
     TaskMessage,
+    TaskPage,
 )
 from taskboard.tui.board import Board, BoardFilter
 from taskboard.tui.messages import BoardLoaded, PermissionRequested, PermissionResolved, TaskChanged
@@ -251,16 +252,30 @@ class TaskboardApp(App[None]):
     @work(group="pages", exclusive=True, exit_on_error=False)
     async def _load_rest(self, total: int, offset: int) -> None:
         assert self.client is not None
-        while offset < total:
-            page = await self.client.list_tasks(limit=PAGE_SIZE, offset=offset, sort="created", summary=True)
-            if not page.items:
-                break
-            self.board.load(page.items)
-            offset += len(page.items)
-            self._board_changed()
-            # The board's objects live as long as the app: out of the collector's sight they do not
-            # make every full collection walk them (over 100 ms at 5,000 tasks, stalling keys and frames).
-            gc.freeze()
+        client = self.client
+
+        def fetch(at: int) -> asyncio.Task[TaskPage]:
+            return asyncio.ensure_future(client.list_tasks(limit=PAGE_SIZE, offset=at, sort="created", summary=True))
+
+        # The next page is asked for before this one is applied: the server works while we do.
+        pending = fetch(offset)
+        try:
+            while True:
+                page = await pending
+                if not page.items:
+                    break
+                offset += len(page.items)
+                if offset < total:
+                    pending = fetch(offset)
+                self.board.load(page.items)
+                self._board_changed()
+                # The board's objects live as long as the app: out of the collector's sight they do not
+                # make every full collection walk them (over 100 ms at 5,000 tasks, stalling keys and frames).
+                gc.freeze()
+                if offset >= total:
+                    break
+        finally:
+            pending.cancel()
         self.post_message(BoardLoaded(len(self.board.tasks), True))
 
     @work(group="watch", exclusive=True, exit_on_error=False)
