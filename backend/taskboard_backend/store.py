@@ -515,6 +515,10 @@ def transition_message(current: TaskStatus, target: TaskStatus) -> str:
     return f"Invalid status transition: {current.value} → {target.value} (allowed from {current.value}: {allowed})"
 
 
+# A log line's wire JSON, as the streams send it (`LogEntry` on the client side).
+LOG_JSON_FIELDS = "'id', id, 'taskId', task_id, 'eventType', event_type, 'message', message, 'timestamp', ts"
+
+
 class Store:
     def __init__(self, path: Path, broker: Broker, *, event_retention: int = 50_000) -> None:
         self.path = Path(path)
@@ -658,6 +662,16 @@ class Store:
             "SELECT id, task_id, event_type, message, data, ts FROM task_events "
             "WHERE task_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?",
             (task_id, kind, after, limit),
+        )
+
+    async def read_log_frames(self, task_id: str, after: int, limit: int = 500) -> list[aiosqlite.Row]:
+        """Log lines as finished event-stream frames (id, frame), built by SQLite's JSON functions:
+        a replayed backlog costs no Python per line."""
+        return await self.fetchall(
+            f"SELECT id, 'id: ' || id || char(10) || 'data: ' || CASE WHEN data IS NULL OR data = '' "
+            f"THEN json_object({LOG_JSON_FIELDS}) ELSE json_object({LOG_JSON_FIELDS}, 'data', json(data)) END "
+            "|| char(10) || char(10) FROM task_events WHERE task_id = ? AND kind = 'log' AND id > ? ORDER BY id LIMIT ?",
+            (task_id, after, limit),
         )
 
     async def read_events(self, after: int, limit: int = 1000) -> list[aiosqlite.Row]:

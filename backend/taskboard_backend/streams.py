@@ -40,14 +40,6 @@ def parse_last_event_id(header: str | None, after: int | None) -> int | None:
     return after
 
 
-def _log_wire(row: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": row["id"], "taskId": row["task_id"], "eventType": row["event_type"],
-                            "message": row["message"], "timestamp": row["ts"]}
-    if row["data"]:
-        body["data"] = json.loads(row["data"])
-    return body
-
-
 def _progress_wire(row: Any) -> dict[str, Any]:
     data = json.loads(row["data"]) if row["data"] else {}
     body: dict[str, Any] = {"id": row["id"], "taskId": row["task_id"], "status": data.get("status"),
@@ -64,8 +56,6 @@ async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, aft
     Ends with an `end` event once the task is in a final state and its backlog is sent.
     Log events have no event name, so seed 001's `EventSource.onmessage` receives them.
     """
-    to_wire = _log_wire if kind == "log" else _progress_wire
-    event_name = None if kind == "log" else "progress"
     last = after
     yield "retry: 1000\n\n"
     while not broker.shutting_down.is_set():
@@ -74,12 +64,19 @@ async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, aft
             # Status first, then rows: logs are committed before the final transition, so a
             # final status read here means every line is visible to the read that follows.
             status_row = await store.fetchone("SELECT status FROM tasks WHERE id = ?", (task_id,))
-            rows = await store.read_task_events(task_id, kind, last, BATCH)
-            if rows:
-                last = rows[-1]["id"]
-                yield "".join(frame(r["id"], json.dumps(to_wire(r), separators=(",", ":")), event_name)
-                              for r in rows)
-                continue
+            if kind == "log":
+                frames = await store.read_log_frames(task_id, last, BATCH)
+                if frames:
+                    last = frames[-1][0]
+                    yield "".join(f[1] for f in frames)
+                    continue
+            else:
+                rows = await store.read_task_events(task_id, kind, last, BATCH)
+                if rows:
+                    last = rows[-1]["id"]
+                    yield "".join(frame(r["id"], json.dumps(_progress_wire(r), separators=(",", ":")), "progress")
+                                  for r in rows)
+                    continue
             if status_row is None:
                 yield frame(None, json.dumps({"taskId": task_id, "reason": "deleted"}), "end")
                 return

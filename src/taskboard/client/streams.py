@@ -1,4 +1,4 @@
-"""Self-reconnecting Server-Sent Event streams (httpx + httpx-sse).
+"""Self-reconnecting Server-Sent Event streams (httpx, httpx-sse's connection and event types).
 
 A broken connection is retried with backoff (honouring the server's `retry:`),
 resuming with `Last-Event-ID`, so the caller sees every event exactly once.
@@ -17,6 +17,7 @@ import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
 from taskboard.client.errors import ConnectionLost, UnexpectedResponse, error_from_response
+from taskboard.client.sse import SSEChunkDecoder
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -26,11 +27,19 @@ class StreamStatus(StrEnum):
     RECONNECTING = "reconnecting"
 
 
-async def sse_events(http: httpx.AsyncClient, path: str, *, last_id: int | None, reconnect: bool = True,
-                     on_status: Callable[[StreamStatus], Any] | None = None, base_url: str = "",
-                     id_from_data: str | None = None, max_backoff: float = 5.0,
-                     read_timeout: float = 60.0) -> AsyncIterator[ServerSentEvent]:
-    """Yield events from `path`, reconnecting after breaks; stops after an `end` event.
+async def sse_events(http: httpx.AsyncClient, path: str, **options: Any) -> AsyncIterator[ServerSentEvent]:
+    """Yield events from `path` one at a time; see `sse_event_batches` for the options."""
+    async for batch in sse_event_batches(http, path, **options):
+        for sse in batch:
+            yield sse
+
+
+async def sse_event_batches(http: httpx.AsyncClient, path: str, *, last_id: int | None, reconnect: bool = True,
+                            on_status: Callable[[StreamStatus], Any] | None = None, base_url: str = "",
+                            id_from_data: str | None = None, max_backoff: float = 5.0,
+                            read_timeout: float = 60.0) -> AsyncIterator[list[ServerSentEvent]]:
+    """Yield the events from `path` a network chunk at a time, reconnecting after breaks; stops
+    after an `end` event.
 
     `id_from_data` names a field of an id-less event's JSON data that also moves the resume point
     (the watch stream's `hello` carries the revision it starts from).
@@ -60,28 +69,42 @@ async def sse_events(http: httpx.AsyncClient, path: str, *, last_id: int | None,
                     if response.status_code not in RETRYABLE_STATUSES or not reconnect:
                         raise error
                     raise _Retry()
+                content_type = response.headers.get("content-type", "").partition(";")[0]
+                if "text/event-stream" not in content_type:
+                    raise SSEError(f"Content-Type is {content_type!r}, not text/event-stream")
                 set_status(StreamStatus.CONNECTED)
                 failures = 0
-                async for sse in source.aiter_sse():
-                    if sse.retry:
-                        retry_ms = sse.retry
-                    if sse.id:
-                        try:
-                            last_id = int(sse.id)
-                        except ValueError:
-                            pass
-                    elif id_from_data and sse.data:
-                        try:
-                            value = json.loads(sse.data).get(id_from_data)
-                            if isinstance(value, int):
-                                last_id = value
-                        except (ValueError, AttributeError):
-                            pass
-                    if not sse.data and sse.event in ("", "message"):
-                        continue  # a retry-only block dispatches nothing (per the SSE spec)
-                    yield sse
-                    if sse.event == "end":
-                        return
+                decoder = SSEChunkDecoder()
+                chunks = response.aiter_bytes()
+                while True:
+                    chunk = await anext(chunks, None)
+                    events = decoder.feed(chunk) if chunk is not None else decoder.close()
+                    batch: list[ServerSentEvent] = []
+                    for sse in events:
+                        if sse.retry:
+                            retry_ms = sse.retry
+                        if sse.id:
+                            try:
+                                last_id = int(sse.id)
+                            except ValueError:
+                                pass
+                        elif id_from_data and sse.data:
+                            try:
+                                value = json.loads(sse.data).get(id_from_data)
+                                if isinstance(value, int):
+                                    last_id = value
+                            except (ValueError, AttributeError):
+                                pass
+                        if not sse.data and sse.event in ("", "message"):
+                            continue  # a block holding only an id or a retry dispatches nothing
+                        batch.append(sse)
+                        if sse.event == "end":
+                            yield batch
+                            return
+                    if batch:
+                        yield batch
+                    if chunk is None:
+                        break
         except SSEError as exc:
             raise UnexpectedResponse(f"{base_url}{path} is not an event stream: {exc}") from exc
         except (httpx.TransportError, _Retry) as exc:

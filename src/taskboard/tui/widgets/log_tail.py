@@ -9,6 +9,7 @@ which closes the old stream.
 from __future__ import annotations
 
 from collections import deque
+from datetime import datetime
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -24,7 +25,26 @@ from taskboard.models import LogEntry
 from taskboard.tui import format as fmt
 
 FLUSH_INTERVAL = 0.1
+# While a backlog pours in (a thousand lines or more per flush), flush less often: each flush
+# redraws the pane, and a longer batch leaves more of the lines the scrollback drops unformatted.
+BACKLOG_FLUSH_INTERVAL = 0.3
+BACKLOG_LINES = 1_000
 KEEP_LINES = 10_000
+
+
+_CLOCKS: dict[int, str] = {}
+
+
+def _clock(moment: datetime) -> str:
+    """HH:MM:SS in local time. A burst of lines shares a handful of seconds, and converting each
+    line's time zone was a fifth of the cost of showing it."""
+    second = int(moment.timestamp())
+    clock = _CLOCKS.get(second)
+    if clock is None:
+        if len(_CLOCKS) > 4096:
+            _CLOCKS.clear()
+        clock = _CLOCKS[second] = moment.astimezone().strftime("%H:%M:%S")
+    return clock
 
 
 class LogColours(Highlighter):
@@ -131,6 +151,7 @@ class LogTail(Vertical):
         self.stream_state = "idle"
         self._buffer: list[LogEntry] = []
         self._flush_timer: object | None = None
+        self._last_batch = 0
         self.received = 0  # lines of this task that arrived, kept or not
 
     def compose(self) -> ComposeResult:
@@ -174,13 +195,14 @@ class LogTail(Vertical):
         self.stream_state = "connecting"
         self._update_titles()
         try:
-            async for entry in client.stream_logs(task_id, on_status=status):
+            async for batch in client.stream_log_batches(task_id, on_status=status):
                 if task_id != self.task_id:
                     return
-                self._buffer.append(entry)
-                self.received += 1
+                self._buffer.extend(batch)
+                self.received += len(batch)
                 if self._flush_timer is None:
-                    self._flush_timer = self.set_timer(FLUSH_INTERVAL, self.flush)
+                    interval = BACKLOG_FLUSH_INTERVAL if self._last_batch >= BACKLOG_LINES else FLUSH_INTERVAL
+                    self._flush_timer = self.set_timer(interval, self.flush)
         except TaskboardError as exc:
             self.stream_state = f"error: {exc}"
         else:
@@ -191,6 +213,7 @@ class LogTail(Vertical):
         """Write what has arrived since the last flush, in one go."""
         self._flush_timer = None
         batch, self._buffer = self._buffer, []
+        self._last_batch = len(batch)
         if batch:
             self.entries.extend(batch)
             shown = [e for e in batch if self._matches(e)]
@@ -270,8 +293,7 @@ class LogTail(Vertical):
 
     @staticmethod
     def _line(entry: LogEntry) -> str:
-        stamp = entry.timestamp.astimezone().strftime("%H:%M:%S")
-        return f"{stamp} {entry.event_type:<11.11} {entry.message.replace(chr(10), ' ⏎ ')}"
+        return f"{_clock(entry.timestamp)} {entry.event_type:<11.11} {entry.message.replace(chr(10), ' ⏎ ')}"
 
     def _update_titles(self) -> None:
         if not self.is_mounted:
