@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskboard import __version__
 from taskboard_backend.broker import Broker
 from taskboard_backend.errors import install_error_handlers
+from taskboard_backend.perimeter import OPEN_PATHS, ApiKeyMiddleware, HostOriginMiddleware, send_json
 from taskboard_backend.routers import events, permissions, projects, system, tasks
 from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
@@ -27,16 +26,6 @@ from taskboard_backend.settings import Settings
 from taskboard_backend.store import Store, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
-
-OPEN_PATHS = frozenset({"/api/health"})
-
-
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
-    payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": payload})
-
 
 class BodyLimitMiddleware:
     """413 for a body over the limit, whether it says its length or streams it."""
@@ -54,10 +43,10 @@ class BodyLimitMiddleware:
             if name == b"content-length":
                 try:
                     if int(value) > self.max_bytes:
-                        await _send_json(send, 413, too_large)
+                        await send_json(send, 413, too_large)
                         return
                 except ValueError:
-                    await _send_json(send, 400, {"error": "Invalid Content-Length header", "code": "bad_request"})
+                    await send_json(send, 400, {"error": "Invalid Content-Length header", "code": "bad_request"})
                     return
         # Read the whole (small) body up front, so a streamed oversize body is refused before any work.
         chunks: list[bytes] = []
@@ -69,7 +58,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _send_json(send, 413, too_large)
+                await send_json(send, 413, too_large)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -85,36 +74,6 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
-
-
-class ApiKeyMiddleware:
-    """X-API-Key or Authorization: Bearer, compared in constant time."""
-
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
-        self.app = app
-        self.api_key = api_key.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        presented: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"x-api-key":
-                presented = value
-                break
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                presented = value[7:].strip()
-        if presented is None:
-            await _send_json(send, 401, {
-                "error": "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>",
-                "code": "unauthorized"}, [(b"www-authenticate", b'Bearer realm="taskboard"')])
-            return
-        if not hmac.compare_digest(presented, self.api_key):
-            await _send_json(send, 401, {"error": "Invalid API key", "code": "unauthorized"},
-                             [(b"www-authenticate", b'Bearer realm="taskboard"')])
-            return
-        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -167,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a request from another site is refused before anything else.
+    app.add_middleware(HostOriginMiddleware, bound_host=settings.host, allowed_hosts=settings.allowed_hosts)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -26,6 +26,7 @@ class Broker:
         self._subscribers: set[Subscription] = set()
         self._task_waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self.shutting_down = asyncio.Event()
+        self.open_streams = 0  # watch, log and progress streams being served, for /api/health
 
     # ------------------------------------------------------------------ watch
 

@@ -15,6 +15,7 @@ import uvicorn
 
 from taskboard_backend.app import create_app
 from taskboard_backend.settings import Settings
+from taskboard_backend.streams import DroppedStreamFilter
 
 
 class _Server(uvicorn.Server):
@@ -46,6 +47,7 @@ def base_url(host: str, sock: socket.socket) -> str:
 
 
 def _config(settings: Settings, log_level: str) -> uvicorn.Config:
+    logging.getLogger("uvicorn.error").addFilter(DroppedStreamFilter())
     return uvicorn.Config(
         create_app(settings), log_level=log_level, access_log=False, lifespan="on",
         timeout_graceful_shutdown=3, loop="auto", http="auto", ws="none",

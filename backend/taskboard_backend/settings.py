@@ -30,6 +30,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     api_key: str | None = None
+    # Host names (besides IP addresses, loopback names and this machine's) the server answers to;
+    # "*" turns the Host/Origin check off, for a server behind a proxy that checks it.
+    allowed_hosts: tuple[str, ...] = ()
+    # A stream client that has not taken any data for this long is dropped (it may resume).
+    stream_stall_seconds: float = 10.0
     concurrency: int = 4
     demo: bool = False
     # Divides every sleep of the demo runtime: 1.0 makes a demo task take 5-30 s.

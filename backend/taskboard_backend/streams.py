@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from taskboard.models import TaskStatus
 from taskboard_backend.broker import Broker
@@ -19,6 +23,45 @@ from taskboard_backend.store import Store
 
 BATCH = 500
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+log = logging.getLogger("taskboard.server")
+
+
+class EventStreamResponse(StreamingResponse):
+    """An event stream that drops a client which has taken no data for `stall_seconds`.
+
+    A client that stops reading fills the socket's buffers, and the stream then waits on it forever,
+    holding its connection and (for the watch stream) a queue of changes. Dropped, it reconnects
+    with Last-Event-ID when it wakes and misses nothing."""
+
+    def __init__(self, content: AsyncIterator[str], stall_seconds: float) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=SSE_HEADERS)
+        self.stall_seconds = stall_seconds
+
+    async def stream_response(self, send: Send) -> None:
+        async def send_or_give_up(message: Any) -> None:
+            await asyncio.wait_for(send(message), self.stall_seconds)
+
+        try:
+            await super().stream_response(send_or_give_up)
+        except TimeoutError:
+            log.warning("dropped a stream client that took no data for %g s", self.stall_seconds)
+            DroppedStreamFilter.expected += 1
+            await self.body_iterator.aclose()  # type: ignore[union-attr]
+
+
+class DroppedStreamFilter(logging.Filter):
+    """uvicorn reports a response left unfinished as an error; for a stream dropped on purpose
+    (already logged as a warning above) that line is noise."""
+
+    expected = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if DroppedStreamFilter.expected and record.getMessage() == "ASGI callable returned without completing response.":
+            DroppedStreamFilter.expected -= 1
+            return False
+        return True
 
 
 def frame(event_id: int | None, data: str, event: str | None = None) -> str:
@@ -56,7 +99,17 @@ async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, aft
     Ends with an `end` event once the task is in a final state and its backlog is sent.
     Log events have no event name, so seed 001's `EventSource.onmessage` receives them.
     """
-    last = after
+    broker.open_streams += 1
+    try:
+        async with contextlib.aclosing(_task_stream(store, broker, task_id, kind, after, heartbeat)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    finally:
+        broker.open_streams -= 1
+
+
+async def _task_stream(store: Store, broker: Broker, task_id: str, kind: str, last: int,
+                       heartbeat: float) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
     while not broker.shutting_down.is_set():
         waiter = broker.task_waiter(task_id)
@@ -95,6 +148,7 @@ async def watch_stream(store: Store, broker: Broker, last_event_id: int | None,
                        heartbeat: float) -> AsyncIterator[str]:
     """Every change, in revision order. An unknown or pruned revision gets a `reset` event."""
     sub = broker.subscribe()
+    broker.open_streams += 1
     try:
         yield "retry: 1000\n\n"
         last = store.committed_revision
@@ -142,4 +196,5 @@ async def watch_stream(store: Store, broker: Broker, last_event_id: int | None,
             if out:
                 yield "".join(out)
     finally:
+        broker.open_streams -= 1
         broker.unsubscribe(sub)

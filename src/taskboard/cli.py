@@ -74,6 +74,11 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
 @click.option("--api-key", envvar="TASKBOARD_API_KEY", default=None,
               help="Require this key (X-API-Key or Bearer). Also TASKBOARD_API_KEY; prefer the variable, "
                    "so the key stays out of shell history.")
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME",
+              envvar="TASKBOARD_ALLOWED_HOSTS",
+              help="Also answer to this host name (repeatable; TASKBOARD_ALLOWED_HOSTS takes a space-separated "
+                   "list). IP addresses, localhost and this machine's name always work; other names are refused "
+                   "(DNS rebinding). '*' turns the check off, for a proxy that does it.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
               help="How many tasks run at once.")
 @click.option("--demo", is_flag=True, help="Seed demo projects and tasks, and keep the board moving.")
@@ -84,6 +89,8 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
 @click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
               help="USD; execute and resume answer 429 once today's runs cost this much.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
+@click.option("--stream-stall-seconds", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              hidden=True, help="Drop a stream client that has taken no data for this long.")
 @click.option("--event-retention", default=50_000, show_default=True, type=click.IntRange(10, None), hidden=True,
               help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -94,15 +101,18 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
               help="Stop when stdin closes: `taskboard demo` runs the server this way.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(host: str, port: int, db_path: Path | None, api_key: str | None, concurrency: int, demo: bool,
-          demo_speed: float, enable_shell: bool, daily_budget: float | None, heartbeat: float, event_retention: int, fixed_clock: datetime | None, alias_agents: bool, exit_with_stdin: bool,
-          log_level: str) -> None:
+def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
+          concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, daily_budget: float | None,
+          heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
+          alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
     from taskboard_backend.settings import Settings, default_db_path
 
     settings = Settings(
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
+        allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
+        stream_stall_seconds=stream_stall_seconds,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,

@@ -532,6 +532,7 @@ class Health(WireModel):
     version: str
     revision: int
     uptime_seconds: float
+    streams: int = 0  # event streams being served (watch, logs, progress)
 
 
 # --------------------------------------------------------------------------- validation messages

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from taskboard_backend.routers.deps import Service, errors, sse_response
-from taskboard_backend.streams import SSE_HEADERS, parse_last_event_id, watch_stream
+from taskboard_backend.streams import EventStreamResponse, parse_last_event_id, watch_stream
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -25,6 +25,7 @@ async def watch(
     since: Annotated[int | None, Query(ge=0, le=2**62, description="Replay changes after this revision")] = None,
 ) -> StreamingResponse:
     start = parse_last_event_id(last_event_id, since)
-    return StreamingResponse(
-        watch_stream(service.store, service.store.broker, start, request.app.state.settings.heartbeat_seconds),
-        media_type="text/event-stream", headers=SSE_HEADERS)
+    settings = request.app.state.settings
+    return EventStreamResponse(
+        watch_stream(service.store, service.store.broker, start, settings.heartbeat_seconds),
+        settings.stream_stall_seconds)

@@ -22,4 +22,5 @@ async def list_runtimes(service: Service) -> JSONResponse:
 @router.get("/health", response_model=Health, summary="Liveness; needs no API key")
 async def health(request: Request, service: Service) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__, "revision": service.store.committed_revision,
-                         "uptimeSeconds": round(time.monotonic() - request.app.state.started, 3)})
+                         "uptimeSeconds": round(time.monotonic() - request.app.state.started, 3),
+                         "streams": service.store.broker.open_streams})

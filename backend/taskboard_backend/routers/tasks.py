@@ -31,7 +31,7 @@ from taskboard.models import (
 from taskboard_backend.errors import FieldValidationError
 from taskboard_backend.routers.deps import Service, errors, sse_response
 from taskboard_backend.store import SORT_ALIASES
-from taskboard_backend.streams import SSE_HEADERS, parse_last_event_id, task_stream
+from taskboard_backend.streams import EventStreamResponse, parse_last_event_id, task_stream
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -202,6 +202,6 @@ async def stream_progress(request: Request, service: Service, task_id: TaskId, l
 async def _task_sse(request: Request, service: Service, task_id: str, kind: str, after: int | None
                     ) -> StreamingResponse:
     await service.store.require_task(task_id)  # a 404 now, before the stream starts
-    heartbeat = request.app.state.settings.heartbeat_seconds
-    return StreamingResponse(task_stream(service.store, service.store.broker, task_id, kind, after or 0, heartbeat),
-                             media_type="text/event-stream", headers=SSE_HEADERS)
+    settings = request.app.state.settings
+    return EventStreamResponse(task_stream(service.store, service.store.broker, task_id, kind, after or 0,
+                                           settings.heartbeat_seconds), settings.stream_stall_seconds)

@@ -7,6 +7,7 @@ import email.utils
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -301,32 +302,39 @@ class TaskboardClient:
     async def stream_logs(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                           on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[LogEntry]:
         """The task's log lines, live; ends after the task is final and its backlog is sent."""
-        async for batch in self.stream_log_batches(task_id, after=after, reconnect=reconnect, on_status=on_status):
-            for entry in batch:
-                yield entry
+        # Each wrapper closes the stream it wraps (aclosing), so breaking out of a loop over it
+        # closes the connection at once, from this task.
+        async with aclosing(self.stream_log_batches(task_id, after=after, reconnect=reconnect,
+                                                    on_status=on_status)) as batches:
+            async for batch in batches:
+                for entry in batch:
+                    yield entry
 
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
                                  ) -> AsyncIterator[list[LogEntry]]:
         """`stream_logs` a network chunk at a time: a replayed backlog arrives hundreds of lines per
         list, parsed in one go (twice as fast as line by line)."""
-        async for events in sse_event_batches(self._http, f"/api/tasks/{_seg(task_id)}/logs", last_id=after,
-                                              reconnect=reconnect, on_status=on_status, base_url=self.base_url):
-            lines = [sse.data for sse in events if sse.event == "message"]
-            if lines:
-                yield _parse_json("[" + ",".join(lines) + "]", list[LogEntry])
-            if events[-1].event == "end":
-                return
+        async with aclosing(sse_event_batches(self._http, f"/api/tasks/{_seg(task_id)}/logs", last_id=after,
+                                              reconnect=reconnect, on_status=on_status,
+                                              base_url=self.base_url)) as stream:
+            async for events in stream:
+                lines = [sse.data for sse in events if sse.event == "message"]
+                if lines:
+                    yield _parse_json("[" + ",".join(lines) + "]", list[LogEntry])
+                if events[-1].event == "end":
+                    return
 
     async def stream_progress(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                               on_status: Callable[[StreamStatus], Any] | None = None
                               ) -> AsyncIterator[ProgressEvent]:
-        async for sse in sse_events(self._http, f"/api/tasks/{_seg(task_id)}/progress", last_id=after,
-                                    reconnect=reconnect, on_status=on_status, base_url=self.base_url):
-            if sse.event == "end":
-                return
-            if sse.event == "progress":
-                yield _parse_json(sse.data, ProgressEvent)
+        async with aclosing(sse_events(self._http, f"/api/tasks/{_seg(task_id)}/progress", last_id=after,
+                                       reconnect=reconnect, on_status=on_status, base_url=self.base_url)) as stream:
+            async for sse in stream:
+                if sse.event == "end":
+                    return
+                if sse.event == "progress":
+                    yield _parse_json(sse.data, ProgressEvent)
 
     async def watch(self, since: int | None = None, *, reconnect: bool = True,
                     on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[Event]:
@@ -335,11 +343,13 @@ class TaskboardClient:
         Start from the `revision` of a `list_tasks` page to miss nothing. A `reset` event means
         the server no longer holds the revision asked for: list again, then carry on.
         """
-        async for sse in sse_events(self._http, "/api/events", last_id=since, reconnect=reconnect,
-                                    on_status=on_status, base_url=self.base_url, id_from_data="revision"):
-            if sse.event in ("", "message"):
-                continue
-            yield _parse_json(sse.data, Event)
+        async with aclosing(sse_events(self._http, "/api/events", last_id=since, reconnect=reconnect,
+                                       on_status=on_status, base_url=self.base_url,
+                                       id_from_data="revision")) as stream:
+            async for sse in stream:
+                if sse.event in ("", "message"):
+                    continue
+                yield _parse_json(sse.data, Event)
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}

@@ -7,6 +7,7 @@ resuming with `Last-Event-ID`, so the caller sees every event exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -29,9 +30,10 @@ class StreamStatus(StrEnum):
 
 async def sse_events(http: httpx.AsyncClient, path: str, **options: Any) -> AsyncIterator[ServerSentEvent]:
     """Yield events from `path` one at a time; see `sse_event_batches` for the options."""
-    async for batch in sse_event_batches(http, path, **options):
-        for sse in batch:
-            yield sse
+    async with contextlib.aclosing(sse_event_batches(http, path, **options)) as batches:
+        async for batch in batches:
+            for sse in batch:
+                yield sse
 
 
 async def sse_event_batches(http: httpx.AsyncClient, path: str, *, last_id: int | None, reconnect: bool = True,
@@ -75,36 +77,38 @@ async def sse_event_batches(http: httpx.AsyncClient, path: str, *, last_id: int 
                 set_status(StreamStatus.CONNECTED)
                 failures = 0
                 decoder = SSEChunkDecoder()
-                chunks = response.aiter_bytes()
-                while True:
-                    chunk = await anext(chunks, None)
-                    events = decoder.feed(chunk) if chunk is not None else decoder.close()
-                    batch: list[ServerSentEvent] = []
-                    for sse in events:
-                        if sse.retry:
-                            retry_ms = sse.retry
-                        if sse.id:
-                            try:
-                                last_id = int(sse.id)
-                            except ValueError:
-                                pass
-                        elif id_from_data and sse.data:
-                            try:
-                                value = json.loads(sse.data).get(id_from_data)
-                                if isinstance(value, int):
-                                    last_id = value
-                            except (ValueError, AttributeError):
-                                pass
-                        if not sse.data and sse.event in ("", "message"):
-                            continue  # a block holding only an id or a retry dispatches nothing
-                        batch.append(sse)
-                        if sse.event == "end":
+                # Closed here, in this task: closed later by the garbage collector, it would be
+                # closed from another task, which anyio refuses.
+                async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+                    while True:
+                        chunk = await anext(chunks, None)
+                        events = decoder.feed(chunk) if chunk is not None else decoder.close()
+                        batch: list[ServerSentEvent] = []
+                        for sse in events:
+                            if sse.retry:
+                                retry_ms = sse.retry
+                            if sse.id:
+                                try:
+                                    last_id = int(sse.id)
+                                except ValueError:
+                                    pass
+                            elif id_from_data and sse.data:
+                                try:
+                                    value = json.loads(sse.data).get(id_from_data)
+                                    if isinstance(value, int):
+                                        last_id = value
+                                except (ValueError, AttributeError):
+                                    pass
+                            if not sse.data and sse.event in ("", "message"):
+                                continue  # a block holding only an id or a retry dispatches nothing
+                            batch.append(sse)
+                            if sse.event == "end":
+                                yield batch
+                                return
+                        if batch:
                             yield batch
-                            return
-                    if batch:
-                        yield batch
-                    if chunk is None:
-                        break
+                        if chunk is None:
+                            break
         except SSEError as exc:
             raise UnexpectedResponse(f"{base_url}{path} is not an event stream: {exc}") from exc
         except (httpx.TransportError, _Retry) as exc:

@@ -1,0 +1,157 @@
+"""The server's perimeter, as ASGI middleware: who may talk to it, and from where.
+
+- `HostOriginMiddleware`: a loopback server is reachable from any web page in the user's browser,
+  through DNS rebinding (a site's name re-pointed at 127.0.0.1) or a plain cross-site request.
+  Requests naming another site in `Host` or `Origin` are refused.
+- `ApiKeyMiddleware`: one key, compared in constant time; an address that keeps guessing wrong
+  keys is made to wait.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+OPEN_PATHS = frozenset({"/api/health"})
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+AUTH_FAILURES_ALLOWED = 10
+AUTH_FAILURE_WINDOW = 60.0
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header (`[::1]:8765` -> `::1`, `Example.COM.:80` -> `example.com`)."""
+    host = host.strip()
+    if host.startswith("["):
+        name = host[1:host.find("]")] if "]" in host else host[1:]
+    else:
+        name, colon, port = host.rpartition(":")
+        if not colon or not port.isdigit():
+            name = host
+    return name.rstrip(".").lower()
+
+
+class HostOriginMiddleware:
+    """`Host` must be an IP address (DNS rebinding needs a name), a loopback name, this machine's
+    name, the bound name or one allowed by `--allow-host`. `Origin`, when a browser sends one,
+    must be loopback, an allowed name, or the very host the request was sent to."""
+
+    def __init__(self, app: ASGIApp, bound_host: str, allowed_hosts: Iterable[str] = ()) -> None:
+        self.app = app
+        allowed = {name.strip().rstrip(".").lower() for name in allowed_hosts if name.strip()}
+        self.any_host = "*" in allowed
+        own = {socket.gethostname().lower(), socket.getfqdn().lower()}
+        if _ip(bound_host) is None:
+            own.add(bound_host.lower())
+        self.allowed = frozenset(allowed | LOOPBACK_NAMES)
+        self.own = frozenset(own | self.allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.any_host:
+            await self.app(scope, receive, send)
+            return
+        host = origin = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+        requested = host_name(host) if host is not None else None
+        if requested is not None and _ip(requested) is None and requested not in self.own:
+            await send_json(send, 403, {
+                "error": f"Host {requested!r} is not this server's name; start the server with "
+                         f"--allow-host {requested} if it should answer to it",
+                "code": "forbidden_host"})
+            return
+        if origin is not None and not self._origin_allowed(origin, requested):
+            await send_json(send, 403, {
+                "error": f"Cross-site request from origin {origin[:200]!r} refused; start the server with "
+                         "--allow-host NAME to accept that origin",
+                "code": "forbidden_origin"})
+            return
+        await self.app(scope, receive, send)
+
+    def _origin_allowed(self, origin: str, requested: str | None) -> bool:
+        try:
+            name = urlsplit(origin.strip()).hostname
+        except ValueError:
+            return False
+        if not name:
+            return False  # "null": a sandboxed frame or a file:// page
+        name = name.rstrip(".").lower()
+        address = _ip(name)
+        return (name in self.allowed or (address is not None and address.is_loopback)
+                or (requested is not None and name == requested))
+
+
+class ApiKeyMiddleware:
+    """X-API-Key or Authorization: Bearer, compared in constant time.
+
+    After AUTH_FAILURES_ALLOWED wrong keys within AUTH_FAILURE_WINDOW seconds, an address gets 429
+    (right key or not) until its oldest failure is out of the window: guessing stays slow. A missing
+    key is not a guess and is not counted."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.api_key = api_key.encode()
+        self.failures: dict[str, deque[float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("?", 0))[0]
+        now = time.monotonic()
+        recent = self.failures.get(client)
+        if recent is not None:
+            while recent and recent[0] <= now - AUTH_FAILURE_WINDOW:
+                recent.popleft()
+            if not recent:
+                del self.failures[client]
+            elif len(recent) >= AUTH_FAILURES_ALLOWED:
+                wait = max(1, int(recent[0] + AUTH_FAILURE_WINDOW - now + 0.999))
+                await send_json(send, 429, {
+                    "error": f"Too many failed API key attempts from {client}; try again in {wait} s",
+                    "code": "rate_limited"}, [(b"retry-after", str(wait).encode())])
+                return
+        presented: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                presented = value
+                break
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                presented = value[7:].strip()
+        if presented is not None and hmac.compare_digest(presented, self.api_key):
+            await self.app(scope, receive, send)
+            return
+        if presented is None:
+            error = "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
+        else:
+            error = "Invalid API key"
+            if len(self.failures) > 10_000:
+                self.failures.clear()  # a flood of addresses must not grow this without bound
+            self.failures.setdefault(client, deque()).append(now)
+        await send_json(send, 401, {"error": error, "code": "unauthorized"},
+                        [(b"www-authenticate", b'Bearer realm="taskboard"')])
