@@ -71,11 +71,13 @@ async def _resume_exactly(http: httpx.AsyncClient, path: str, start: int | None,
     sizes: list[int] = []
     truth, _, _ = await _read_ids(http, path, start, None, until, sizes)
     truth = [i for i in truth if i <= until]
-    mean_cut = sum(sizes) / (breaks + 1)  # spread the breaks over the whole stream
+    # Spread the breaks over the stream; no cut is longer than a (breaks + 1)th of it, so all of
+    # them happen before it ends.
+    longest_cut = max(1, sum(sizes) // (breaks + 1))
     got: list[int] = []
     last, ended, made = start, False, 0
     for _ in range(breaks):
-        ids, last, ended = await _read_ids(http, path, last, rng.randint(1, int(2 * mean_cut)), until)
+        ids, last, ended = await _read_ids(http, path, last, rng.randint(1, longest_cut), until)
         made += 1
         got += ids
         if ended or (got and got[-1] >= until):
@@ -124,15 +126,19 @@ async def slow_reader(server: ServerProcess, findings: Findings) -> None:
         while await streams() < 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         before = rss_mb(server.proc.pid if server.proc else None)
-        big = "x" * 4000
+        big = "x" * 1900  # under the description limit: every change is committed and published
         flood_started = time.monotonic()
         dropped_at = None
         peak = before
         written = 0
         ids = [task_id(1 + n) for n in range(50)]
         while time.monotonic() - flood_started < 60:
-            await asyncio.gather(*(http.patch(f"/api/tasks/{i}", json={"description": f"{big}{written + k}"})
-                                   for k, i in enumerate(ids)))
+            answers = await asyncio.gather(*(http.patch(f"/api/tasks/{i}", json={"description": f"{big}{written + k}"})
+                                             for k, i in enumerate(ids)))
+            refused = [a for a in answers if a.status_code != 200]
+            if refused:
+                findings.problems.append(f"the flood's changes were refused: {refused[0].text[:200]}")
+                break
             written += len(ids)
             peak = max(peak, rss_mb(server.proc.pid if server.proc else None))
             if await streams() == 0:
@@ -140,9 +146,14 @@ async def slow_reader(server: ServerProcess, findings: Findings) -> None:
                 break
         writer.close()
     findings.figures.update(slow_dropped_s=(dropped_at or time.monotonic()) - flood_started,
-                            slow_rss_growth_mb=peak - before, slow_mb_committed=written * 4.2 / 1000)
+                            slow_rss_growth_mb=peak - before, slow_mb_committed=written * 2.5 / 1000)
     if dropped_at is None:
         findings.problems.append("a watch client that stopped reading was not dropped within 60 s")
+    else:
+        await asyncio.sleep(0.2)
+        said = "".join(server.output)
+        if "dropped a stream client that took no data" not in said or "ASGI callable" in said:
+            findings.problems.append(f"the server's log did not say the slow client was dropped: {said[-300:]!r}")
     if peak - before > 200:
         findings.problems.append(f"server memory grew {peak - before:.0f} MB behind a client that stopped reading")
 

@@ -94,10 +94,13 @@ def _allowed_methods(request: Request) -> list[str]:
         table = []
         for template, ops in request.app.openapi().get("paths", {}).items():
             regex = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")
-            table.append((regex, sorted(m.upper() for m in ops)))
+            table.append((template, regex, sorted(m.upper() for m in ops)))
         request.app.state.allowed_methods = table
     path = request.url.path
-    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
+    matches = [(template, methods) for template, regex, methods in table if regex.match(path)]
+    # A literal route wins over a template (/api/tasks/stats is not /api/tasks/{task_id}).
+    literal = [methods for template, methods in matches if "{" not in template]
+    return sorted({m for methods in (literal or [methods for _, methods in matches]) for m in methods})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -17,9 +17,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from taskboard.models import PATTERN_SPACE
+
 FILE_TOOLS = frozenset({"read", "write", "edit", "multiedit", "delete", "ls", "glob", "notebookedit", "mkdir"})
 _ARG_KEYS = ("file_path", "path", "notebook_path", "command", "url", "pattern", "query")
-_TOOL_RE = re.compile(r"^[a-z0-9_.\-]{1,64}$")
+_TOOL_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 CASE_INSENSITIVE_PATHS = sys.platform in ("darwin", "win32")
 
 
@@ -61,8 +63,9 @@ def suggest_pattern(tool_name: str, tool_input: dict[str, Any]) -> str:
     """The narrowest useful rule for a request: its directory for file tools, else the exact command."""
     key = request_key(tool_name, tool_input)
     tool, _, arg = key.partition(":")
-    if tool in FILE_TOOLS and arg.startswith("/"):
-        directory = posixpath.dirname(arg.rstrip("/")) or "/"
+    if tool in FILE_TOOLS and arg.startswith("/") and arg.rstrip("/"):  # never "everything under /"
+        # A file: its directory's entries. A directory (a trailing /): its own entries.
+        directory = arg.rstrip("/") if arg.endswith("/") else posixpath.dirname(arg)
         return f"{tool}:{directory.rstrip('/')}/*"
     return key
 
@@ -99,13 +102,14 @@ def _glob_to_regex(glob: str, *, path: bool) -> str:
 def compile_pattern(text: str) -> CompiledPattern:
     if not isinstance(text, str) or "\x00" in text:
         raise InvalidPattern("Pattern must be a string without NUL characters")
-    tool, sep, arg = text.strip().partition(":")
-    tool = tool.strip().lower()
+    tool, sep, arg = text.strip(PATTERN_SPACE).partition(":")
+    tool = tool.strip(PATTERN_SPACE)
     if not sep:
         raise InvalidPattern(f"Pattern {text!r} must look like tool:argument, e.g. write:/reports/*")
     if tool != "*" and not _TOOL_RE.match(tool):
         raise InvalidPattern(f"Pattern {text!r} has an invalid tool name {tool!r}")
-    if not arg.strip():
+    tool = tool.lower()
+    if not arg.strip(PATTERN_SPACE):
         raise InvalidPattern(f"Pattern {text!r} has an empty argument; use tool:* to match any")
     is_path = tool in FILE_TOOLS
     arg = normalise_path(arg) if is_path else normalise_command(arg)

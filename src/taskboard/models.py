@@ -66,7 +66,10 @@ JsonInt = Annotated[int, BeforeValidator(_json_number)]
 JsonFloat = Annotated[float, BeforeValidator(_json_number)]
 
 # A rule pattern is tool:argument; the schema says so, the matcher checks the rest.
-PATTERN_REGEX = r"^\s*(\*|[A-Za-z0-9_.\-]{1,64})\s*:.*\S.*$"
+# tool:argument. The server's parser follows this exactly (ASCII whitespace only, no NUL), so the
+# schema and the server never disagree about what a pattern is.
+PATTERN_SPACE = " \t\n\r\f\v"
+PATTERN_REGEX = r"^[ \t\n\r\f\v]*(\*|[A-Za-z0-9_.\-]{1,64})[ \t\n\r\f\v]*:[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
 
 
 class WireModel(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 from collections.abc import Callable
 
 from taskboard.client import TaskboardClient
@@ -197,3 +198,42 @@ async def test_a_task_failing_anywhere_is_announced(backend) -> None:
         await wait_for_status(client, task.id, "failed")
         found = await until(pilot, lambda: [n for n in notifications(app) if "“doomed” failed" in n])
         assert "Simulated failure at step 2" in found[0]
+
+
+async def test_a_crash_under_the_tui_loses_no_line_and_a_new_database_is_relisted(backend, tmp_path) -> None:
+    """Issue 5's TUI under faults: SIGKILL mid-run, restart on the same database, then on a new one."""
+    server, client = backend
+    running = await start_task(client, "mid-run when the server dies", params=LONG)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, running.id)
+        await select(pilot, running.id)
+        tail = app.query_one(LogTail)
+        await until(pilot, lambda: tail.task_id == running.id and len(tail.entries) >= 4, what="lines in the tail")
+        port = server.url.rsplit(":", 1)[1]
+
+        server.kill()
+        await until(pilot, lambda: app.connection == "reconnecting" and tail.stream_state == "reconnecting",
+                    what="reconnecting shown on the board and the tail")
+        assert "reconnecting" in tail.border_title
+        server.args += ["--port", port]
+        server.start()  # the same database: the run is recovered as failed, resumable
+        await until(pilot, lambda: app.connection == "live", what="live again")
+        await until(pilot, lambda: app.board.tasks[running.id].status == TaskStatus.FAILED, what="the row failed")
+        await until(pilot, lambda: tail.entries and tail.entries[-1].message.startswith("Interrupted"),
+                    what="the tail resumed to the end")
+        with sqlite3.connect(server.db_path) as db:
+            stored = [r[0] for r in db.execute(
+                "SELECT id FROM task_events WHERE task_id = ? AND kind = 'log' ORDER BY id", (running.id,))]
+        assert [e.id for e in tail.entries] == stored  # nothing missing, nothing twice
+
+        server.kill()
+        fresh = ServerProcess(tmp_path / "another.db", "--port", port, "--heartbeat", "0.5")
+        fresh.start()  # a server that never knew our revision: its watch says reset, the board re-lists
+        try:
+            async with TaskboardClient(fresh.url) as other:
+                newcomer = await other.create_task(title="only on the new server")
+            await until(pilot, lambda: newcomer.id in app.board.tasks and running.id not in app.board.tasks,
+                        what="the board re-listed from the new server")
+            assert app.connection == "live"
+        finally:
+            fresh.stop()

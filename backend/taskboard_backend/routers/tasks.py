@@ -57,13 +57,18 @@ def _parse_statuses(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+# What _parse_statuses accepts, said in the schema too, so clients and fuzzers know it.
+_ONE_STATUS = r"\s*(?:(?:" + "|".join(_STATUS_VALUES) + r")\s*)?"
+STATUS_LIST_SCHEMA = {"type": "string", "pattern": f"^{_ONE_STATUS}(?:,{_ONE_STATUS})*$"}
+
+
 @router.get("", response_model=list[Task], responses=errors(400, 401),
             summary="List tasks (ordered by priority, then newest first)")
 async def list_tasks(
     service: Service,
     project_id: Annotated[str | None, Query(alias="projectId", max_length=200)] = None,
     status: Annotated[list[str] | None, Query(description="One or more statuses, repeated or comma-separated",
-                                              max_length=20)] = None,
+                                              max_length=20, json_schema_extra={"items": STATUS_LIST_SCHEMA})] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text search in title and description")] = None,
     sort: Annotated[SortKey, Query(description="priority, created, updated, status or title; prefix - to reverse")]
     = "priority",
