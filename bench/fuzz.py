@@ -25,7 +25,8 @@ STREAMS = "/(events|logs|progress)$"
 def fuzz(seconds: int, examples: int) -> tuple[int, str]:
     with temp_dir() as tmp, running_server(tmp / "fuzz.db", "--enable-shell") as server:
         cmd = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
-               f"{server.url}/openapi.json", "--checks", "all", "--exclude-path-regex", STREAMS,
+               # Every check is on by default; `--checks all` here would override the file's exceptions.
+               f"{server.url}/openapi.json", "--exclude-path-regex", STREAMS,
                "--max-examples", str(examples), "--max-time", str(seconds), "--seed", "1",
                "--request-timeout", "10", "--workers", "1", "--no-shrink"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600,
