@@ -29,7 +29,9 @@ def fuzz(seconds: int, examples: int) -> tuple[int, str]:
                f"{server.url}/openapi.json", "--exclude-path-regex", STREAMS,
                "--max-examples", str(examples), "--max-time", str(seconds), "--seed", "1",
                "--request-timeout", "10", "--workers", "1", "--no-shrink"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600,
+        # Run in the temporary directory: schemathesis keeps a cache of past failures in its working
+        # directory and replays them first, and every run should start from nothing.
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600, cwd=tmp,
                               env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp)})
         server_log = "".join(server.output)
     return proc.returncode, proc.stdout + proc.stderr + ("\nSERVER TRACEBACK\n" if "Traceback" in server_log else "")
