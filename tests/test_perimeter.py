@@ -117,3 +117,18 @@ async def test_list_limit_is_at_most_1000(start_server) -> None:
         assert too_many.status_code == 400
         assert too_many.json() == {"error": {"formErrors": [], "fieldErrors": {
             "limit": ["Number must be less than or equal to 1000"]}}, "code": "validation_error"}
+
+
+async def test_query_strings_and_replay_points_have_limits(start_server) -> None:
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        search = await http.get("/api/tasks", params={"q": "x" * 201})
+        assert search.status_code == 400
+        assert search.json()["error"]["fieldErrors"] == {"q": ["String must contain at most 200 character(s)"]}
+        replay = await http.get("/api/events", headers={"Last-Event-ID": "9" * 41})
+        assert replay.status_code == 400
+        assert replay.json()["error"]["fieldErrors"] == {
+            "Last-Event-ID": ["String must contain at most 40 character(s)"]}
+        beyond = await http.get("/api/events", params={"since": 2**62 + 1})
+        assert beyond.status_code == 400
+        assert "since" in beyond.json()["error"]["fieldErrors"]
