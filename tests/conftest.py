@@ -41,3 +41,20 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 async def client(server: ServerProcess) -> AsyncIterator[TaskboardClient]:
     async with TaskboardClient(server.url) as c:
         yield c
+
+
+@pytest.fixture
+def contract_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """A third-party API's contract server (tests/contract) on loopback, stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(name: str, api_key: str | None = None) -> ServerProcess:
+        args = (name, *(("--api-key", api_key) if api_key else ()))
+        proc = ServerProcess(tmp_path / "unused", *args, module="tests.contract")
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from taskboard.client import ConnectionLost, TaskboardClient
-from taskboard.client.client import _retry_after
+from taskboard.client.transport import _retry_after
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from taskboard.client import TaskboardClient
 
@@ -30,15 +30,30 @@ class Connector(Protocol):
 
 
 class RemoteServer:
-    """A server that is already running somewhere."""
+    """A server that is already running somewhere, speaking one of the dialects (or `auto`:
+    probed on connect, and the label says what was found)."""
 
-    def __init__(self, url: str, api_key: str | None = None, *, label: str | None = None) -> None:
+    def __init__(self, url: str, api_key: str | None = None, *, label: str | None = None,
+                 dialect: str = "taskboard", poll_interval: float | None = None,
+                 settings: dict[str, Any] | None = None) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.label = label or self.url
+        self.dialect = dialect
+        self.poll_interval = poll_interval
+        self.settings = dict(settings or {})
 
     async def connect(self) -> TaskboardClient:
-        return TaskboardClient(self.url, api_key=self.api_key)
+        from taskboard.client.dialects import detect_dialect, make_client
+
+        dialect = self.dialect
+        if dialect == "auto":
+            dialect, _seen = await detect_dialect(self.url, self.api_key)
+            self.dialect = dialect
+        client = make_client(dialect, self.url, self.api_key, poll_interval=self.poll_interval, **self.settings)
+        if dialect != "taskboard" and self.dialect not in self.label:
+            self.label = f"{self.label} ({dialect})"
+        return client  # type: ignore[no-any-return]
 
     def close(self) -> None:
         pass

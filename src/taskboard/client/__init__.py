@@ -15,6 +15,7 @@ from taskboard.client.errors import (
     TaskboardError,
     Unauthorized,
     UnexpectedResponse,
+    Unsupported,
     ValidationFailed,
 )
 from taskboard.client.streams import StreamStatus
@@ -35,5 +36,6 @@ __all__ = [
     "TaskboardError",
     "Unauthorized",
     "UnexpectedResponse",
+    "Unsupported",
     "ValidationFailed",
 ]

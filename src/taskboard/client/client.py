@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
-import random
-import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from typing import Any, ClassVar, Literal, TypeVar
 
-import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from taskboard import __version__
-from taskboard.client.errors import (
-    ApiError,
-    ConnectionLost,
-    UnexpectedResponse,
-    error_from_response,
+from taskboard.client.dialects.base import (
+    ALL_CAPABILITIES,
+    DEFAULT_POLL_INTERVAL,
+    Capability,
+    Capable,
+    poll_changes,
 )
+from taskboard.client.errors import ApiError, NotFound
 from taskboard.client.streams import StreamStatus, sse_event_batches, sse_events
+from taskboard.client.transport import (
+    HttpTransport,
+    int_header,
+    parse_json,
+    parse_response,
+    path_segment,
+)
 from taskboard.models import (
     Accepted,
     CleanupResult,
@@ -50,9 +52,9 @@ from taskboard.models import (
 
 M = TypeVar("M")
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-
+# What a plain seed-001 server (none of taskboard's additions) can do.
+PLAIN_SEED_001 = ALL_CAPABILITIES - {Capability.EVENTS, Capability.LOG_STREAM, Capability.PROGRESS_STREAM,
+                                     Capability.MESSAGE, Capability.CLEANUP, Capability.USAGE}
 
 def _camel_body(body: BaseModel | dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
     """A request body: a model's wire form, or keyword fields camelCased as they are.
@@ -68,93 +70,49 @@ def _camel_body(body: BaseModel | dict[str, Any] | None, fields: dict[str, Any])
     return data
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-class TaskboardClient:
+class TaskboardClient(HttpTransport, Capable):
     """Async client for a taskboard server (the bundled backend, or any seed-001 server).
 
     Idempotent calls are retried on connection errors and 429/502/503/504, honouring Retry-After;
     the streams reconnect by themselves and resume with Last-Event-ID.
+
+    A plain seed-001 server lacks the additions (health, events, logs, permissions list, projects):
+    the first 404 from one of them marks the server plain, and the board polls it instead.
     """
 
-    def __init__(self, base_url: str, api_key: str | None = None, *, http_client: httpx.AsyncClient | None = None,
-                 timeout: float = 10.0, max_retries: int = 2, max_retry_wait: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.max_retries = max_retries
-        self.max_retry_wait = max_retry_wait
-        headers = {"User-Agent": f"taskboard/{__version__}", "Accept": "application/json"}
-        if api_key:
-            headers["X-API-Key"] = api_key
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), headers=headers,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
-        if http_client is not None:
-            self._http.headers.update(headers)
+    dialect = "taskboard"
+    api_name = "taskboard API"
+    reasons: ClassVar = {
+        Capability.EVENTS: "This is a plain seed-001 server (no /api/events); the board polls it.",
+        Capability.LOG_STREAM: "This is a plain seed-001 server: it has no log stream.",
+        Capability.PROGRESS_STREAM: "This is a plain seed-001 server: it has no progress stream.",
+        Capability.MESSAGE: "This is a plain seed-001 server: it takes no messages.",
+        Capability.CLEANUP: "This is a plain seed-001 server: it has no cleanup.",
+        Capability.USAGE: "This is a plain seed-001 server: it reports no usage.",
+    }
+    poll_interval = DEFAULT_POLL_INTERVAL
+    plain: bool = False  # a seed-001 server without taskboard's additions
 
-    async def __aenter__(self) -> TaskboardClient:
-        return self
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return PLAIN_SEED_001 if self.plain else ALL_CAPABILITIES
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def probe(self) -> str:
+        """Which API this is: "taskboard", or "taskboard (plain seed 001)" when the additions are missing."""
+        try:
+            await self.health()
+        except NotFound:
+            await self.list_tasks(limit=1)  # still a task server?
+            self.plain = True
+        return self.dialect + (" (plain seed 001)" if self.plain else "")
 
-    async def close(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    def __repr__(self) -> str:  # never shows the key
-        return f"TaskboardClient({self.base_url!r}, api_key={'***' if self.api_key else None})"
-
-    # ------------------------------------------------------------------ transport
-
-    async def _request(self, method: str, path: str, *, json: Any = None, params: Any = None,
-                       retries: int | None = None) -> httpx.Response:
-        attempts = (self.max_retries if retries is None else retries) if method in IDEMPOTENT else 0
-        attempt = 0
-        while True:
-            response: httpx.Response | None = None
-            try:
-                response = await self._http.request(method, path, json=json, params=params)
-            except httpx.TimeoutException as exc:
-                error: Exception = ConnectionLost(f"Timed out talking to {self.base_url} ({exc.__class__.__name__})",
-                                                  url=self.base_url)
-            except httpx.TransportError as exc:
-                error = ConnectionLost(f"Cannot reach {self.base_url}: {exc or exc.__class__.__name__}",
-                                       url=self.base_url)
-            else:
-                if response.status_code < 400:
-                    return response
-                error = error_from_response(response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise error
-            if attempt >= attempts:
-                raise error
-            attempt += 1
-            wait = _retry_after(response)
-            if wait is None:
-                wait = min(0.25 * 2 ** attempt, 8.0) * (0.5 + random.random() / 2)
-            if wait > self.max_retry_wait:
-                raise error
-            await asyncio.sleep(wait)
-
-    async def _get(self, path: str, model: Any, params: Any = None) -> Any:
-        return _parse(await self._request("GET", path, params=params), model)
-
-    async def _send(self, method: str, path: str, model: Any, body: Any = None) -> Any:
-        return _parse(await self._request(method, path, json=body), model)
+    async def _addition(self, call: Awaitable[M], empty: M) -> M:
+        """A call to one of taskboard's additions: on a plain seed-001 server, `empty`."""
+        try:
+            return await call
+        except NotFound:
+            self.plain = True
+            return empty
 
     # ------------------------------------------------------------------ tasks
 
@@ -176,9 +134,9 @@ class TaskboardClient:
         if summary:
             params.append(("view", "summary"))
         response = await self._request("GET", "/api/tasks", params=params)
-        items = _compact(_parse(response, list[Task]), share_progress=summary)
-        total = _int_header(response, "x-total-count", len(items) + offset)
-        revision = _int_header(response, "x-revision", None)
+        items = _compact(parse_response(response, list[Task]), share_progress=summary)
+        total = int_header(response, "x-total-count", len(items) + offset)
+        revision = int_header(response, "x-revision", None)
         return TaskPage(items=items, total=total, revision=revision, limit=limit, offset=offset)
 
     async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncIterator[TaskPage]:
@@ -198,25 +156,25 @@ class TaskboardClient:
         return await self._send("POST", "/api/tasks/spawn", Task, _camel_body(body, fields))
 
     async def get_task(self, task_id: str) -> TaskDetail:
-        return await self._get(f"/api/tasks/{_seg(task_id)}", TaskDetail)
+        return await self._get(f"/api/tasks/{path_segment(task_id)}", TaskDetail)
 
     async def update_task(self, task_id: str, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Task:
-        return await self._send("PATCH", f"/api/tasks/{_seg(task_id)}", Task, _camel_body(body, fields))
+        return await self._send("PATCH", f"/api/tasks/{path_segment(task_id)}", Task, _camel_body(body, fields))
 
     async def delete_task(self, task_id: str) -> Success:
-        return await self._send("DELETE", f"/api/tasks/{_seg(task_id)}", Success)
+        return await self._send("DELETE", f"/api/tasks/{path_segment(task_id)}", Success)
 
     async def queue(self, task_id: str) -> Task:
         return await self.update_task(task_id, status="queued")
 
     async def execute(self, task_id: str) -> Accepted:
-        return await self._send("POST", f"/api/tasks/{_seg(task_id)}/execute", Accepted)
+        return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/execute", Accepted)
 
     async def resume(self, task_id: str) -> Accepted:
-        return await self._send("POST", f"/api/tasks/{_seg(task_id)}/resume", Accepted)
+        return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/resume", Accepted)
 
     async def cancel(self, task_id: str) -> Success:
-        return await self._send("POST", f"/api/tasks/{_seg(task_id)}/cancel", Success)
+        return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/cancel", Success)
 
     async def respond(self, task_id: str, notification_id: str, behavior: Literal["allow", "deny"], *,
                       message: str | None = None, updated_input: dict[str, Any] | None = None,
@@ -226,25 +184,25 @@ class TaskboardClient:
                            ("permissionPattern", permission_pattern)):
             if value is not None:
                 body[key] = value
-        return await self._send("POST", f"/api/tasks/{_seg(task_id)}/respond", Success, body)
+        return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/respond", Success, body)
 
     async def get_output(self, task_id: str) -> TaskOutput:
-        return await self._get(f"/api/tasks/{_seg(task_id)}/output", TaskOutput)
+        return await self._get(f"/api/tasks/{path_segment(task_id)}/output", TaskOutput)
 
     async def get_result(self, task_id: str) -> TaskResult:
-        return await self._get(f"/api/tasks/{_seg(task_id)}/result", TaskResult)
+        return await self._get(f"/api/tasks/{path_segment(task_id)}/result", TaskResult)
 
     async def provenance(self, task_id: str) -> Provenance:
-        return await self._get(f"/api/tasks/{_seg(task_id)}/provenance", Provenance)
+        return await self._get(f"/api/tasks/{path_segment(task_id)}/provenance", Provenance)
 
     async def siblings(self, task_id: str) -> list[Sibling]:
-        return await self._get(f"/api/tasks/{_seg(task_id)}/siblings", list[Sibling])
+        return await self._get(f"/api/tasks/{path_segment(task_id)}/siblings", list[Sibling])
 
     async def send_message(self, task_id: str, message: str) -> Task:
-        return await self._send("POST", f"/api/tasks/{_seg(task_id)}/messages", Task, {"message": message})
+        return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/messages", Task, {"message": message})
 
     async def list_messages(self, task_id: str) -> list[TaskMessage]:
-        return await self._get(f"/api/tasks/{_seg(task_id)}/messages", list[TaskMessage])
+        return await self._get(f"/api/tasks/{path_segment(task_id)}/messages", list[TaskMessage])
 
     async def cleanup(self, older_than_hours: float | None = None) -> CleanupResult:
         body = {} if older_than_hours is None else {"olderThanHours": older_than_hours}
@@ -258,7 +216,9 @@ class TaskboardClient:
     async def list_permissions(self, status: str | None = "pending", task_id: str | None = None,
                                limit: int | None = None) -> list[PermissionRequest]:
         params = {k: v for k, v in (("status", status), ("taskId", task_id), ("limit", limit)) if v is not None}
-        return await self._get("/api/permissions", list[PermissionRequest], params)
+        if self.plain:
+            return []
+        return await self._addition(self._get("/api/permissions", list[PermissionRequest], params), [])
 
     async def list_rules(self) -> list[PermissionRule]:
         return await self._get("/api/permissions/rules", list[PermissionRule])
@@ -268,31 +228,31 @@ class TaskboardClient:
                                 {"pattern": pattern, "behavior": behavior})
 
     async def delete_rule(self, rule_id: str) -> Success:
-        return await self._send("DELETE", f"/api/permissions/rules/{_seg(rule_id)}", Success)
+        return await self._send("DELETE", f"/api/permissions/rules/{path_segment(rule_id)}", Success)
 
     # ------------------------------------------------------------------ projects, workflows, server
 
     async def list_projects(self) -> list[Project]:
-        return await self._get("/api/projects", list[Project])
+        return [] if self.plain else await self._addition(self._get("/api/projects", list[Project]), [])
 
     async def create_project(self, name: str, description: str | None = None) -> Project:
         body = {"name": name, **({"description": description} if description is not None else {})}
         return await self._send("POST", "/api/projects", Project, body)
 
     async def get_project(self, project_id: str) -> Project:
-        return await self._get(f"/api/projects/{_seg(project_id)}", Project)
+        return await self._get(f"/api/projects/{path_segment(project_id)}", Project)
 
     async def create_workflow(self, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Workflow:
         return await self._send("POST", "/api/workflows", Workflow, _camel_body(body, fields))
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
-        return await self._get(f"/api/workflows/{_seg(workflow_id)}", Workflow)
+        return await self._get(f"/api/workflows/{path_segment(workflow_id)}", Workflow)
 
     async def list_workflows(self) -> list[Workflow]:
         return await self._get("/api/workflows", list[Workflow])
 
     async def runtimes(self) -> list[Runtime]:
-        return await self._get("/api/runtimes", list[Runtime])
+        return [] if self.plain else await self._addition(self._get("/api/runtimes", list[Runtime]), [])
 
     async def health(self) -> Health:
         return await self._get("/api/health", Health)
@@ -315,51 +275,59 @@ class TaskboardClient:
                                  ) -> AsyncIterator[list[LogEntry]]:
         """`stream_logs` a network chunk at a time: a replayed backlog arrives hundreds of lines per
         list, parsed in one go (twice as fast as line by line)."""
-        async with aclosing(sse_event_batches(self._http, f"/api/tasks/{_seg(task_id)}/logs", last_id=after,
+        self.require(Capability.LOG_STREAM)
+        async with aclosing(sse_event_batches(self._http, f"/api/tasks/{path_segment(task_id)}/logs", last_id=after,
                                               reconnect=reconnect, on_status=on_status,
                                               base_url=self.base_url)) as stream:
             async for events in stream:
                 lines = [sse.data for sse in events if sse.event == "message"]
                 if lines:
-                    yield _parse_json("[" + ",".join(lines) + "]", list[LogEntry])
+                    yield parse_json("[" + ",".join(lines) + "]", list[LogEntry])
                 if events[-1].event == "end":
                     return
 
     async def stream_progress(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                               on_status: Callable[[StreamStatus], Any] | None = None
                               ) -> AsyncIterator[ProgressEvent]:
-        async with aclosing(sse_events(self._http, f"/api/tasks/{_seg(task_id)}/progress", last_id=after,
+        self.require(Capability.PROGRESS_STREAM)
+        async with aclosing(sse_events(self._http, f"/api/tasks/{path_segment(task_id)}/progress", last_id=after,
                                        reconnect=reconnect, on_status=on_status, base_url=self.base_url)) as stream:
             async for sse in stream:
                 if sse.event == "end":
                     return
                 if sse.event == "progress":
-                    yield _parse_json(sse.data, ProgressEvent)
+                    yield parse_json(sse.data, ProgressEvent)
 
     async def watch(self, since: int | None = None, *, reconnect: bool = True,
                     on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[Event]:
         """Every change on the server, in revision order, forever.
 
         Start from the `revision` of a `list_tasks` page to miss nothing. A `reset` event means
-        the server no longer holds the revision asked for: list again, then carry on.
+        the server no longer holds the revision asked for: list again, then carry on. A plain
+        seed-001 server has no event stream: it is polled, and the changes come as the same events.
         """
-        async with aclosing(sse_events(self._http, "/api/events", last_id=since, reconnect=reconnect,
-                                       on_status=on_status, base_url=self.base_url,
-                                       id_from_data="revision")) as stream:
-            async for sse in stream:
-                if sse.event in ("", "message"):
-                    continue
-                yield _parse_json(sse.data, Event)
+        if not self.plain:
+            try:
+                async with aclosing(sse_events(self._http, "/api/events", last_id=since, reconnect=reconnect,
+                                               on_status=on_status, base_url=self.base_url,
+                                               id_from_data="revision")) as stream:
+                    async for sse in stream:
+                        if sse.event in ("", "message"):
+                            continue
+                        yield parse_json(sse.data, Event)
+                return
+            except NotFound:
+                self.plain = True
+        async with aclosing(poll_changes(self._list_everything, self.poll_interval, on_status=on_status,
+                                         reconnect=reconnect)) as events:
+            async for event in events:
+                yield event
 
-
-_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
-
-
-def _adapter(model: Any) -> TypeAdapter[Any]:
-    adapter = _ADAPTERS.get(model)
-    if adapter is None:
-        adapter = _ADAPTERS[model] = TypeAdapter(model)
-    return adapter
+    async def _list_everything(self) -> list[Task]:
+        tasks: list[Task] = []
+        async for page in self.iter_task_pages(sort="created", summary=True):
+            tasks.extend(page.items)
+        return tasks
 
 
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
@@ -390,38 +358,6 @@ def _compact(models: list[Any], *, share_progress: bool = False) -> list[Any]:
                 shared = _PROGRESSES[key] = progress
             values["progress"] = shared
     return models
-
-
-def _parse_json(data: str, model: Any) -> Any:
-    try:
-        return _adapter(model).validate_json(data)
-    except ValidationError as exc:
-        raise UnexpectedResponse(f"Unexpected event from the server: {exc.errors()[0]['msg']}") from exc
-
-
-def _parse(response: httpx.Response, model: Any) -> Any:
-    try:
-        return _adapter(model).validate_json(response.content)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise UnexpectedResponse(
-            f"Unexpected response from {response.request.method} {response.request.url.path}: "
-            f"{where or 'body'}: {first['msg']}", status=response.status_code) from exc
-
-
-def _int_header(response: httpx.Response, name: str, default: Any) -> Any:
-    try:
-        return int(response.headers[name])
-    except (KeyError, ValueError):
-        return default
-
-
-def _seg(value: str) -> str:
-    """One path segment, escaped, so an id can never change the path."""
-    if not value:
-        raise ValueError("an id must not be empty")
-    return quote(str(value), safe="")
 
 
 __all__ = ["ApiError", "TaskboardClient"]

@@ -3,6 +3,7 @@
     TaskboardError
     ├── ConnectionLost           the server could not be reached, or the connection broke
     ├── UnexpectedResponse       the server answered something that is not this API
+    ├── Unsupported              the server's API cannot do this at all (its dialect lacks the capability)
     └── ApiError                 the server answered with an error status (status, message, code, body)
         ├── BadRequest           400
         │   ├── ValidationFailed     400 with seed 001's Zod body (form_errors, field_errors)
@@ -39,6 +40,16 @@ class UnexpectedResponse(TaskboardError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class Unsupported(TaskboardError):
+    """Asked of a server whose API has no such call; nothing was sent."""
+
+    def __init__(self, message: str, *, capability: str, dialect: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.capability = capability
+        self.dialect = dialect
 
 
 class ApiError(TaskboardError):

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
+from taskboard.client.dialects import Capability
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.models import (
     MAX_RESUME_COUNT,
@@ -98,6 +99,15 @@ KEYMAP: list[tuple[str, str, str, str]] = [
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# What the server must be able to do for each key to work (see Capable.why_not).
+ACTION_CAPABILITIES = {
+    "new_task": Capability.CREATE, "cancel": Capability.CANCEL, "delete": Capability.DELETE,
+    "resume": Capability.RESUME, "queue": Capability.EXECUTE, "execute": Capability.EXECUTE,
+    "approve": Capability.RESPOND, "deny": Capability.RESPOND, "review": Capability.RESPOND,
+    "message": Capability.MESSAGE, "priority": Capability.PRIORITY,
+}
 
 
 class TaskboardApp(App[None]):
@@ -458,6 +468,11 @@ class TaskboardApp(App[None]):
         """Why the action cannot run now, in words for a notification; None when it can."""
         if action in MUTATING and self.read_only:
             return "Read-only mode: nothing can be changed from this board."
+        capability = ACTION_CAPABILITIES.get(action)
+        if capability is not None and self.client is not None:
+            reason = self.client.why_not(capability)
+            if reason is not None:
+                return reason
         if action == "new_task":
             return None if self.client is not None and self.loaded else "Not connected yet."
         if action not in TASK_ACTIONS:

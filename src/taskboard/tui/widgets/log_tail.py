@@ -20,7 +20,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, Log
 
-from taskboard.client import StreamStatus, TaskboardClient, TaskboardError
+from taskboard.client import StreamStatus, TaskboardClient, TaskboardError, Unsupported
 from taskboard.models import LogEntry
 from taskboard.tui import format as fmt
 
@@ -203,6 +203,8 @@ class LogTail(Vertical):
                 if self._flush_timer is None:
                     interval = BACKLOG_FLUSH_INTERVAL if self._last_batch >= BACKLOG_LINES else FLUSH_INTERVAL
                     self._flush_timer = self.set_timer(interval, self.flush)
+        except Unsupported as exc:
+            self.stream_state = f"no log stream: {exc.message}"
         except TaskboardError as exc:
             self.stream_state = f"error: {exc}"
         else:

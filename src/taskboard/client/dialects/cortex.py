@@ -1,0 +1,103 @@
+"""Seed 004: Cortex's background tasks. X-API-Key; list, status, result (only once completed),
+cancel by DELETE, cleanup of old finished tasks. Tasks are spawned by other Cortex operations."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
+from taskboard.client.errors import UnexpectedResponse
+from taskboard.client.transport import path_segment
+from taskboard.models import (
+    CleanupResult,
+    Progress,
+    Success,
+    TaskDetail,
+    TaskResult,
+    TaskStatus,
+)
+
+
+class CortexClient(DialectClient):
+    dialect = "cortex"
+    api_name = "Cortex tasks API"
+    statuses: ClassVar = {
+        "pending": TaskStatus.QUEUED, "running": TaskStatus.RUNNING, "completed": TaskStatus.COMPLETED,
+        "failed": TaskStatus.FAILED, "cancelled": TaskStatus.CANCELLED,
+    }
+    supported = frozenset({Capability.LIST, Capability.CANCEL, Capability.OUTPUT, Capability.CLEANUP})
+    reasons: ClassVar = {
+        Capability.CREATE: "Cortex tasks are spawned by other operations (community detection, "
+                           "summarization, document processing); they cannot be created directly.",
+        Capability.DELETE: "Cortex deletes only through cleanup (finished tasks older than 24 hours).",
+        Capability.EXECUTE: "Cortex tasks start by themselves.",
+        Capability.RESUME: "Cortex cannot resume a task.",
+        Capability.MESSAGE: "Cortex tasks take no messages.",
+        Capability.RESPOND: "Cortex has no permission requests.",
+        Capability.PRIORITY: "Cortex tasks have no priority.",
+    }
+
+    async def _list_page(self, *, status: list[str] | None, limit: int, offset: int) -> tuple[list[TaskDetail], int]:
+        if offset:
+            return [], offset  # the list is not paged: the first call has everything
+        body = (await self._request("GET", "/api/tasks")).json()
+        rows = body
+        if isinstance(body, dict):  # the document shows no list body: accept the usual wrappers
+            rows = next((body[k] for k in ("tasks", "items", "data") if isinstance(body.get(k), list)), None)
+        if not isinstance(rows, list):
+            raise UnexpectedResponse("GET /api/tasks: no list of tasks in the answer")
+        tasks = [self.to_task(row) for row in rows]
+        if status:
+            wanted = {TaskStatus(s) for s in status}
+            tasks = [t for t in tasks if t.status in wanted]
+        tasks.sort(key=lambda t: t.created_at, reverse=True)
+        return tasks, len(tasks)
+
+    async def get_task(self, task_id: str) -> TaskDetail:
+        return self.to_task((await self._request("GET", f"/api/tasks/{path_segment(task_id)}")).json())
+
+    async def get_result(self, task_id: str) -> TaskResult:
+        task = await self.get_task(task_id)
+        if task.status is not TaskStatus.COMPLETED:
+            # Cortex answers nothing useful before then; say so instead of asking.
+            return TaskResult(task_id=task.id, status=task.status, content_type="unknown")
+        response = await self._request("GET", f"/api/tasks/{path_segment(task_id)}/result")
+        try:
+            data: Any = response.json()
+        except ValueError:
+            return TaskResult(task_id=task.id, status=task.status, result=response.text, content_type="text")
+        return TaskResult(task_id=task.id, status=task.status, result_data=data, content_type="json")
+
+    async def cancel(self, task_id: str) -> Success:
+        await self._request("DELETE", f"/api/tasks/{path_segment(task_id)}", retries=0)
+        return Success()
+
+    async def cleanup(self, older_than_hours: float | None = None) -> CleanupResult:
+        body = (await self._request("POST", "/api/tasks/cleanup")).json()
+        deleted = 0
+        if isinstance(body, dict):
+            deleted = next((int(body[k]) for k in ("deleted", "removed", "count", "deleted_count")
+                            if isinstance(body.get(k), int)), 0)
+        return CleanupResult(deleted=deleted)
+
+    def to_task(self, row: Any) -> TaskDetail:
+        if not isinstance(row, dict):
+            raise UnexpectedResponse("Cortex: a task that is not an object")
+        task_id = row.get("task_id") or row.get("id")
+        created = utc(row.get("created_at"))
+        if not task_id or created is None:
+            raise UnexpectedResponse("Cortex: a task without task_id or created_at")
+        task_type = str(row.get("task_type") or "task")
+        percent = row.get("progress_percent")
+        message = row.get("message")
+        status = self.status(row.get("status"))
+        updated = utc(row.get("updated_at")) or created
+        return TaskDetail(
+            id=str(task_id), title=task_type.replace("_", " "), status=status, priority=2, task_type=task_type,
+            description=message, created_at=created, updated_at=updated,
+            progress=Progress(current=int(percent or 0), total=100,
+                              percent=float(percent) if percent is not None else None,
+                              message=message) if percent is not None or message else None,
+            error=one_line(str(row["error"]), 2000) if row.get("error") else None,
+            finished_at=updated if status.is_final else None, source_type="cortex",
+        )
