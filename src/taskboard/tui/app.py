@@ -563,22 +563,22 @@ class TaskboardApp(App[None]):
                                        confirm_label=button), confirmed)
 
     def action_cancel(self) -> None:
-        self._on_selected("cancel", TaskboardClient.cancel, "Cancelled {title}",
+        self._on_selected("cancel", lambda client, task_id: client.cancel(task_id), "Cancelled {title}",
                           ("Cancel “{title}”?\n\nIt is {status}; a running agent is stopped within a second.",
                            "Cancel task"))
 
     def action_delete(self) -> None:
-        self._on_selected("delete", TaskboardClient.delete_task, "Deleted {title}",
+        self._on_selected("delete", lambda client, task_id: client.delete_task(task_id), "Deleted {title}",
                           ("Delete “{title}”?\n\nIts logs and history go with it; this cannot be undone.", "Delete"))
 
     def action_resume(self) -> None:
-        self._on_selected("resume", TaskboardClient.resume, "Resumed {title}")
+        self._on_selected("resume", lambda client, task_id: client.resume(task_id), "Resumed {title}")
 
     def action_queue(self) -> None:
-        self._on_selected("queue", TaskboardClient.queue, "Queued {title}")
+        self._on_selected("queue", lambda client, task_id: client.queue(task_id), "Queued {title}")
 
     def action_execute(self) -> None:
-        self._on_selected("execute", TaskboardClient.execute, "Started {title}")
+        self._on_selected("execute", lambda client, task_id: client.execute(task_id), "Started {title}")
 
     def action_priority(self, delta: int) -> None:
         task = self._selected()
