@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from taskboard.client import BadRequest, NotFound, ServiceUnavailable, Unauthorized, Unsupported
+from taskboard.client import (
+    BadRequest,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    Unsupported,
+)
 from taskboard.client.dialects import Capability, detect_dialect, make_client
 from taskboard.models import TaskStatus
 from tests.server import ServerProcess

@@ -9,34 +9,69 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from taskboard import __version__
-
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, "--version", "-V", prog_name="taskboard")
-@click.option("--url", envvar="TASKBOARD_URL", default=DEFAULT_URL, show_default=True,
-              help="The server to watch. Also TASKBOARD_URL.")
-@click.option("--api-key", envvar="TASKBOARD_API_KEY", default=None,
+@click.option("--context", "-c", "context_names", multiple=True, metavar="NAME", envvar="TASKBOARD_CONTEXT",
+              help="A context from the config file (`taskboard contexts`); repeat it for one board over several "
+                   "servers. Also TASKBOARD_CONTEXT.")
+@click.option("--all-contexts", is_flag=True, help="One board over every context in the config file.")
+@click.option("--url", default=None, help=f"The server to watch [default: {DEFAULT_URL}]. Also TASKBOARD_URL.")
+@click.option("--api-key", default=None,
               help="The server's API key. Prefer TASKBOARD_API_KEY, so it stays out of shell history.")
+@click.option("--dialect", default=None, metavar="NAME",
+              help="The server's API: taskboard (default), background-tasks, agent-platform, v1-envelope, cortex, "
+                   "or auto (probe it).")
 @click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
 @click.pass_context
-def cli(ctx: click.Context, url: str, api_key: str | None, read_only: bool) -> None:
+def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, url: str | None,
+        api_key: str | None, dialect: str | None, read_only: bool) -> None:
     """taskboard: watch and steer long-running agent tasks.
 
-    With no command, opens the board on a running server (--url). `taskboard demo` starts a server
-    with a live demo board and opens it; `taskboard serve` runs a server alone.
+    With no command, opens the board on a server: --url, a --context from the config file, or the
+    config's default context. `taskboard demo` starts a server with a live demo board and opens it;
+    `taskboard serve` runs a server alone; the other commands script the same calls.
     """
     if ctx.invoked_subcommand is not None:
         return
+    from taskboard.commands import EXIT_USAGE, fail
+    from taskboard.config import ConfigError
+
+    try:
+        connector, read_only = board_connector(context_names, all_contexts, url, api_key, dialect, read_only)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+        return
     from taskboard.tui.app import make_app
 
-    make_app(url, api_key=api_key or None, read_only=read_only).run()
+    make_app(connector=connector, read_only=read_only).run()
+
+
+def board_connector(context_names: tuple[str, ...], all_contexts: bool, url: str | None, api_key: str | None,
+                    dialect: str | None, read_only: bool) -> tuple[Any, bool]:
+    """The TUI's connector for the flags: one server, or several merged into one board."""
+    from taskboard.commands import resolve_target
+    from taskboard.config import load_config
+    from taskboard.connect import MultiServer, RemoteServer
+
+    names = [name for value in context_names for name in value.replace(",", " ").split()]
+    if all_contexts:
+        names = list(load_config().contexts)
+    targets = [resolve_target(name, url if len(names) == 1 else None, api_key if len(names) == 1 else None,
+                              dialect if len(names) == 1 else None) for name in names or [None]]
+    servers = [RemoteServer(t.url, t.api_key, label=t.label, dialect=t.dialect, poll_interval=t.poll_interval,
+                            settings=t.settings, read_only=t.read_only) for t in targets]
+    if len(servers) == 1:
+        return servers[0], read_only or targets[0].read_only
+    return MultiServer({t.label: s for t, s in zip(targets, servers, strict=True)}), read_only
 
 
 @cli.command()
@@ -120,6 +155,16 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
     )
     settings.require_safe_bind()
     serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)
+
+
+def _add_verbs() -> None:
+    from taskboard.commands import VERBS
+
+    for verb in VERBS:
+        cli.add_command(verb)
+
+
+_add_verbs()
 
 
 def main() -> None:

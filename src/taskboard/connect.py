@@ -35,13 +35,14 @@ class RemoteServer:
 
     def __init__(self, url: str, api_key: str | None = None, *, label: str | None = None,
                  dialect: str = "taskboard", poll_interval: float | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, read_only: bool = False) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.label = label or self.url
         self.dialect = dialect
         self.poll_interval = poll_interval
         self.settings = dict(settings or {})
+        self.read_only = read_only
 
     async def connect(self) -> TaskboardClient:
         from taskboard.client.dialects import detect_dialect, make_client
@@ -54,6 +55,27 @@ class RemoteServer:
         if dialect != "taskboard" and self.dialect not in self.label:
             self.label = f"{self.label} ({dialect})"
         return client  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        pass
+
+
+class MultiServer:
+    """Several servers on one board (`taskboard --context a --context b`): a MultiClient over each
+    one's client, with a column naming the server."""
+
+    def __init__(self, servers: dict[str, RemoteServer]) -> None:
+        self.servers = servers
+        self.label = ", ".join(servers)
+
+    async def connect(self) -> TaskboardClient:
+        from taskboard.client.multi import MultiClient
+
+        clients = {}
+        for name, server in self.servers.items():
+            clients[name] = await server.connect()
+        read_only = frozenset(name for name, server in self.servers.items() if server.read_only)
+        return MultiClient(clients, read_only=read_only)  # type: ignore[return-value]
 
     def close(self) -> None:
         pass

@@ -32,12 +32,17 @@ from taskboard.models import (
     PermissionRequest,
     Project,
     Task,
-    TaskStatus,
     TaskMessage,
     TaskPage,
+    TaskStatus,
 )
 from taskboard.tui.board import Board, BoardFilter
-from taskboard.tui.messages import BoardLoaded, PermissionRequested, PermissionResolved, TaskChanged
+from taskboard.tui.messages import (
+    BoardLoaded,
+    PermissionRequested,
+    PermissionResolved,
+    TaskChanged,
+)
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
@@ -204,6 +209,10 @@ class TaskboardApp(App[None]):
                 if self.client is None:
                     self.client = await self.connector.connect()
                     self.status_bar.server = self.connector.label
+                    server_of = getattr(self.client, "server_of", None)
+                    if server_of is not None:
+                        self.table.server_of = server_of
+                        self.table.refresh()
                 revision = await self._load()
                 break
             except (TaskboardError, ServerStartError, OSError) as exc:
@@ -470,7 +479,8 @@ class TaskboardApp(App[None]):
             return "Read-only mode: nothing can be changed from this board."
         capability = ACTION_CAPABILITIES.get(action)
         if capability is not None and self.client is not None:
-            reason = self.client.why_not(capability)
+            selected = self._selected() if action in TASK_ACTIONS else None
+            reason = self.client.why_not(capability, selected.id if selected else None)
             if reason is not None:
                 return reason
         if action == "new_task":

@@ -88,8 +88,9 @@ class Capable:
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
-    def why_not(self, capability: Capability) -> str | None:
-        """None when the server can; otherwise a sentence saying why not."""
+    def why_not(self, capability: Capability, task_id: str | None = None) -> str | None:
+        """None when the server can (for that task, on a board of several servers); otherwise a
+        sentence saying why not."""
         if self.can(capability):
             return None
         return self.reasons.get(capability) or f"The {self.api_name} has no way to {capability.value}."

@@ -28,9 +28,11 @@ from taskboard.tui.board import Board
 _CACHE_LIMIT = 4096
 
 
-def _columns(width: int) -> list[tuple[str, str, int]]:
+def _columns(width: int, servers: bool = False) -> list[tuple[str, str, int]]:
     """(key, header, width) for a terminal this wide; the title takes what is left (0 below)."""
     cols = [("status", "STATUS", 11), ("priority", "P", 2), ("title", "TITLE", 0)]
+    if servers:  # a board over several servers names each row's
+        cols.insert(0, ("server", "SERVER", 12 if width >= 100 else 8))
     if width >= 70:
         cols.append(("agent", "AGENT", 16 if width >= 120 else 12))
     cols.append(("progress", "PROGRESS", 12 if width >= 120 else 8))
@@ -88,6 +90,8 @@ class TaskTable(ScrollView, can_focus=True):
         self.board = board
         self.clock = clock
         self.cursor = 0
+        # Set on a board over several servers: which server a task id belongs to (a SERVER column).
+        self.server_of: Callable[[str], str] | None = None
         self.selected_id: str | None = None
         self.empty_message = "No tasks yet. Press n to create one."
         self._cache: dict[tuple[object, ...], list[Segment]] = {}
@@ -190,7 +194,7 @@ class TaskTable(ScrollView, can_focus=True):
         return Strip([Segment(set_cell_size("".join(cells), width), style)], width)
 
     def _layout(self, width: int) -> list[tuple[str, str, int]]:
-        cols = _columns(width)
+        cols = _columns(width, self.server_of is not None)
         fixed = sum(w + 1 for key, _, w in cols if key != "title")
         title_width = max(8, width - fixed - 1)
         return [(key, title, title_width if key == "title" else w) for key, title, w in cols]
@@ -229,7 +233,9 @@ class TaskTable(ScrollView, can_focus=True):
         if column == "title":
             return task.title, None
         if column == "id":
-            return fmt.short_id(task.id), _style("grey50")
+            return fmt.short_id(task.id.rpartition("/")[2] if self.server_of else task.id), _style("grey50")
+        if column == "server" and self.server_of is not None:
+            return self.server_of(task.id), _style("bold cyan")
         if column == "agent":
             return task.assigned_agent or "-", _style("grey70")
         if column == "progress":
