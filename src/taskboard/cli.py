@@ -46,13 +46,34 @@ def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, 
     from taskboard.config import ConfigError
 
     try:
-        connector, read_only = board_connector(context_names, all_contexts, url, api_key, dialect, read_only)
+        connector, shown_read_only = board_connector(context_names, all_contexts, url, api_key, dialect, read_only)
+        choices = context_choices()
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
         return
     from taskboard.tui.app import make_app
 
-    make_app(connector=connector, read_only=read_only).run()
+    current = connector.label if connector.label in choices else None
+    app = make_app(connector=connector, read_only=shown_read_only, contexts=choices, context=current)
+    app.read_only_flag = read_only  # --read-only holds across switches; a context's own, while it is shown
+    app.run()
+
+
+def context_choices() -> dict[str, Any]:
+    """The config's contexts, for switching inside the TUI (ctrl+k, the command palette)."""
+    from taskboard.commands import resolve_target
+    from taskboard.config import load_config
+    from taskboard.connect import RemoteServer
+    from taskboard.tui.app import ContextChoice
+
+    def connector(name: str) -> RemoteServer:
+        t = resolve_target(name, None, None)
+        return RemoteServer(t.url, t.api_key, label=t.label, dialect=t.dialect, poll_interval=t.poll_interval,
+                            settings=t.settings, read_only=t.read_only)
+
+    return {name: ContextChoice(about=f"{ctx.url}  {ctx.dialect}" + ("  read-only" if ctx.read_only else ""),
+                                connect=lambda n=name: connector(n), read_only=ctx.read_only)
+            for name, ctx in load_config().contexts.items()}
 
 
 def board_connector(context_names: tuple[str, ...], all_contexts: bool, url: str | None, api_key: str | None,

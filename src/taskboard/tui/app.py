@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ from taskboard.tui.messages import (
     TaskChanged,
 )
 from taskboard.tui.screens.confirm import ConfirmScreen
+from taskboard.tui.screens.contexts import ContextScreen
 from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.filter import FilterScreen
@@ -96,6 +98,7 @@ KEYMAP: list[tuple[str, str, str, str]] = [
     ("Board", "tab", "focus_next", "Next pane (table, detail, log)"),
     ("Log", "f", "follow", "Follow the log again (when paused)"),
     ("Log", "/", "", "Filter the log (when the log has focus)"),
+    ("App", "ctrl+k", "switch_context", "Switch to another context (server)"),
     ("App", "?", "help", "This help"),
     ("App", "ctrl+p", "command_palette", "Command palette"),
     ("App", "q", "quit", "Quit"),
@@ -141,15 +144,20 @@ class TaskboardApp(App[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("enter", "open_detail", "Detail", show=False),
+        Binding("ctrl+k", "switch_context", "Context", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, connector: Connector, *, read_only: bool = False,
-                 clock: Callable[[], datetime] = _utcnow, bell: bool = True) -> None:
+                 clock: Callable[[], datetime] = _utcnow, bell: bool = True,
+                 contexts: Mapping[str, ContextChoice] | None = None, context: str | None = None) -> None:
         super().__init__()
         self.connector = connector
+        self.read_only_flag = read_only  # --read-only: stays on whichever context is shown
         self.read_only = read_only
+        self.contexts = dict(contexts or {})
+        self.context = context
         self.clock = clock
         self.use_bell = bell
         self.client: TaskboardClient | None = None
@@ -743,6 +751,44 @@ class TaskboardApp(App[None]):
             self._connect()
             self.notify("Reloading from the server", timeout=2)
 
+    def action_switch_context(self) -> None:
+        if not self.contexts:
+            self.notify("No contexts: add [contexts.NAME] tables to the config file (taskboard contexts).",
+                        severity="warning")
+            return
+        choices = [(name, choice.about) for name, choice in self.contexts.items()]
+        self.push_screen(ContextScreen(choices, self.context),
+                         lambda name: self.switch_context(name) if name and name != self.context else None)
+
+    def switch_context(self, name: str) -> None:
+        """Show another server: stop everything about this one, then connect as at start."""
+        choice = self.contexts[name]
+        try:
+            connector = choice.connect()
+        except Exception as exc:  # a config error (a key's variable unset, say): say so, stay here
+            self.notify(str(exc), title=f"Cannot open {name}", severity="error")
+            return
+        for group in ("connection", "watch", "pages", "extras", "actions"):
+            self.workers.cancel_group(self, group)
+        old, self.client = self.client, None
+        if old is not None:
+            self.run_worker(old.close(), group="closing", exit_on_error=False)
+        self.connector.close()
+        self.connector, self.context = connector, name
+        self.read_only = self.read_only_flag or choice.read_only
+        self.status_bar.read_only = self.read_only
+        self.loaded = False
+        self.board.clear()
+        self.table.server_of = None
+        self.table.sync()
+        self.log_tail.show_task(None, None)
+        self.detail.show(None, None, [])
+        self.status_bar.server = connector.label
+        self._set_connection("connecting")
+        self.status_bar.update_counts()
+        self.notify(f"Switched to {name}", timeout=3)
+        self._connect()
+
     def action_follow(self) -> None:
         self.log_tail.action_follow()
 
@@ -764,6 +810,10 @@ class TaskboardApp(App[None]):
                 continue
             yield SystemCommand(description.split(" (")[0], f"key: {key}",
                                 lambda a=action: self._palette_run(a))
+        for name, choice in self.contexts.items():
+            if name != self.context:
+                yield SystemCommand(f"Switch context: {name}", choice.about,
+                                    lambda n=name: self.switch_context(n))
         yield SystemCommand("Help", "Every key (?)", self.action_help)
 
     async def _palette_run(self, action: str) -> None:
@@ -798,12 +848,22 @@ class TaskboardApp(App[None]):
         self.connector.close()
 
 
+@dataclass(frozen=True)
+class ContextChoice:
+    """A context the board can switch to: what to show for it, and how to reach it."""
+
+    about: str
+    connect: Callable[[], Connector]
+    read_only: bool = False
+
+
 def make_app(url: str | None = None, *, api_key: str | None = None, read_only: bool = False,
              connector: Connector | None = None, clock: Callable[[], datetime] = _utcnow,
-             bell: bool = True) -> TaskboardApp:
+             bell: bool = True, contexts: Mapping[str, ContextChoice] | None = None,
+             context: str | None = None) -> TaskboardApp:
     """The app for a URL (or a connector); the CLI, the tests and the screenshot script share it."""
     if connector is None:
         if url is None:
             raise ValueError("make_app needs a url or a connector")
         connector = RemoteServer(url, api_key)
-    return TaskboardApp(connector, read_only=read_only, clock=clock, bell=bell)
+    return TaskboardApp(connector, read_only=read_only, clock=clock, bell=bell, contexts=contexts, context=context)
