@@ -4,6 +4,8 @@ exit codes (0 ok, 1 refused, 2 usage or config, 3 unreachable)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -255,3 +257,52 @@ read_only = true
     # auto: probed, and the answer is the right API.
     auto = as_json(taskboard("ls", "--url", v1.url, "--dialect", "auto", "--json"))
     assert auto[0]["id"] == "1"
+
+
+async def _web_terminal(url: str, until: bytes, timeout: float = 20) -> bytes:
+    import aiohttp  # textual-serve's own dependency
+
+    received = b""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.send_str(json.dumps(["resize", {"width": 120, "height": 30}]))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for message in ws:
+                    received += message.data if isinstance(message.data, bytes) else str(message.data).encode()
+                    if until in received:
+                        break
+    return received
+
+
+def test_web_serves_the_board_on_loopback(server: ServerProcess) -> None:
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKBOARD_")}
+    env["TASKBOARD_CONFIG"] = "/nonexistent/config.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "taskboard", "web", "--port", str(port), "--url", server.url],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"taskboard: web board at http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert f"ws://127.0.0.1:{port}/ws" in page.text  # the page opens the board's websocket
+        # Through that websocket, as the browser would: the board itself, on our server.
+        screen = asyncio.run(_web_terminal(f"http://127.0.0.1:{port}/ws", until=server.url.encode()))
+        assert b"taskboard" in screen and server.url.encode() in screen
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -86,8 +86,9 @@ def board_connector(context_names: tuple[str, ...], all_contexts: bool, url: str
     names = [name for value in context_names for name in value.replace(",", " ").split()]
     if all_contexts:
         names = list(load_config().contexts)
-    targets = [resolve_target(name, url if len(names) == 1 else None, api_key if len(names) == 1 else None,
-                              dialect if len(names) == 1 else None) for name in names or [None]]
+    single = len(names) <= 1  # the flags refine one server; several contexts are taken as written
+    targets = [resolve_target(name, url if single else None, api_key if single else None,
+                              dialect if single else None) for name in names or [None]]
     servers = [RemoteServer(t.url, t.api_key, label=t.label, dialect=t.dialect, poll_interval=t.poll_interval,
                             settings=t.settings, read_only=t.read_only) for t in targets]
     if len(servers) == 1:
@@ -176,6 +177,47 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
     )
     settings.require_safe_bind()
     serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on. Loopback by default: whoever reaches the page steers the board.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--public-url", default=None, help="The URL browsers use, when behind a proxy or a tunnel.")
+@click.option("--context", "-c", "context_names", multiple=True, metavar="NAME",
+              help="The context(s) to show, as for the board.")
+@click.option("--url", default=None, help="The server to show (default: the default context, or "
+              f"{DEFAULT_URL}).")
+@click.option("--dialect", default=None, metavar="NAME", help="The server's API, as for the board.")
+@click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
+def web(host: str, port: int, public_url: str | None, context_names: tuple[str, ...], url: str | None,
+        dialect: str | None, read_only: bool) -> None:
+    """Serve the board in a web browser (textual-serve), on loopback unless told otherwise.
+
+    Each browser tab runs its own board, as `taskboard` would with the same options. The API key
+    travels in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
+    """
+    import shlex
+
+    from textual_serve.server import Server
+
+    from taskboard.connect import loopback_host
+
+    args = [sys.executable, "-m", "taskboard"]
+    for name in context_names:
+        args += ["--context", name]
+    for flag, value in (("--url", url), ("--dialect", dialect)):
+        if value:
+            args += [flag, value]
+    if read_only:
+        args.append("--read-only")
+    if not loopback_host(host):
+        click.echo(f"taskboard: warning: serving on {host}: anyone who can reach this port can steer the board. "
+                   "Prefer an SSH tunnel to a loopback address.", err=True)
+    shown = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    click.echo(f"taskboard: web board at {shown} (ctrl+c stops it)", err=False)
+    sys.stdout.flush()
+    Server(shlex.join(args), host=host, port=port, title="taskboard", public_url=public_url).serve()
 
 
 def _add_verbs() -> None:

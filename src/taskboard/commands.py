@@ -149,7 +149,9 @@ def usage_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from taskboard.config import ConfigError  # here: `taskboard --version` must not pay for it
+        from taskboard.config import (
+            ConfigError,  # here: `taskboard --version` must not pay for it
+        )
 
         try:
             return func(*args, **kwargs)

@@ -17,6 +17,18 @@ from typing import Any, Protocol
 from taskboard.client import TaskboardClient
 
 
+def loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class ServerStartError(Exception):
     """The local server did not come up; the message carries the end of its log."""
 
