@@ -48,8 +48,8 @@ def contract_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """A third-party API's contract server (tests/contract) on loopback, stopped after the test."""
     started: list[ServerProcess] = []
 
-    def start(name: str, api_key: str | None = None) -> ServerProcess:
-        args = (name, *(("--api-key", api_key) if api_key else ()))
+    def start(name: str, api_key: str | None = None, upstream: str | None = None) -> ServerProcess:
+        args = (name, *(("--api-key", api_key) if api_key else ()), *(("--upstream", upstream) if upstream else ()))
         proc = ServerProcess(tmp_path / "unused", *args, module="tests.contract")
         proc.start()
         started.append(proc)

@@ -255,8 +255,9 @@ read_only = true
     assert [r["id"] for r in as_json(cli("ls", "-c", "agents", "--json"))] == [submitted["id"]]
 
     # auto: probed, and the answer is the right API.
-    auto = as_json(taskboard("ls", "--url", v1.url, "--dialect", "auto", "--json"))
-    assert auto[0]["id"] == "1"
+    auto = taskboard("ls", "--url", v1.url, "--dialect", "auto", "--json")
+    assert as_json(auto)[0]["id"] == "1"
+    assert f"{v1.url} speaks v1-envelope (GET /api/v1/tasks answered with a {{code, message, data}}" in auto.stderr
 
 
 async def _web_terminal(url: str, until: bytes, timeout: float = 20) -> bytes:

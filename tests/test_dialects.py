@@ -17,6 +17,7 @@ from taskboard.client import (
     BadRequest,
     NotFound,
     ServiceUnavailable,
+    TaskboardClient,
     Unauthorized,
     Unsupported,
 )
@@ -126,6 +127,7 @@ async def test_cortex_key_list_result_cancel_and_cleanup(contract_server: Callab
         # A result is only asked for once the task is completed.
         assert (await client.get_result("task_a")).result_data is None
         assert (await client.get_result("task_b")).result_data == {"communities": 12}
+        assert (await client.get_task("task_b")).result_data == {"communities": 12}  # the detail shows it
         await client.cancel("task_a")
         assert (await client.get_task("task_a")).status is TaskStatus.CANCELLED
         with pytest.raises(BadRequest) as refused:
@@ -244,3 +246,35 @@ async def test_auto_detects_each_api(contract_server: Callable[..., ServerProces
     control(cortex, "POST", "/_contract/tasks", {"task_id": "task_1"})
     dialect, seen = await detect_dialect(cortex.url)
     assert dialect == "cortex" and "task_id" in seen
+
+
+# ---------------------------------------------------------------------------- a plain seed-001 server
+
+
+async def test_a_plain_seed_001_server_is_detected_and_polled(
+        contract_server: Callable[..., ServerProcess], server: ServerProcess) -> None:
+    plain = contract_server("plain-seed-001", upstream=server.url)
+    async with TaskboardClient(server.url) as native, make_client("taskboard", plain.url, poll_interval=0.5) as client:
+        task = await native.create_task(title="on a plain server",
+                                        params={"steps": 100_000, "stepSeconds": 0.2, "costPerStepMicros": 0})
+        assert await client.probe() == "taskboard (plain seed 001)"
+        assert client.plain and not client.can(Capability.EVENTS)
+        assert "plain seed-001 server" in (client.why_not(Capability.MESSAGE) or "")
+        assert await client.list_permissions() == [] and await client.list_projects() == []
+        page = await client.list_tasks(limit=1000)
+        assert task.id in {t.id for t in page.items}
+        watch = client.watch(page.revision)  # no /api/events there: polled
+        await client.queue(task.id)
+        await client.execute(task.id)
+        while True:
+            event = await next_event(watch)
+            if event.task_id == task.id and event.task.status is TaskStatus.RUNNING:
+                break
+        with pytest.raises(Unsupported):
+            await anext(client.stream_logs(task.id))
+        await client.cancel(task.id)
+        while True:
+            event = await next_event(watch)
+            if event.task_id == task.id and event.task.status is TaskStatus.CANCELLED:
+                break
+        await watch.aclose()

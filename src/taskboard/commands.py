@@ -101,7 +101,8 @@ class Run:
             if self.target.dialect == "auto":
                 from taskboard.client.dialects import detect_dialect
 
-                self.target.dialect, _ = await detect_dialect(self.target.url, self.target.api_key)
+                self.target.dialect, seen = await detect_dialect(self.target.url, self.target.api_key)
+                click.echo(f"taskboard: {self.target.url} speaks {self.target.dialect} ({seen})", err=True)
             async with make_target_client(self.target) as client:
                 return await work(client)
 

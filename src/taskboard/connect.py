@@ -55,16 +55,18 @@ class RemoteServer:
         self.poll_interval = poll_interval
         self.settings = dict(settings or {})
         self.read_only = read_only
+        self.detected: str | None = None  # what `auto` saw
 
     async def connect(self) -> TaskboardClient:
         from taskboard.client.dialects import detect_dialect, make_client
 
         dialect = self.dialect
         if dialect == "auto":
-            dialect, _seen = await detect_dialect(self.url, self.api_key)
+            dialect, self.detected = await detect_dialect(self.url, self.api_key)
             self.dialect = dialect
+            self.label = f"{self.label} ({dialect}, detected)"
         client = make_client(dialect, self.url, self.api_key, poll_interval=self.poll_interval, **self.settings)
-        if dialect != "taskboard" and self.dialect not in self.label:
+        if dialect != "taskboard" and dialect not in self.label:
             self.label = f"{self.label} ({dialect})"
         return client  # type: ignore[no-any-return]
 

@@ -18,6 +18,7 @@ MODULES = {
     "agent-platform": "tests.contract.agent_platform",
     "v1-envelope": "tests.contract.v1_envelope",
     "cortex": "tests.contract.cortex",
+    "plain-seed-001": "tests.contract.plain_seed_001",
 }
 
 
@@ -26,8 +27,10 @@ def main() -> None:
     parser.add_argument("state")
     parser.add_argument("name", choices=sorted(MODULES))
     parser.add_argument("--api-key")
+    parser.add_argument("--upstream", help="plain-seed-001: the bundled backend it fronts")
     args = parser.parse_args()
-    app = importlib.import_module(MODULES[args.name]).make_app(api_key=args.api_key)
+    options = {"upstream": args.upstream} if args.upstream else {}
+    app = importlib.import_module(MODULES[args.name]).make_app(api_key=args.api_key, **options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -137,3 +137,48 @@ async def test_message_a_task_awaiting_input_on_the_agent_platform(
                     what="the message to arrive")
         assert control(server, "GET", f"/_contract/tasks/{task_id}")["messages"] == ["use the final figures"]
         await until(pilot, lambda: app.board.tasks[task_id].status == "running", what="running again")
+
+
+async def test_the_board_on_a_plain_seed_001_server(server: ServerProcess,
+                                                    contract_server: Callable[..., ServerProcess]) -> None:
+    plain = contract_server("plain-seed-001", upstream=server.url)
+    async with make_client("taskboard", server.url) as native:
+        task = await native.create_task(title="watched through a plain server",
+                                        params={"steps": 100_000, "stepSeconds": 0.2, "costPerStepMicros": 0})
+        await native.queue(task.id)
+        await native.execute(task.id)
+        connector = RemoteServer(plain.url, poll_interval=0.5)
+        async with make_app(connector=connector, bell=False).run_test(size=SIZE) as pilot:
+            app = await loaded(pilot, task.id)
+            await select(pilot, task.id)
+            await until(pilot, lambda: app.log_tail.stream_state.startswith("no log stream"), what="the tail")
+            assert "plain seed-001" in app.log_tail.stream_state
+            assert "plain seed-001" in (app.why_disabled("message") or "")
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await until(pilot, lambda: app.board.tasks[task.id].status == "cancelled", what="the polled row")
+            assert (await native.get_task(task.id)).status == "cancelled"
+
+
+async def test_cleanup_from_the_board_on_cortex(contract_server: Callable[..., ServerProcess]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    server = contract_server("cortex")
+    old = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
+    control(server, "POST", "/_contract/tasks", {"task_id": "old", "status": "completed", "updated_at": old,
+                                                  "result": {"communities": 3}})
+    control(server, "POST", "/_contract/tasks", {"task_id": "new", "status": "running"})
+    connector = RemoteServer(server.url, dialect="cortex", poll_interval=0.5)
+    async with make_app(connector=connector, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, "old", "new")
+        await select(pilot, "old")
+        # A completed Cortex task's result (a second call) is in the detail.
+        await until(pilot, lambda: app.detail.view and app.detail.view.detail
+                    and app.detail.view.detail.result_data == {"communities": 3}, what="the result")
+        await pilot.press("C")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: "old" not in app.board.tasks, what="the cleaned task to go")
+        assert "new" in app.board.tasks
+        assert any("Removed 1 finished task" in n for n in notifications(app))

@@ -16,7 +16,7 @@ from typing import Any, Self
 from taskboard.client.dialects.base import Capability, Capable
 from taskboard.client.errors import NotFound, TaskboardError, Unsupported
 from taskboard.client.streams import StreamStatus
-from taskboard.models import Event, PermissionRequest, Task, TaskPage
+from taskboard.models import CleanupResult, Event, PermissionRequest, Task, TaskPage
 
 SEP = "/"
 
@@ -207,6 +207,18 @@ class MultiClient(Capable):
     async def update_task(self, task_id: str, body: Any = None, **fields: Any) -> Any:
         name, client, inner = self.split(task_id)
         return self._tag(name, await client.update_task(inner, body, **fields))
+
+    async def cleanup(self, older_than_hours: float | None = None) -> CleanupResult:
+        """Each server that can clean up and is not read-only does."""
+        deleted = 0
+        task_ids: list[str] = []
+        for name, client in self.clients.items():
+            if name in self.read_only or not client.can(Capability.CLEANUP):
+                continue
+            result = await client.cleanup(older_than_hours)
+            deleted += result.deleted
+            task_ids.extend(f"{name}{SEP}{t}" for t in result.task_ids)
+        return CleanupResult(deleted=deleted, task_ids=task_ids)
 
     async def create_task(self, body: Any = None, **fields: Any) -> Task:
         raise Unsupported(self.why_not(Capability.CREATE) or "", capability="create", dialect=self.dialect)

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
 from taskboard.client.dialects import Capability
+from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.models import (
     MAX_RESUME_COUNT,
@@ -69,9 +70,11 @@ NARROW_WIDTH = 120
 
 # Actions that change something on the server: off in read-only mode.
 MUTATING = frozenset({"cancel", "resume", "queue", "execute", "approve", "deny", "review", "message",
-                      "new_task", "delete", "priority"})
+                      "new_task", "delete", "priority", "cleanup"})
 # Actions about the selected task (they need one, and the main or detail screen).
-TASK_ACTIONS = MUTATING - {"new_task"} | {"copy_id", "open_detail"}
+TASK_ACTIONS = MUTATING - {"new_task", "cleanup"} | {"copy_id", "open_detail"}
+# Every action whose key can be off (greyed, with a reason when pressed).
+GATED = TASK_ACTIONS | {"new_task", "cleanup"}
 
 # (group, key shown, action, description): the footer, the help screen and the palette read this.
 KEYMAP: list[tuple[str, str, str, str]] = [
@@ -95,6 +98,7 @@ KEYMAP: list[tuple[str, str, str, str]] = [
     ("Board", "A", "attention", "Attention first on/off (input, approvals on top)"),
     ("Board", "escape", "clear_filter", "Clear search and filters"),
     ("Board", "ctrl+r", "refresh", "Reload everything from the server"),
+    ("Board", "C", "cleanup", "Remove finished tasks older than 24 h (asks first)"),
     ("Board", "tab", "focus_next", "Next pane (table, detail, log)"),
     ("Log", "f", "follow", "Follow the log again (when paused)"),
     ("Log", "/", "", "Filter the log (when the log has focus)"),
@@ -114,7 +118,7 @@ ACTION_CAPABILITIES = {
     "new_task": Capability.CREATE, "cancel": Capability.CANCEL, "delete": Capability.DELETE,
     "resume": Capability.RESUME, "queue": Capability.EXECUTE, "execute": Capability.EXECUTE,
     "approve": Capability.RESPOND, "deny": Capability.RESPOND, "review": Capability.RESPOND,
-    "message": Capability.MESSAGE, "priority": Capability.PRIORITY,
+    "message": Capability.MESSAGE, "priority": Capability.PRIORITY, "cleanup": Capability.CLEANUP,
 }
 
 
@@ -145,6 +149,7 @@ class TaskboardApp(App[None]):
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("enter", "open_detail", "Detail", show=False),
         Binding("ctrl+k", "switch_context", "Context", show=False),
+        Binding("C", "cleanup", "Clean up", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -457,7 +462,7 @@ class TaskboardApp(App[None]):
         self._keys_timer = None
         if not self.screen_stack:  # shutting down
             return
-        enabled = tuple(self.why_disabled(action) is None for action in (*TASK_ACTIONS, "new_task"))
+        enabled = tuple(self.why_disabled(action) is None for action in sorted(GATED))
         if enabled != self._keys_enabled:
             self._keys_enabled = enabled
             self.refresh_bindings()
@@ -468,7 +473,7 @@ class TaskboardApp(App[None]):
             if isinstance(self._top(), DisconnectedScreen):
                 return action in ("quit", "retry_now", "command_palette")
             return action == "command_palette"
-        if action not in TASK_ACTIONS and action != "new_task":
+        if action not in GATED:
             return True
         if self.why_disabled(action) is not None:
             return None  # shown, greyed out
@@ -556,7 +561,8 @@ class TaskboardApp(App[None]):
             except TaskboardError as exc:
                 self.notify(str(exc), title=f"{action.capitalize()} failed", severity="error")
             else:
-                self.notify(done, timeout=3)
+                if done:
+                    self.notify(done, timeout=3)
 
         self.run_worker(run(), group="actions", exit_on_error=False)
 
@@ -584,6 +590,23 @@ class TaskboardApp(App[None]):
         self._on_selected("cancel", lambda client, task_id: client.cancel(task_id), "Cancelled {title}",
                           ("Cancel “{title}”?\n\nIt is {status}; a running agent is stopped within a second.",
                            "Cancel task"))
+
+    def action_cleanup(self) -> None:
+        if self.client is None:
+            return
+        client = self.client
+
+        async def clean() -> None:
+            result = await client.cleanup()
+            self.notify(f"Removed {result.deleted} finished task(s) older than 24 hours", timeout=4)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._call("cleanup", clean, "")  # clean() says how many
+
+        self.push_screen(ConfirmScreen(f"Remove the finished tasks older than 24 hours from "
+                                       f"{self.connector.label}?\n\nRunning tasks are not touched.",
+                                       confirm_label="Clean up"), confirmed)
 
     def action_delete(self) -> None:
         self._on_selected("delete", lambda client, task_id: client.delete_task(task_id), "Deleted {title}",
@@ -765,7 +788,7 @@ class TaskboardApp(App[None]):
         choice = self.contexts[name]
         try:
             connector = choice.connect()
-        except Exception as exc:  # a config error (a key's variable unset, say): say so, stay here
+        except (ConfigError, ValueError) as exc:  # a key's variable unset, say: say so, stay here
             self.notify(str(exc), title=f"Cannot open {name}", severity="error")
             return
         for group in ("connection", "watch", "pages", "extras", "actions"):

@@ -54,19 +54,26 @@ class CortexClient(DialectClient):
         return tasks, len(tasks)
 
     async def get_task(self, task_id: str) -> TaskDetail:
-        return self.to_task((await self._request("GET", f"/api/tasks/{path_segment(task_id)}")).json())
+        """The status; for a completed task, with its result (a second call), as the detail pane shows it."""
+        task = self.to_task((await self._request("GET", f"/api/tasks/{path_segment(task_id)}")).json())
+        if task.status is TaskStatus.COMPLETED:
+            text, data = await self._result(task_id)
+            task = task.model_copy(update={"result": text, "result_data": data})
+        return task
+
+    async def _result(self, task_id: str) -> tuple[str | None, Any]:
+        response = await self._request("GET", f"/api/tasks/{path_segment(task_id)}/result")
+        try:
+            return None, response.json()
+        except ValueError:
+            return response.text, None
 
     async def get_result(self, task_id: str) -> TaskResult:
         task = await self.get_task(task_id)
-        if task.status is not TaskStatus.COMPLETED:
-            # Cortex answers nothing useful before then; say so instead of asking.
-            return TaskResult(task_id=task.id, status=task.status, content_type="unknown")
-        response = await self._request("GET", f"/api/tasks/{path_segment(task_id)}/result")
-        try:
-            data: Any = response.json()
-        except ValueError:
-            return TaskResult(task_id=task.id, status=task.status, result=response.text, content_type="text")
-        return TaskResult(task_id=task.id, status=task.status, result_data=data, content_type="json")
+        # Cortex answers nothing useful before completion; nothing is asked until then.
+        kind = "json" if task.result_data is not None else "text" if task.result else "unknown"
+        return TaskResult(task_id=task.id, status=task.status, result=task.result, result_data=task.result_data,
+                          content_type=kind)
 
     async def cancel(self, task_id: str) -> Success:
         await self._request("DELETE", f"/api/tasks/{path_segment(task_id)}", retries=0)
