@@ -182,3 +182,32 @@ async def test_cleanup_from_the_board_on_cortex(contract_server: Callable[..., S
         await until(pilot, lambda: "old" not in app.board.tasks, what="the cleaned task to go")
         assert "new" in app.board.tasks
         assert any("Removed 1 finished task" in n for n in notifications(app))
+
+
+async def test_submit_from_the_form_on_the_agent_platform(contract_server: Callable[..., ServerProcess],
+                                                          tmp_path: Path) -> None:
+    server = contract_server("agent-platform", api_key="platform-key")
+    control(server, "PUT", "/_contract/agents/agent-1", {"state": "paused"})
+    settings = {"agent_id": "agent-1", "registry_path": str(tmp_path / "registry.json"),
+                "auth_header": "X-API-Key"}  # a platform API key rather than a JWT
+    connector = RemoteServer(server.url, "platform-key", dialect="agent-platform", poll_interval=0.5,
+                             settings=settings)
+    async with make_app(connector=connector, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await pilot.press("n")
+        screen = await until(pilot, lambda: isinstance(app.screen, NewTaskScreen) and app.screen)
+        # The platform takes a message: the form asks for what it can send, not taskboard's priorities.
+        assert not screen.query_one("#priority").display and not screen.query_one("#start").display
+        screen.query_one("#title").value = "Summarize the Q3 report"
+        screen.query_one("#description").value = "Use the final figures"
+        await pilot.press("ctrl+s")
+        # The agent is paused: the platform's 503, said as what it is, and the form stays open.
+        error = await until(pilot, lambda: str(screen.query_one("#form-error").render()), what="the error")
+        assert "503: Agent agent-1 is unavailable (paused, stopped, or in an error state)" in error
+        control(server, "PUT", "/_contract/agents/agent-1", {"state": "active"})
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, NewTaskScreen), what="the form to close")
+        row = await until(pilot, lambda: next(iter(app.board.tasks.values()), None), what="the new row")
+        assert row.title == "Summarize the Q3 report Use the final figures" and row.status == "queued"
+        sent = control(server, "GET", f"/_contract/tasks/{row.id}")
+        assert sent["message"] == "Summarize the Q3 report\n\nUse the final figures" and sent["priority"] == 5

@@ -80,6 +80,8 @@ class NewTaskScreen(ModalScreen[Task | None]):
         self.projects = projects
         self.agents = agents
         self.project_id = project_id
+        # Another API's form has what that API takes (title, description, params); its tasks start at once.
+        self.native = getattr(client, "dialect", "taskboard") == "taskboard"
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -91,16 +93,16 @@ class NewTaskScreen(ModalScreen[Task | None]):
                 yield Label("Description")
                 yield Input(id="description", placeholder=f"optional, up to {DESCRIPTION_MAX} characters")
                 yield Static("", id="description-error", classes="field-error")
-                yield Label("Priority")
+                yield Label("Priority", classes="native")
                 yield Select([(f"P{p}  {name}", p) for p, name in
                               ((0, "urgent"), (1, "high"), (2, "normal"), (3, "low"))],
                              value=2, allow_blank=False, id="priority")
                 yield Static("", id="priority-error", classes="field-error")
-                yield Label("Agent")
+                yield Label("Agent", classes="native")
                 yield Select([(agent, agent) for agent in self.agents], prompt="server default",
                              id="assignedAgent")
                 yield Static("", id="assignedAgent-error", classes="field-error")
-                yield Label("Project")
+                yield Label("Project", classes="native")
                 yield Select([(p.name, p.id) for p in self.projects], prompt="none", id="projectId",
                              value=self.project_id if self.project_id else Select.NULL)
                 yield Static("", id="projectId-error", classes="field-error")
@@ -114,6 +116,11 @@ class NewTaskScreen(ModalScreen[Task | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
+        if not self.native:
+            for widget in self.query(".native"):
+                widget.display = False
+            for name in ("priority", "assignedAgent", "projectId", "start"):
+                self.query_one(f"#{name}").display = False
         self.query_one("#title", Input).focus()
 
     # ------------------------------------------------------------------ submit
@@ -123,6 +130,8 @@ class NewTaskScreen(ModalScreen[Task | None]):
         description = self.query_one("#description", Input).value
         if description:
             body["description"] = description
+        if not self.native:
+            return body
         body["priority"] = self.query_one("#priority", Select).value
         for name in ("assignedAgent", "projectId"):
             value = self.query_one(f"#{name}", Select).value
