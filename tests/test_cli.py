@@ -191,6 +191,8 @@ def test_verbs_on_every_dialect_through_contexts(contract_server: Callable[..., 
                                       contract_server("background-tasks"), contract_server("agent-platform"))
     control(v1, "POST", "/_contract/tasks", {"status": "running", "progress": 50})
     control(cortex, "POST", "/_contract/tasks", {"task_id": "t1", "status": "running"})
+    control(cortex, "POST", "/_contract/tasks", {"task_id": "t2", "status": "completed",
+                                                  "result": {"communities": 7}})
     control(agents, "PUT", "/_contract/agents/agent-1", {"state": "active"})
     workspace = str(uuid.uuid4())
     config = write_config(tmp_path, f'''
@@ -235,6 +237,8 @@ read_only = true
     # cortex: the key from the environment, cleanup, cancel by DELETE.
     assert as_json(cli("cleanup", "-c", "graph", "--json")) == {"deleted": 0, "taskIds": []}
     assert cli("cancel", "t1", "-c", "graph").returncode == 0
+    assert as_json(cli("show", "t2", "-c", "graph", "--json"))["resultData"] == {"communities": 7}
+    assert '{"communities": 7}' in cli("show", "t2", "-c", "graph").stdout
     assert taskboard("ls", "-c", "graph", config=config, env={"GRAPH_KEY": "wrong"}).returncode == 1
 
     # background-tasks: spawn with a task type, then its progress log.
@@ -243,6 +247,11 @@ read_only = true
     assert spawned["status"] == "queued" and spawned["taskType"] == "synthesis"
     log = cli("logs", spawned["id"], "-c", "bg")
     assert log.returncode == 0 and "Task created" in log.stdout
+    assert [r["id"] for r in as_json(cli("ls", "-c", "bg", "--json"))] == [spawned["id"]]
+    assert cli("cancel", spawned["id"], "-c", "bg").returncode == 0
+    assert as_json(cli("show", spawned["id"], "-c", "bg", "--json"))["status"] == "cancelled"
+    resume = cli("resume", spawned["id"], "-c", "bg")
+    assert resume.returncode == 1 and "cannot resume a task; spawn a new one" in resume.stderr
 
     # agent-platform: submit with a priority and metadata, message only when awaiting input.
     submitted = as_json(cli("create", "Summarize the report", "-p", "8", "--params", '{"team": "ops"}',
@@ -253,6 +262,10 @@ read_only = true
     control(agents, "PATCH", f"/_contract/tasks/{submitted['id']}", {"status": "awaiting_input"})
     assert as_json(cli("msg", submitted["id"], "use Q3", "-c", "agents", "--json"))["status"] == "running"
     assert [r["id"] for r in as_json(cli("ls", "-c", "agents", "--json"))] == [submitted["id"]]
+    assert cli("cancel", submitted["id"], "-c", "agents").returncode == 0
+    assert as_json(cli("show", submitted["id"], "-c", "agents", "--json"))["status"] == "cancelled"
+    resume = cli("resume", submitted["id"], "-c", "agents")
+    assert resume.returncode == 1 and "submit it again" in resume.stderr
 
     # auto: probed, and the answer is the right API.
     auto = taskboard("ls", "--url", v1.url, "--dialect", "auto", "--json")
