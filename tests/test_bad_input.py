@@ -178,3 +178,16 @@ async def test_execute_on_an_unconfigured_runtime(client: TaskboardClient) -> No
     assert refused.value.message == ("Runtime 'claude-code' is not configured on this server; "
                                      "available: demo, shell")
     assert (await client.get_task(task.id)).status == "queued"
+
+
+async def test_a_single_valued_query_parameter_given_twice_is_refused(server, client) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.get("/api/tasks", params=[("q", "a"), ("q", "b")])
+        assert response.status_code == 400
+        assert response.json() == {"error": {"formErrors": [], "fieldErrors": {
+            "q": ["Expected a single value, received several"]}}, "code": "validation_error"}
+        # A list parameter may repeat.
+        ok = await http.get("/api/tasks", params=[("status", "running"), ("status", "queued")])
+        assert ok.status_code == 200

@@ -10,14 +10,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskboard import __version__
 from taskboard_backend.broker import Broker
-from taskboard_backend.errors import install_error_handlers
-from taskboard_backend.perimeter import OPEN_PATHS, ApiKeyMiddleware, HostOriginMiddleware, send_json
+from taskboard_backend.errors import install_error_handlers, single_valued_query
+from taskboard_backend.perimeter import (
+    OPEN_PATHS,
+    ApiKeyMiddleware,
+    HostOriginMiddleware,
+    send_json,
+)
 from taskboard_backend.routers import events, permissions, projects, system, tasks
 from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
@@ -114,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="The native task API: seed 001's Tasks API plus watch, progress, permissions and stats.",
         lifespan=lifespan,
         redirect_slashes=False,  # /api/projects/ is a 404, not a redirect to the list
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings = settings
     app.state.service = service

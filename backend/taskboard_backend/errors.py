@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,6 +75,24 @@ class FieldValidationError(ApiError):
 
 def field_error(field: str, message: str) -> FieldValidationError:
     return FieldValidationError({field: [message]})
+
+
+def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, tuple, set, frozenset):
+        return True
+    return any(_is_list(arg) for arg in get_args(annotation) if arg is not type(None))
+
+
+async def single_valued_query(request: Request) -> None:
+    """A query parameter that takes one value, given twice, is refused: FastAPI would silently keep the
+    last one, and a client that meant both would get a wrong answer with a 200."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or len(request.query_params.multi_items()) < 2:
+        return
+    for param in dependant.query_params:
+        if len(request.query_params.getlist(param.alias)) > 1 and not _is_list(param.field_info.annotation):
+            raise field_error(param.alias, "Expected a single value, received several")
 
 
 def error_response(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
