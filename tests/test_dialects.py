@@ -278,3 +278,32 @@ async def test_a_plain_seed_001_server_is_detected_and_polled(
             if event.task_id == task.id and event.task.status is TaskStatus.CANCELLED:
                 break
         await watch.aclose()
+
+
+async def test_polling_backs_off_while_the_server_is_away() -> None:
+    """The poll loop's policy, timed: an unreachable server is asked again after 2x, 4x... the interval
+    (capped), the stream says `reconnecting`, and the first answer after that resumes the interval."""
+    import time
+
+    from taskboard.client import ConnectionLost, StreamStatus
+    from taskboard.client.dialects.base import poll_changes
+
+    calls: list[float] = []
+    statuses: list[StreamStatus] = []
+
+    async def list_all() -> list:
+        calls.append(time.monotonic())
+        if 2 <= len(calls) <= 3:
+            raise ConnectionLost("away")
+        return []
+
+    events = poll_changes(list_all, 0.1, on_status=statuses.append)  # 0.1 is clamped to 0.5
+    task = asyncio.create_task(anext(events))
+    while len(calls) < 5:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert 0.45 < gaps[0] < 0.8  # the interval, at least 0.5 s
+    assert 0.95 < gaps[1] < 1.4 and 1.95 < gaps[2] < 2.5  # backing off: 2x, 4x
+    assert 0.45 < gaps[3] < 0.8  # back to the interval once it answers
+    assert statuses == [StreamStatus.CONNECTED, StreamStatus.RECONNECTING, StreamStatus.CONNECTED]

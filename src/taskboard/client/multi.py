@@ -31,6 +31,7 @@ class MultiClient(Capable):
         self.clients = clients
         self.read_only = read_only  # contexts that are watched only
         self.unreachable: dict[str, str] = {}
+        self._revisions: dict[str, int | None] = {}  # each server's revision at its last listing
 
     async def __aenter__(self) -> Self:
         return self
@@ -86,6 +87,8 @@ class MultiClient(Capable):
     async def _everything(self, name: str, client: Any, **filters: Any) -> list[Task]:
         tasks: list[Task] = []
         async for page in client.iter_task_pages(**filters):
+            if not tasks:
+                self._revisions[name] = page.revision  # the watch starts there: nothing in between is missed
             tasks.extend(page.items)
         return [self._tag(name, t) for t in tasks]
 
@@ -139,7 +142,7 @@ class MultiClient(Capable):
 
         async def pump(name: str, client: Any) -> None:
             try:
-                async with contextlib.aclosing(client.watch(None, reconnect=reconnect,
+                async with contextlib.aclosing(client.watch(self._revisions.get(name), reconnect=reconnect,
                                                             on_status=on_status)) as events:
                     async for event in events:
                         await queue.put((name, event))
