@@ -64,8 +64,13 @@ PAGE_SIZE = 1000
 RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
 SEARCH_DEBOUNCE = 0.15
 REPAINT_INTERVAL = 0.05
-KEYS_SETTLE = 0.1
-PANES_SETTLE = 0.06
+DETAIL_INTERVAL = 0.25
+# The footer greys keys once the cursor rests this long: refreshing bindings recomposes the footer
+# (tens of ms), which while j is held or in an update storm would delay the keys themselves.
+KEYS_SETTLE = 0.3
+# The detail and the log follow the cursor once it rests this long: holding j (or scrolling in a
+# storm) moves the cursor alone, without a fetch, a new log stream and a re-render per row.
+PANES_SETTLE = 0.12
 NARROW_WIDTH = 120
 
 # Actions that change something on the server: off in read-only mode.
@@ -175,6 +180,7 @@ class TaskboardApp(App[None]):
         self._search_timer: Any = None
         self._repaint_timer: Any = None
         self._last_repaint = 0.0
+        self._last_detail = 0.0
         self._keys_enabled: tuple[bool, ...] = ()
         self._keys_timer: Any = None
         self._panes_timer: Any = None
@@ -367,13 +373,24 @@ class TaskboardApp(App[None]):
         self._last_repaint = time.monotonic()
         changed, self._changed = self._changed, set()
         if self.table.is_attached:  # not while shutting down
-            self.table.sync()
+            self.table.sync(changed)
             self.status_bar.update_counts()
-            # The panes hear of their task once per repaint, however often it changed meanwhile.
+            # The panes hear of their task at most every DETAIL_INTERVAL, however often it changes: a
+            # task changing 20 times a second would otherwise re-render the detail pane as often.
             full_screen = isinstance(self._top(), DetailScreen)
+            now = time.monotonic()
+            due = now - self._last_detail >= DETAIL_INTERVAL
+            later = False
             for task_id in changed:
                 if task_id == self.table.selected_id or full_screen:
-                    self.post_message(TaskChanged(task_id))
+                    if due:
+                        self.post_message(TaskChanged(task_id))
+                        self._last_detail = now
+                    else:
+                        self._changed.add(task_id)
+                        later = True
+            if later:
+                self._board_changed()
 
     def _set_connection(self, state: str) -> None:
         if state != self.connection:

@@ -8,7 +8,7 @@ of changes, at most 20 times a second, however many arrive.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from rich.cells import cell_len, set_cell_size
@@ -16,7 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -90,6 +90,7 @@ class TaskTable(ScrollView, can_focus=True):
         self.board = board
         self.clock = clock
         self.cursor = 0
+        self._on_screen: tuple[str, ...] = ()  # the ids on screen at the last sync, top to bottom
         # Set on a board over several servers: which server a task id belongs to (a SERVER column).
         self.server_of: Callable[[str], str] | None = None
         self.selected_id: str | None = None
@@ -103,15 +104,32 @@ class TaskTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ model side
 
-    def sync(self) -> None:
-        """Bring the size and the cursor in line with the board; keep the cursor on its task."""
+    def sync(self, changed: Collection[str] | None = None) -> None:
+        """Bring the size and the cursor in line with the board; keep the cursor on its task.
+
+        With `changed` (the ids changed since the last sync), when the rows on screen are still the
+        same tasks in the same order, only the lines of changed tasks are redrawn: in an update storm
+        that is a few lines a frame, not the whole table."""
         board = self.board
         self.virtual_size = Size(self.size.width, len(board) + 1)
         index = board.index_of(self.selected_id) if self.selected_id is not None else None
         if index is None:
             index = min(self.cursor, max(0, len(board) - 1))
+        before = self.cursor
         self._move_to(index, post=True)
-        self.refresh()
+        top = int(self.scroll_y)
+        on_screen = tuple(task.id for i in range(top, top + self.size.height)
+                          if (task := board.at(i)) is not None)
+        same_rows = changed is not None and on_screen == self._on_screen and self.cursor == before
+        self._on_screen = on_screen
+        if not same_rows:
+            self.refresh()
+            return
+        assert changed is not None
+        width = self.size.width
+        for y, task_id in enumerate(on_screen, start=1):
+            if task_id in changed:
+                self.refresh(Region(0, y, width, 1))
 
     def select_task(self, task_id: str) -> bool:
         index = self.board.index_of(task_id)
