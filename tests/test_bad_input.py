@@ -191,3 +191,14 @@ async def test_a_single_valued_query_parameter_given_twice_is_refused(server, cl
         # A list parameter may repeat.
         ok = await http.get("/api/tasks", params=[("status", "running"), ("status", "queued")])
         assert ok.status_code == 200
+
+
+async def test_an_empty_status_filter_is_refused(server) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        for query in ("status=", "status=,", "status=running&status="):
+            response = await http.get(f"/api/tasks?{query}")
+            assert response.status_code == 400, query
+            assert response.json()["error"]["fieldErrors"] == {"status": ["Expected at least one status"]}
+        assert (await http.get("/api/tasks?status=running,")).status_code == 200

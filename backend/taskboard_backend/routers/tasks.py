@@ -46,20 +46,21 @@ def _parse_statuses(values: list[str] | None) -> list[str] | None:
         return None
     out: list[str] = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not parts:  # `status=` or `status=,`: a filter that names nothing is a mistake, not "all"
+            raise FieldValidationError({"status": ["Expected at least one status"]})
+        for part in parts:
             if part not in _STATUS_VALUES:
                 expected = " | ".join(f"'{v}'" for v in _STATUS_VALUES)
                 raise FieldValidationError({"status": [f"Invalid enum value. Expected {expected}, received '{part}'"]})
             out.append(part)
-    return out or None
+    return out
 
 
 # What _parse_statuses accepts, said in the schema too, so clients and fuzzers know it.
-_ONE_STATUS = r"\s*(?:(?:" + "|".join(_STATUS_VALUES) + r")\s*)?"
-STATUS_LIST_SCHEMA = {"type": "string", "pattern": f"^{_ONE_STATUS}(?:,{_ONE_STATUS})*$"}
+_STATUS = "(?:" + "|".join(_STATUS_VALUES) + ")"
+STATUS_LIST_SCHEMA = {"type": "string",
+                      "pattern": rf"^(?:\s*,)*\s*{_STATUS}\s*(?:,\s*(?:{_STATUS}\s*)?)*$"}
 
 
 @router.get("", response_model=list[Task], responses=errors(400, 401),
