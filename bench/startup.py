@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,28 +25,36 @@ def timed(cmd: list[str], runs: int) -> list[float]:
 
 
 def first_frame(runs: int) -> list[float]:
-    """`taskboard demo --temp` in a 120x36 tmux pane until its table header is on the screen."""
-    timings = []
-    for _ in range(runs):
-        session = f"tb-bench-{uuid.uuid4().hex[:8]}"
-        started = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
-                        f"{BIN / 'taskboard'} demo --temp"], check=True)
-        try:
-            deadline = started + 20
-            while time.perf_counter() < deadline:
-                screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                        text=True).stdout
-                if "TITLE" in screen and "STATUS" in screen and "running" in screen:
-                    timings.append((time.perf_counter() - started) * 1000)
-                    break
-                time.sleep(0.01)
-            else:
-                raise RuntimeError("taskboard demo showed no board within 20 s:\n" + screen)
-        finally:
-            subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
-            time.sleep(0.3)
-            subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
+    """`taskboard demo --temp` in a 120x36 tmux pane until its table header is on the screen.
+
+    On a tmux server of our own (-L), kept alive by a keeper session through every run: when the last
+    session of a server ends the server exits, and a session asked for meanwhile fails (exit 1)."""
+    tmux = ["tmux", "-L", f"taskboard-bench-{os.getpid()}"]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "keeper", "sleep 3600"], check=True)
+    try:
+        timings = []
+        for _ in range(runs):
+            session = f"tb-bench-{uuid.uuid4().hex[:8]}"
+            started = time.perf_counter()
+            subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+                            f"{BIN / 'taskboard'} demo --temp"], check=True)
+            try:
+                deadline = started + 20
+                while time.perf_counter() < deadline:
+                    screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True,
+                                            text=True).stdout
+                    if "TITLE" in screen and "STATUS" in screen and "running" in screen:
+                        timings.append((time.perf_counter() - started) * 1000)
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise RuntimeError("taskboard demo showed no board within 20 s:\n" + screen)
+            finally:
+                subprocess.run([*tmux, "send-keys", "-t", session, "q"], check=False)
+                time.sleep(0.3)
+                subprocess.run([*tmux, "kill-session", "-t", session], check=False, capture_output=True)
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
     return timings
 
 
