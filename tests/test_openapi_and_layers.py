@@ -85,7 +85,7 @@ def test_version_is_fast_and_imports_no_server_or_ui() -> None:
     code = ("import sys; from taskboard.cli import cli; "
             "sys.argv=['taskboard','--version']\n"
             "try:\n cli()\nexcept SystemExit: pass\n"
-            "heavy=[m for m in ('textual','fastapi','uvicorn','aiosqlite','httpx') if m in sys.modules]\n"
+            "heavy=[m for m in ('textual','fastapi','uvicorn','aiosqlite','httpx','asyncio') if m in sys.modules]\n"
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "taskboard, version" in out and "HEAVY []" in out

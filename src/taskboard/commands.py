@@ -8,7 +8,6 @@ rich, which honours NO_COLOR; --json writes one JSON document to stdout.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -128,6 +127,8 @@ def fail(message: str, code: int) -> None:
 
 def run_async(coro: Awaitable[Any]) -> Any:
     """Run a verb; the client's errors become a message on stderr and the documented exit code."""
+    import asyncio  # here, not at the top: `taskboard --version` must not pay for it
+
     from taskboard.client import ApiError, ConnectionLost, TaskboardError, Unsupported
     from taskboard.config import ConfigError
 
@@ -261,6 +262,8 @@ def logs(task_id: str, follow: bool, context_name: str | None, url: str | None, 
     out = console()
 
     async def work(client: Any) -> None:
+        import asyncio
+
         await client.get_task(task_id)  # a 404 now, not an empty log
         started = datetime.now(UTC)
         first = True
