@@ -8,16 +8,23 @@ from pathlib import Path
 
 import httpx
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import taskboard.tui.sorted_keys as sorted_keys
 from taskboard.client import TaskboardClient
-from taskboard.tui.board import Board
+from taskboard.models import Task, TaskSummary
+from taskboard.tui.board import STATUS_RANK, Board, SortOrder
+from taskboard.tui.sorted_keys import SortedKeys
 from taskboard_backend.store import MIGRATIONS, SUMMARY_LEAVES_OUT, _split_sql
-from taskboard.models import Task
 
 
 def make_tasks(n: int) -> list[Task]:
     return [Task.model_validate({
-        "id": f"t-{i:04d}", "title": f"task {i}", "status": ["planned", "queued", "completed"][i % 3],
-        "priority": (i * 7) % 4, "createdAt": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000Z",
+        "id": f"t-{i:04d}", "title": f"task {i}",
+        "status": ["planned", "queued", "completed", "awaiting_input", "running"][i % 5],
+        "priority": (i * 7) % 4, "createdAt": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i % 7:03d}Z",
         "updatedAt": "2026-01-02T00:00:00.000Z", "pendingPermissions": 1 if i % 50 == 0 else 0,
         "revision": i + 1}) for i in range(n)]
 
@@ -80,3 +87,74 @@ def test_pages_merged_into_the_board_give_the_order_a_full_sort_gives() -> None:
     moved = tasks[5].model_copy(update={"priority": 0, "revision": tasks[5].revision + 1})
     paged.upsert(moved)
     assert paged.index_of(moved.id) is not None and len(paged) == 300
+
+
+def reference_key(board: Board, task: Task) -> tuple[object, ...]:
+    """The documented order, spelled out field by field: attention first (when on), then the sort's
+    fields, newest first, the id last."""
+    newest = -task.created_at.timestamp()
+    fields: tuple[object, ...] = {
+        SortOrder.PRIORITY: (task.priority, newest),
+        SortOrder.CREATED: (newest,),
+        SortOrder.UPDATED: (-task.updated_at.timestamp(),),
+        SortOrder.STATUS: (STATUS_RANK[task.status], task.priority, newest),
+    }[board.sort]
+    attention = (0 if task.needs_attention else 1,) if board.attention_first else ()
+    return (*attention, *fields, task.id)
+
+
+@pytest.mark.parametrize("sort", list(SortOrder))
+@pytest.mark.parametrize("attention_first", [True, False])
+def test_every_sort_orders_the_board_as_documented(sort: SortOrder, attention_first: bool) -> None:
+    tasks = make_tasks(2500)
+    board = Board(sort=sort, attention_first=attention_first)
+    for start in range(0, len(tasks), 1000):
+        board.load(tasks[start:start + 1000])
+    expected = [t.id for t in sorted(tasks, key=lambda t: reference_key(board, t))]
+    assert list(board.order) == expected
+    # A change moves its row to where a full sort would put it.
+    moved = tasks[7].model_copy(update={"priority": 3, "status": "running", "revision": 99,
+                                        "updated_at": tasks[-1].updated_at.replace(year=2027)})
+    board.upsert(moved)
+    tasks[7] = moved
+    assert list(board.order) == [t.id for t in sorted(tasks, key=lambda t: reference_key(board, t))]
+    assert board.index_of(moved.id) == list(board.order).index(moved.id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 300)), max_size=400), st.integers(1, 6))
+def test_sorted_keys_agree_with_a_sorted_list(operations: list[tuple[bool, int]], chunk: int) -> None:
+    default, sorted_keys.CHUNK = sorted_keys.CHUNK, chunk  # tiny chunks: splits and empty chunks happen
+    try:
+        keys, reference = SortedKeys(range(0, 40, 3)), set(range(0, 40, 3))
+        for add, key in operations:
+            if add and key not in reference:
+                keys.add(key)
+                reference.add(key)
+            elif not add:
+                assert keys.remove(key) == (key in reference)
+                reference.discard(key)
+            ordered = sorted(reference)
+            assert list(keys) == ordered and len(keys) == len(ordered)
+            if ordered:
+                assert [keys[i] for i in range(len(ordered))] == ordered and keys[-1] == ordered[-1]
+                assert keys.index(ordered[len(ordered) // 2]) == len(ordered) // 2
+            assert keys.index(-1) is None
+    finally:
+        sorted_keys.CHUNK = default
+
+
+async def test_board_summaries_are_the_list_rows_in_slots(client: TaskboardClient) -> None:
+    project = await client.create_project("rows")
+    created = await client.create_task(title="a row", project_id=project.id, priority=1, description="long",
+                                       params={"a": 1})
+    page = await client.list_summaries(limit=1000)
+    summary = next(s for s in page.items if s.id == created.id)
+    assert isinstance(summary, TaskSummary) and not hasattr(summary, "__dict__")
+    listed = next(t for t in (await client.list_tasks(limit=1000)).items if t.id == created.id)
+    assert summary == TaskSummary.of(listed)
+    assert page.total == (await client.list_tasks(limit=1)).total and page.revision is not None
+    # The full model made back from a summary has every summary field, and none of the long ones.
+    task = summary.to_task()
+    assert task.title == "a row" and task.priority == 1 and task.created_at == listed.created_at
+    assert task.description is None and task.params is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -22,6 +23,7 @@ from pydantic import (
     StrictStr,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 # Seed 001 constants.
 MAX_RESUME_COUNT = 3
@@ -213,6 +215,55 @@ class Task(WireModel):
         return self.status == TaskStatus.AWAITING_INPUT or self.pending_permissions > 0
 
 
+@pydantic_dataclass(slots=True, config=ConfigDict(alias_generator=to_camel, populate_by_name=True))
+class TaskSummary:
+    """A task as a board holds it: the `view=summary` fields in slots, validated straight from JSON.
+
+    Boards hold 100,000 of these. A `Task` costs ~1.4 KB and ~23 µs to parse (a 30-key __dict__ and a
+    fields-set record per instance); this costs well under half of both. `to_task()` makes the full
+    model for the one task a pane shows."""
+
+    id: str
+    title: str
+    status: TaskStatus
+    priority: int
+    created_at: datetime
+    updated_at: datetime
+    project_id: str | None = None
+    assigned_agent: str | None = None
+    agent_profile: str | None = None
+    task_type: str | None = None
+    error: str | None = None
+    progress: Progress | None = None
+    workflow_id: str | None = None
+    step_index: int | None = None
+    source_type: str = "manual"
+    parent_id: str | None = None
+    resume_count: int = 0
+    attempt: int = 0
+    pending_permissions: int = 0
+    cost_micros: int = 0
+    total_tokens: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    revision: int = 0
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status == TaskStatus.AWAITING_INPUT or self.pending_permissions > 0
+
+    @classmethod
+    def of(cls, task: Task) -> TaskSummary:
+        return cls(**{name: getattr(task, name) for name in _SUMMARY_FIELDS})
+
+    def to_task(self) -> Task:
+        """The full model with what a summary has; what it leaves out is unset (None or empty)."""
+        return Task.model_construct(**{name: getattr(self, name) for name in _SUMMARY_FIELDS})
+
+
+_SUMMARY_FIELDS = tuple(TaskSummary.__dataclass_fields__)
+
+
 class TaskDetail(Task):
     """GET /api/tasks/{id}: the task with resolved names and usage from the cost ledger."""
 
@@ -254,6 +305,20 @@ class TaskPage(WireModel):
     revision: int | None = None
     limit: int | None = None
     offset: int = 0
+
+
+@dataclass(slots=True)
+class SummaryPage:
+    """One page of a board's list: summaries, the total and the revision to watch from."""
+
+    items: list[TaskSummary]
+    total: int
+    revision: int | None = None
+    offset: int = 0
+
+    @classmethod
+    def of(cls, page: TaskPage) -> SummaryPage:
+        return cls([TaskSummary.of(task) for task in page.items], page.total, page.revision, page.offset)
 
 
 class Success(WireModel):

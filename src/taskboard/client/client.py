@@ -41,12 +41,14 @@ from taskboard.models import (
     Sibling,
     Stats,
     Success,
+    SummaryPage,
     Task,
     TaskDetail,
     TaskMessage,
     TaskOutput,
     TaskPage,
     TaskResult,
+    TaskSummary,
     Workflow,
 )
 
@@ -138,6 +140,18 @@ class TaskboardClient(HttpTransport, Capable):
         total = int_header(response, "x-total-count", len(items) + offset)
         revision = int_header(response, "x-revision", None)
         return TaskPage(items=items, total=total, revision=revision, limit=limit, offset=offset)
+
+    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+        """A page of the board: summaries parsed straight into slots, about twice as fast as Tasks."""
+        params: list[tuple[str, str | int]] = [("limit", limit), ("view", "summary")]
+        if sort is not None:
+            params.append(("sort", sort))
+        if offset:
+            params.append(("offset", offset))
+        response = await self._request("GET", "/api/tasks", params=params)
+        items = _share_progress(parse_response(response, list[TaskSummary]))
+        return SummaryPage(items=items, total=int_header(response, "x-total-count", len(items) + offset),
+                           revision=int_header(response, "x-revision", None), offset=offset)
 
     async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncIterator[TaskPage]:
         """Every task matching the filters, a page at a time (the first page comes at once)."""
@@ -347,17 +361,32 @@ def _compact(models: list[Any], *, share_progress: bool = False) -> list[Any]:
             if isinstance(obj, BaseModel):
                 given = frozenset(obj.__pydantic_fields_set__)
                 object.__setattr__(obj, "__pydantic_fields_set__", _FIELDS_SETS.setdefault(given, set(given)))
-        values = model.__dict__
-        progress = values.get("progress")
-        if share_progress and isinstance(progress, Progress):
-            key = tuple(progress.__dict__.values())
-            shared = _PROGRESSES.get(key)
-            if shared is None:
-                if len(_PROGRESSES) > 10_000:
-                    _PROGRESSES.clear()
-                shared = _PROGRESSES[key] = progress
-            values["progress"] = shared
+        if share_progress:
+            model.__dict__["progress"] = _shared_progress(model.__dict__.get("progress"))
     return models
+
+
+def _share_progress(summaries: list[TaskSummary]) -> list[TaskSummary]:
+    for summary in summaries:
+        progress = summary.progress
+        if progress is not None:
+            given = frozenset(progress.__pydantic_fields_set__)
+            object.__setattr__(progress, "__pydantic_fields_set__", _FIELDS_SETS.setdefault(given, set(given)))
+            summary.progress = _shared_progress(progress)
+    return summaries
+
+
+def _shared_progress(progress: Progress | None) -> Progress | None:
+    """One object for equal progress values (read-only in summaries): most finished tasks share one."""
+    if progress is None:
+        return None
+    key = tuple(progress.__dict__.values())
+    shared = _PROGRESSES.get(key)
+    if shared is None:
+        if len(_PROGRESSES) > 10_000:
+            _PROGRESSES.clear()
+        shared = _PROGRESSES[key] = progress
+    return shared
 
 
 __all__ = ["ApiError", "TaskboardClient"]

@@ -16,7 +16,14 @@ from typing import Any, Self
 from taskboard.client.dialects.base import Capability, Capable
 from taskboard.client.errors import NotFound, TaskboardError, Unsupported
 from taskboard.client.streams import StreamStatus
-from taskboard.models import CleanupResult, Event, PermissionRequest, Task, TaskPage
+from taskboard.models import (
+    CleanupResult,
+    Event,
+    PermissionRequest,
+    SummaryPage,
+    Task,
+    TaskPage,
+)
 
 SEP = "/"
 
@@ -113,6 +120,9 @@ class MultiClient(Capable):
         if len(errors) == len(names):
             raise errors[0]
         return TaskPage(items=items, total=len(items), limit=limit, offset=0)
+
+    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+        return SummaryPage.of(await self.list_tasks(limit=limit, offset=offset, sort=sort, summary=True))
 
     async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncIterator[TaskPage]:
         yield await self.list_tasks(**filters)

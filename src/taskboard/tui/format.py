@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from taskboard.models import Progress, Task, TaskStatus
+from taskboard.models import Progress, Task, TaskStatus, TaskSummary
 
 STATUS_ICON = {
     TaskStatus.PLANNED: "○",
@@ -78,7 +78,7 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def task_age(task: Task, now: datetime) -> str:
+def task_age(task: Task | TaskSummary, now: datetime) -> str:
     """Running tasks show how long they have run; the rest how long ago they last changed."""
     if task.status.is_active and task.started_at is not None:
         return age(task.started_at, now)

@@ -38,6 +38,7 @@ from taskboard.models import (
     Runtime,
     Sibling,
     Success,
+    SummaryPage,
     Task,
     TaskDetail,
     TaskMessage,
@@ -163,6 +164,9 @@ class DialectClient(HttpTransport, Capable):
         for task in items:
             self._known[task.id] = task
         return TaskPage(items=list(items), total=total, limit=limit, offset=offset)
+
+    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+        return SummaryPage.of(await self.list_tasks(limit=limit, offset=offset, sort=sort, summary=True))
 
     async def iter_task_pages(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[TaskPage]:
         offset = 0

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from taskboard.models import Task
+from taskboard.models import Task, TaskSummary
 from taskboard.tui import format as fmt
 from taskboard.tui.board import Board
 
@@ -51,6 +51,7 @@ class TaskTable(ScrollView, can_focus=True):
         height: 1fr;
         background: $surface;
         scrollbar-gutter: stable;
+        overflow-x: hidden;  /* rows are cut to the width: nothing to scroll sideways */
     }
     TaskTable > .task-table--header {
         text-style: bold;
@@ -91,11 +92,14 @@ class TaskTable(ScrollView, can_focus=True):
         self.clock = clock
         self.cursor = 0
         self._on_screen: tuple[str, ...] = ()  # the ids on screen at the last sync, top to bottom
+        self._synced = -1  # the board's change count at the last sync
         # Set on a board over several servers: which server a task id belongs to (a SERVER column).
         self.server_of: Callable[[str], str] | None = None
         self.selected_id: str | None = None
         self.empty_message = "No tasks yet. Press n to create one."
         self._cache: dict[tuple[object, ...], list[Segment]] = {}
+        # (row, cursor row) styles: working them out walks the DOM, too slow to do for every new row.
+        self._styles: tuple[Style, Style] | None = None
 
     def on_mount(self) -> None:
         self.sync()
@@ -111,7 +115,13 @@ class TaskTable(ScrollView, can_focus=True):
         same tasks in the same order, only the lines of changed tasks are redrawn: in an update storm
         that is a few lines a frame, not the whole table."""
         board = self.board
-        self.virtual_size = Size(self.size.width, len(board) + 1)
+        self._synced = board.changes
+        size = Size(self.scrollable_content_region.width, len(board) + 1)
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: that reactive lays out the whole screen again, on every
+            # page of a 100,000-task load. The table keeps its region; only its scrollbar changes.
+            self.set_reactive(TaskTable.virtual_size, size)
+            self._scroll_update(size)
         index = board.index_of(self.selected_id) if self.selected_id is not None else None
         if index is None:
             index = min(self.cursor, max(0, len(board) - 1))
@@ -140,20 +150,24 @@ class TaskTable(ScrollView, can_focus=True):
 
     @property
     def selected_task(self) -> Task | None:
-        return self.board.tasks.get(self.selected_id) if self.selected_id else None
+        return self.board.task(self.selected_id)
 
     # ------------------------------------------------------------------ cursor
 
     def _move_to(self, index: int, *, post: bool = True) -> None:
         count = len(self.board)
         index = max(0, min(index, count - 1)) if count else 0
-        old_index, old_id = self.cursor, self.selected_id
+        old_index, old_id, top = self.cursor, self.selected_id, int(self.scroll_y)
         self.cursor = index
         task = self.board.at(index)
         self.selected_id = task.id if task else None
         self._scroll_to_cursor()
         if old_index != index:
-            self.refresh()
+            if int(self.scroll_y) == top:  # the cursor moved on screen: its old and new lines alone
+                width = self.size.width
+                self.refresh(Region(0, old_index - top + 1, width, 1), Region(0, index - top + 1, width, 1))
+            else:
+                self.refresh()
         if post and old_id != self.selected_id:
             self.post_message(self.Highlighted(self.selected_id))
 
@@ -165,25 +179,47 @@ class TaskTable(ScrollView, can_focus=True):
         elif self.cursor >= top + rows:
             self.scroll_to(y=self.cursor - rows + 1, animate=False, immediate=True)
 
+    def _catch_up(self) -> None:
+        """Before a key moves the cursor: if the board changed since the last redraw (the app
+        redraws in batches), bring the table up to date first, so the move is from what is on the
+        board and the lines it redraws agree with the rest."""
+        if self.board.changes != self._synced:
+            self.sync(changed=())  # redraws the table only if the rows on screen moved
+
     def action_cursor(self, delta: int) -> None:
+        self._catch_up()
         self._move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
+        self._catch_up()
         rows = max(1, self.scrollable_content_region.height - 1)
         self._move_to(self.cursor + direction * rows)
 
     def action_jump(self, where: int) -> None:
+        self._catch_up()
         self._move_to(0 if where == 0 else len(self.board) - 1)
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y == 0:
             return
+        self._catch_up()
         self._move_to(int(self.scroll_y) + offset.y - 1)
 
     def on_resize(self) -> None:
         self._cache.clear()
         self.sync()
+
+    def notify_style_update(self) -> None:
+        # A theme or focus change: rows drawn in the old colours must not come back from the cache.
+        super().notify_style_update()
+        self._styles = None
+        self._cache.clear()
+
+    def _row_styles(self) -> tuple[Style, Style]:
+        if self._styles is None:
+            self._styles = (self.rich_style, self.get_component_rich_style("task-table--cursor"))
+        return self._styles
 
     # ------------------------------------------------------------------ drawing
 
@@ -217,7 +253,7 @@ class TaskTable(ScrollView, can_focus=True):
         title_width = max(8, width - fixed - 1)
         return [(key, title, title_width if key == "title" else w) for key, title, w in cols]
 
-    def _row(self, task: Task, width: int, cursor: bool) -> list[Segment]:
+    def _row(self, task: TaskSummary, width: int, cursor: bool) -> list[Segment]:
         now = self.clock()
         age = fmt.task_age(task, now)
         key = (task.id, task.revision, task.updated_at, task.pending_permissions, width, cursor, age,
@@ -225,7 +261,8 @@ class TaskTable(ScrollView, can_focus=True):
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        base = self.get_component_rich_style("task-table--cursor") if cursor else self.rich_style
+        row_style, cursor_style = self._row_styles()
+        base = cursor_style if cursor else row_style
         segments: list[Segment] = []
         for column, _, w in self._layout(width):
             text, style = self._cell(task, column, w, age)
@@ -239,7 +276,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._cache[key] = segments
         return segments
 
-    def _cell(self, task: Task, column: str, width: int, age: str) -> tuple[str, Style | None]:
+    def _cell(self, task: TaskSummary, column: str, width: int, age: str) -> tuple[str, Style | None]:
         if column == "status":
             status = task.status
             label = f"{fmt.STATUS_ICON[status]} {fmt.STATUS_LABEL[status]}"
