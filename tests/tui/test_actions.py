@@ -9,6 +9,7 @@ from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionScreen
+from taskboard.tui.widgets.key_footer import KeyFooter
 from tests.helpers import FAST, LONG, start_task, wait_for_status, wait_until
 from tests.tui.pilot import SIZE, loaded, notifications, select, until
 
@@ -44,6 +45,29 @@ async def test_cancel_asks_first_then_cancels(backend) -> None:
         await pilot.press("c")
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("already cancelled" in n for n in notifications(app))
+
+
+async def test_footer_greys_keys_in_place_as_the_cursor_rests(backend) -> None:
+    server, client = backend
+    running = await start_task(client, "still going", params=LONG)
+    finished = await start_task(client, "all done", params=FAST)
+    await wait_for_status(client, finished.id, "completed")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, running.id, finished.id)
+
+        def cancel_key():
+            return next(k for k in app.query_one(KeyFooter).query("FooterKey") if k.action == "cancel")
+
+        await select(pilot, running.id)
+        await until(pilot, lambda: not cancel_key().has_class("-disabled"), what="cancel enabled")
+        key = cancel_key()
+        await select(pilot, finished.id)
+        await until(pilot, lambda: key.has_class("-disabled"), what="cancel greyed")
+        assert cancel_key() is key  # the same widget: greyed in place, the footer was not rebuilt
+        await select(pilot, running.id)
+        await until(pilot, lambda: not key.has_class("-disabled"), what="cancel enabled again")
+        await pilot.click(key)  # a click on an enabled key presses it
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the cancel dialog")
 
 
 async def test_resume_a_failed_task(backend) -> None:

@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
@@ -57,6 +57,7 @@ from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionDecision, PermissionScreen
 from taskboard.tui.widgets.detail_pane import DetailPane
+from taskboard.tui.widgets.key_footer import KeyFooter
 from taskboard.tui.widgets.log_tail import LogTail
 from taskboard.tui.widgets.status_bar import StatusBar
 from taskboard.tui.widgets.task_table import TaskTable
@@ -67,17 +68,18 @@ PAGE_SIZE = 1000
 SLICE = 250
 # While the rest loads, the table and counts are redrawn at most this often: every page moves rows
 # on screen (tasks needing attention sort to the top), and a redraw costs more than applying a page.
-LOAD_REPAINT_INTERVAL = 0.25
+LOAD_REPAINT_INTERVAL = 0.5
 RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
 SEARCH_DEBOUNCE = 0.15
 REPAINT_INTERVAL = 0.05
 DETAIL_INTERVAL = 0.25
-# The footer greys keys once the cursor rests this long: refreshing bindings recomposes the footer
-# (tens of ms), which while j is held or in an update storm would delay the keys themselves.
-KEYS_SETTLE = 0.3
-# The detail and the log follow the cursor once it rests this long: holding j (or scrolling in a
-# storm) moves the cursor alone, without a fetch, a new log stream and a re-render per row.
+# The detail, the log and the footer's greyed keys follow the cursor once it rests this long:
+# holding j (or scrolling in a storm) moves the cursor alone, without a fetch, a new log stream, a
+# re-render and a footer rebuild per row.
 PANES_SETTLE = 0.12
+# The footer's keys are re-checked at most this often (a watch event can change what is allowed):
+# refreshing bindings recomposes the footer (tens of ms), which would delay the keys themselves.
+KEYS_SETTLE = 0.3
 NARROW_WIDTH = 120
 
 # Actions that change something on the server: off in read-only mode.
@@ -190,7 +192,6 @@ class TaskboardApp(App[None]):
         self._last_detail = 0.0
         self._keys_enabled: tuple[bool, ...] = ()
         self._keys_timer: Any = None
-        self._keys_asked = 0.0  # when the pending footer refresh was first asked for
         self._panes_timer: Any = None
         self._changed: set[str] = set()
         self._permission_open: str | None = None
@@ -210,7 +211,7 @@ class TaskboardApp(App[None]):
             with Vertical(id="side"):
                 yield self.detail
                 yield self.log_tail
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # What start-up built (modules, the DOM, styles) lives as long as the app: out of the
@@ -425,10 +426,10 @@ class TaskboardApp(App[None]):
         if self._panes_timer is not None:
             self._panes_timer.stop()
         self._panes_timer = self.set_timer(PANES_SETTLE, self._show_selected)
-        self._refresh_keys()
 
     def _show_selected(self) -> None:
         self._panes_timer = None
+        self._refresh_keys()
         task = self.table.selected_task
         if self.detail.is_attached:
             self.detail.show(self.client, task, self.board.pending_for(task.id) if task else [])
@@ -491,16 +492,8 @@ class TaskboardApp(App[None]):
         """Grey out or restore footer keys soon after the cursor rests, and only when one of them
         changed: refreshing the bindings rebuilds the footer (tens of ms), which on every keypress
         or watch event would cost more than the whole table. A pressed key is still checked at once."""
-        now = time.monotonic()
         if self._keys_timer is None:
-            self._keys_asked = now
-        elif now - self._keys_asked < KEYS_SETTLE * 3:
-            # The cursor is still moving (keys held, a page of rows landing): wait for it to rest,
-            # but not for ever.
-            self._keys_timer.stop()
-        else:
-            return
-        self._keys_timer = self.set_timer(KEYS_SETTLE, self._refresh_keys_now)
+            self._keys_timer = self.set_timer(KEYS_SETTLE, self._refresh_keys_now)
 
     def _refresh_keys_now(self) -> None:
         self._keys_timer = None

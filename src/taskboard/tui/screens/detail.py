@@ -8,11 +8,11 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from taskboard.client import TaskboardClient
 from taskboard.models import PermissionRequest, Task
 from taskboard.tui.widgets.detail_pane import DetailPane
+from taskboard.tui.widgets.key_footer import KeyFooter
 
 
 class DetailScreen(Screen[None]):
@@ -32,7 +32,7 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield DetailPane(self.clock, full=True, id="detail-full")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         pane = self.query_one(DetailPane)
