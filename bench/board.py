@@ -6,18 +6,17 @@ from bench.common import Outcome, Row, Sizes, median, percentile, run_child, run
 from bench.seed import seed_tasks
 
 
-# Why a target was missed, from py-spy profiles of the board process on this machine; written into the
+# Why a target can be missed, from profiles of the board process on this machine; written into the
 # results whenever a figure misses.
-WHY_LOAD = ("while pages land, Textual's repaints and relayouts take more of the time than loading "
-            "(py-spy: screen refresh and layout ~55%, the load worker ~16%, of which validating 1,000 tasks per page "
-            "into pydantic models is half). Next step: a lighter board row (plain tuples from json.loads, a "
-            "pydantic Task made only for the selected task) and no relayout while pages land")
-WHY_KEYS = ("a key waits behind the page being applied (parse and merge of 1,000 tasks) and the repaint "
-            "after it; the stock table stalls up to a second")
-WHY_MEMORY = ("a pydantic Task costs ~1.4 KB (a 30-field __dict__, four datetimes each with its own tzinfo) "
-              "where the stock table keeps five strings a row; the lighter board row above is the fix")
-WHY_STORM = ("each repaint (at most every 50 ms) redraws the visible table and Textual composites the whole "
-             "screen; a key that lands behind one waits for it. Applying a change to the board costs under 1 ms")
+WHY_LOAD = ("the board process is CPU-bound while pages land: parsing 1,000 summaries a page (~9 ms), merging "
+            "them (~6 ms) and Textual's redraws (about a third of the time) share one core with the key presses")
+WHY_KEYS = ("a key waits behind what is running when it lands: a page being parsed (~9 ms, pydantic holds the "
+            "GIL), a slice being merged (~2 ms) and the frame being composited (~10-15 ms); with the server on "
+            "the other core, the OS scheduler adds the rest")
+WHY_MEMORY = ("a TaskSummary row is ~1 KB (its strings and three datetimes) where the stock table keeps five "
+              "strings a row")
+WHY_STORM = ("a key that lands behind a redraw of the visible table (at most every 50 ms) waits for it and for "
+             "Textual compositing the screen; applying a change to the board costs under 1 ms")
 
 
 def missed(ours: float, target: float, unit: str, why: str, sep: str = "") -> str:

@@ -276,24 +276,7 @@ async def datatable(url: str, count: int, samples: int, seconds: float) -> dict[
                 "rss_mb": rss_mb(), "keys_during_load_ms": keys, "update_ms": updates}
 
 
-def _gc_log() -> None:
-    import gc
-    pauses = []
-    state = {}
-
-    def cb(phase: str, info: dict) -> None:
-        if phase == "start":
-            state["t"] = time.perf_counter()
-        else:
-            pauses.append(((time.perf_counter() - state["t"]) * 1000, info["generation"]))
-
-    gc.callbacks.append(cb)
-    import atexit
-    atexit.register(lambda: print(sorted(pauses)[-10:], file=sys.stderr))
-
-
 def main() -> None:
-    _gc_log()
     url, count, samples, seconds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), \
         sys.argv[5]
     run = ours if mode == "ours" else datatable
