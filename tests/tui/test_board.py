@@ -71,6 +71,8 @@ async def test_keys_move_the_cursor_and_search_filters(backend) -> None:
         assert app.table.cursor == 1 and app.table.selected_id != first
         await pilot.press("G")
         assert app.table.cursor == 2
+        await pilot.click(app.table, offset=(20, 2))  # the header, then the rows: line 2 is the second
+        assert app.table.cursor == 1 and app.table.selected_id == app.board.order[1]
         await pilot.press("slash")
         await until(pilot, lambda: app.focused is not None and app.focused.id == "search")
         await pilot.press(*"report")

@@ -104,7 +104,11 @@ class TaskTable(ScrollView, can_focus=True):
     def on_mount(self) -> None:
         self.sync()
         # Ages and durations move with the clock, once a second is enough.
-        self.set_interval(1.0, self.refresh)
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        self._catch_up()  # what is drawn is what `_on_screen` says (a click reads it)
+        self.refresh()
 
     # ------------------------------------------------------------------ model side
 
@@ -203,8 +207,12 @@ class TaskTable(ScrollView, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None or offset.y == 0:
             return
+        # The task drawn on that line, even if the board has moved it since: that is what was clicked.
+        line = offset.y - 1
+        clicked = self._on_screen[line] if line < len(self._on_screen) else None
         self._catch_up()
-        self._move_to(int(self.scroll_y) + offset.y - 1)
+        if clicked is None or not self.select_task(clicked):
+            self._move_to(int(self.scroll_y) + line)
 
     def on_resize(self) -> None:
         self._cache.clear()
