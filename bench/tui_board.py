@@ -236,8 +236,9 @@ class StockBoard(App[None]):
         table = self.query_one(DataTable)
         async with TaskboardClient(self.url) as client:
             async for page in client.iter_task_pages(page_size=1000, sort="created"):
-                table.add_rows([(t.status.value, str(t.priority), t.title, t.assigned_agent or "",
-                                 t.updated_at.isoformat()) for t in page.items])
+                for t in page.items:  # add_rows does the same, one add_row each; keyed for the storm
+                    table.add_row(t.status.value, str(t.priority), t.title, t.assigned_agent or "",
+                                  t.updated_at.isoformat(), key=t.id)
                 self.count += len(page.items)
                 if self.first_rows is None:
                     await asyncio.sleep(0)
@@ -272,8 +273,38 @@ async def datatable(url: str, count: int, samples: int, seconds: float) -> dict[
                 await asyncio.sleep(0.0005)
             updates.append((frames.at - t) * 1000)
             await asyncio.sleep(0.02)
-        return {"first_rows_s": first - started, "loaded_s": loaded - started, "tasks": app.count,
-                "rss_mb": rss_mb(), "keys_during_load_ms": keys, "update_ms": updates}
+        result = {"first_rows_s": first - started, "loaded_s": loaded - started, "tasks": app.count,
+                  "rss_mb": rss_mb(), "keys_during_load_ms": keys, "update_ms": updates}
+        result.update(await stock_storm(app, table, frames, url, seconds))
+        return result
+
+
+async def stock_storm(app: StockBoard, table: DataTable[Any], frames: Frames, url: str,
+                      seconds: float) -> dict[str, Any]:
+    """The same storm on the same tasks against the stock table, fed the obvious way: the watch stream,
+    one update_cell per change. Whatever it has not applied when the storm ends counts as behind."""
+    ids = [str(key.value) for key in list(table.rows)[:200]]
+    applied = 0
+    async with TaskboardClient(url) as client:
+        since = (await client.list_tasks(limit=1)).revision
+
+        async def follow() -> None:
+            nonlocal applied
+            async for event in client.watch(since):
+                if event.type == "task.upserted" and event.task is not None and event.task.id in table.rows:
+                    table.update_cell(event.task.id, "updated", event.task.updated_at.isoformat())
+                    applied += 1
+
+        follower = asyncio.ensure_future(follow())
+        proc = subprocess.Popen([sys.executable, "-m", "bench.storm", url, str(seconds), *ids],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        await asyncio.to_thread(proc.stdout.readline)  # "ready"
+        keys = await press_while(app, frames, lambda: table.cursor_row, lambda: proc.poll() is not None,
+                                 ("down", "down", "up", "up"))
+        follower.cancel()
+        out = json.loads(proc.stdout.read().strip() or "{}")
+    return {"storm_keys_ms": keys, "storm_changes": out.get("changes", 0), "storm_applied": applied}
 
 
 def main() -> None:
