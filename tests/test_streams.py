@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+from taskboard_backend.broker import Broker
 
 from taskboard.client import StreamStatus, TaskboardClient
 from taskboard.models import Event
@@ -144,3 +145,31 @@ async def test_a_pruned_revision_gets_reset_then_live_events(start_server) -> No
                 assert event.revision > first.revision
                 break
         await stream.aclose()
+
+
+async def test_a_watch_subscriber_that_falls_behind_is_closed_not_grown() -> None:
+    """The broker's bound: past its limit a subscriber is marked overflowed, holds nothing, and its
+    stream's wait returns at once (the stream ends and the client replays from the store)."""
+    broker = Broker(queue_size=3)
+    slow, live = broker.subscribe(), broker.subscribe()
+    broker.publish([(1, "task.updated", "{}"), (2, "task.updated", "{}")])
+    assert live.take(10) == [(1, "task.updated", "{}"), (2, "task.updated", "{}")]
+    broker.publish([(3, "task.updated", "{}"), (4, "task.updated", "{}")])
+    assert slow.overflowed and slow.closed and not slow.pending
+    assert not live.overflowed and [e[0] for e in live.take(10)] == [3, 4]
+    assert await asyncio.wait_for(slow.wait(5), 1) is True
+
+
+async def test_a_watch_subscriber_wakes_on_publish_and_times_out_otherwise() -> None:
+    broker = Broker()
+    sub = broker.subscribe()
+    assert await sub.wait(0.01) is False
+    waiting = asyncio.create_task(sub.wait(5))
+    await asyncio.sleep(0)
+    broker.publish([(7, "task.created", "{}")])
+    assert await asyncio.wait_for(waiting, 1) is True
+    assert sub.take(1000) == [(7, "task.created", "{}")]
+    closing = asyncio.create_task(sub.wait(5))
+    await asyncio.sleep(0)
+    broker.shutdown()
+    assert await asyncio.wait_for(closing, 1) is True and sub.closed

@@ -10,14 +10,64 @@ per-task signal until something new is committed.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 
 
 class Subscription:
+    """One watch client's pending changes: a deque and at most one waiting stream.
+
+    Cheaper than an asyncio.Queue plus a closed Event: a publish to a hundred subscribers
+    appends to a hundred deques and wakes each stream once, with no task or timer per event.
+    """
+
+    __slots__ = ("_waiter", "closed", "maxsize", "overflowed", "pending")
+
     def __init__(self, maxsize: int) -> None:
-        self.queue: asyncio.Queue[tuple[int, str, str]] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self.pending: deque[tuple[int, str, str]] = deque()
         self.overflowed = False
-        self.closed = asyncio.Event()
+        self.closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, events: list[tuple[int, str, str]]) -> None:
+        if self.overflowed:
+            return
+        if len(self.pending) + len(events) > self.maxsize:
+            self.overflowed = True  # too slow: its stream ends and it replays from the store
+            self.pending.clear()
+            self.close()
+            return
+        self.pending.extend(events)
+        self._wake()
+
+    def take(self, limit: int) -> list[tuple[int, str, str]]:
+        pending = self.pending
+        count = min(limit, len(pending))
+        return [pending.popleft() for _ in range(count)]
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    async def wait(self, timeout: float) -> bool:
+        """Until something is pending or the subscription is closed; False on timeout."""
+        if self.pending or self.closed:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class Broker:
@@ -46,15 +96,7 @@ class Broker:
         if not events:
             return
         for sub in list(self._subscribers):
-            if sub.overflowed:
-                continue
-            for event in events:
-                try:
-                    sub.queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    sub.overflowed = True
-                    sub.closed.set()
-                    break
+            sub.put(events)
 
     # ------------------------------------------------------------------ per-task signals
 
@@ -78,7 +120,7 @@ class Broker:
     def shutdown(self) -> None:
         self.shutting_down.set()
         for sub in self._subscribers:
-            sub.closed.set()
+            sub.close()
         for waiters in self._task_waiters.values():
             for event in waiters:
                 event.set()

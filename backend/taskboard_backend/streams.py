@@ -41,7 +41,8 @@ class EventStreamResponse(StreamingResponse):
 
     async def stream_response(self, send: Send) -> None:
         async def send_or_give_up(message: Any) -> None:
-            await asyncio.wait_for(send(message), self.stall_seconds)
+            async with asyncio.timeout(self.stall_seconds):  # no task per send, unlike wait_for
+                await send(message)
 
         try:
             await super().stream_response(send_or_give_up)
@@ -137,7 +138,8 @@ async def _task_stream(store: Store, broker: Broker, task_id: str, kind: str, la
                 yield frame(None, json.dumps({"taskId": task_id, "status": status_row["status"]}), "end")
                 return
             try:
-                await asyncio.wait_for(waiter.wait(), heartbeat)
+                async with asyncio.timeout(heartbeat):
+                    await waiter.wait()
             except TimeoutError:
                 yield ": keepalive\n\n"
         finally:
@@ -173,20 +175,12 @@ async def watch_stream(store: Store, broker: Broker, last_event_id: int | None,
         while not broker.shutting_down.is_set():
             if sub.overflowed:
                 return  # too slow: the client reconnects with Last-Event-ID and replays from the store
-            get = asyncio.ensure_future(sub.queue.get())
-            closed = asyncio.ensure_future(sub.closed.wait())
-            done, _ = await asyncio.wait({get, closed}, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED)
-            closed.cancel()
-            if get not in done:
-                get.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await get
-                if not done:
-                    yield ": keepalive\n\n"
+            if not await sub.wait(heartbeat):
+                yield ": keepalive\n\n"
                 continue
-            batch = [get.result()]
-            while not sub.queue.empty() and len(batch) < 1000:
-                batch.append(sub.queue.get_nowait())
+            if sub.closed:
+                return  # shutting down, or overflowed: the client reconnects and replays from the store
+            batch = sub.take(1000)
             out = []
             for revision, type_, payload in batch:
                 if revision <= last:
