@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from bench.common import Outcome, Row, Sizes, median, percentile, run_child, running_server, temp_dir
+from bench.common import (
+    Outcome,
+    Row,
+    Sizes,
+    median,
+    missed,
+    percentile,
+    run_child,
+    running_server,
+    temp_dir,
+)
 from bench.seed import seed_tasks
-
 
 # Why a target can be missed, from profiles of the board process on this machine; written into the
 # results whenever a figure misses or comes within 20% of its line.
@@ -17,15 +26,6 @@ WHY_MEMORY = ("a TaskSummary row is ~1 KB (its strings and three datetimes) wher
               "strings a row")
 WHY_STORM = ("a key that lands behind a redraw of the visible table (at most every 50 ms) waits for it and for "
              "Textual compositing the screen; applying a change to the board costs under 1 ms")
-
-
-def missed(ours: float, target: float, unit: str, why: str, sep: str = "") -> str:
-    """Why a figure missed its target, or sits close under it (a noisy machine could tip it over)."""
-    if ours < target * 0.8:
-        return ""
-    if ours < target:
-        return f"{sep}met, but within {1 - ours / target:.0%} of its line: {why}"
-    return f"{sep}missed by {ours - target:,.{0 if unit == 'MB' else 1}f} {unit} ({ours / target - 1:.0%} over): {why}"
 
 
 def run(sizes: Sizes) -> Outcome:

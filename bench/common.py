@@ -75,6 +75,19 @@ class Row:
         return {**self.__dict__, "ratio": self.ratio}
 
 
+def missed(ours: float, target: float, unit: str, why: str, sep: str = "", higher_is_better: bool = False) -> str:
+    """Why a figure missed its target, or sits close to it (a noisy machine could tip it over)."""
+    # As a share of the target: how far past it (missed) or how much room is left (met).
+    over = (target - ours) / target if higher_is_better else (ours - target) / target
+    places = 0 if unit in ("MB", "req/s") else 1
+    if over > 0:
+        return (f"{sep}missed by {abs(ours - target):,.{places}f} {unit} "
+                f"({over:.0%} {'short' if higher_is_better else 'over'}): {why}")
+    if over > -0.2:
+        return f"{sep}met, but within {-over:.0%} of its line: {why}"
+    return ""
+
+
 @dataclass
 class Outcome:
     """A benchmark's rows plus the correctness checks it made on the way ("no update lost")."""
