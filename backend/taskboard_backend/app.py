@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskboard import __version__
 from taskboard_backend.broker import Broker
 from taskboard_backend.errors import install_error_handlers, single_valued_query
+from taskboard_backend.fast_list import FastListMiddleware
 from taskboard_backend.perimeter import (
     OPEN_PATHS,
     ApiKeyMiddleware,
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tasks, permissions, events, projects, system):
         app.include_router(module.router)
 
+    # Innermost: the board's list requests skip FastAPI's routing, only after every check below.
+    app.add_middleware(FastListMiddleware)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -39,9 +39,10 @@ TaskId = Annotated[str, "task id"]
 SortKey = Literal["priority", "-priority", "created", "-created", "updated", "-updated", "status", "-status",
                   "title", "-title", "createdAt", "-createdAt", "updatedAt", "-updatedAt"]
 _STATUS_VALUES = [s.value for s in TaskStatus]
+MAX_OFFSET = 10_000_000
 
 
-def _parse_statuses(values: list[str] | None) -> list[str] | None:
+def parse_statuses(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     out: list[str] = []
@@ -57,7 +58,7 @@ def _parse_statuses(values: list[str] | None) -> list[str] | None:
     return out
 
 
-# What _parse_statuses accepts, said in the schema too, so clients and fuzzers know it.
+# What parse_statuses accepts, said in the schema too, so clients and fuzzers know it.
 _STATUS = "(?:" + "|".join(_STATUS_VALUES) + ")"
 STATUS_LIST_SCHEMA = {"type": "string",
                       "pattern": rf"^(?:\s*,)*\s*{_STATUS}\s*(?:,\s*(?:{_STATUS}\s*)?)*$"}
@@ -74,17 +75,25 @@ async def list_tasks(
     sort: Annotated[SortKey, Query(description="priority, created, updated, status or title; prefix - to reverse")]
     = "priority",
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     workflow_id: Annotated[str | None, Query(alias="workflowId", max_length=200)] = None,
     assigned_agent: Annotated[str | None, Query(alias="assignedAgent", max_length=200)] = None,
     view: Annotated[Literal["full", "summary"], Query(
         description="summary leaves out description, params, result, resultData and documentIds")] = "full",
 ) -> Response:
-    statuses = _parse_statuses(status)
-    key = ("-" if sort.startswith("-") else "") + SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
     tasks, total, revision = await service.store.list_tasks(
-        statuses=statuses, project_id=project_id, q=q, workflow_id=workflow_id, assigned_agent=assigned_agent,
-        sort=key, limit=limit, offset=offset, summary=view == "summary")
+        statuses=parse_statuses(status), project_id=project_id, q=q, workflow_id=workflow_id,
+        assigned_agent=assigned_agent, sort=store_sort_key(sort), limit=limit, offset=offset,
+        summary=view == "summary")
+    return task_list_response(tasks, total, revision)
+
+
+def store_sort_key(sort: str) -> str:
+    """The API's sort name (seed 001's aliases included, `-` to reverse) as the store's key."""
+    return ("-" if sort.startswith("-") else "") + SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
+
+
+def task_list_response(tasks: list[str], total: int, revision: int) -> Response:
     # The rows come out of SQLite as JSON already: joined, not parsed and dumped again.
     return Response("[" + ",".join(tasks) + "]", media_type="application/json",
                     headers={"X-Total-Count": str(total), "X-Revision": str(revision)})

@@ -1,0 +1,77 @@
+"""A direct path for the one request a board makes most: GET /api/tasks with plain filters.
+
+Through FastAPI a list costs ~600 us of server CPU, half of it routing, dependency solving and
+validating nine query parameters one by one; the read itself is ~90 us. This ASGI middleware
+sits inside the perimeter (Host/Origin, API key, body limit), answers a well-formed list with
+the same store call and the same response as the route, and hands anything else (an unknown or
+repeated parameter, a value out of range, another path) to FastAPI untouched, so errors, the
+schema and every other route stay FastAPI's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import get_args
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taskboard.models import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
+from taskboard_backend.errors import FieldValidationError
+from taskboard_backend.routers.tasks import (
+    MAX_OFFSET,
+    SortKey,
+    parse_statuses,
+    store_sort_key,
+    task_list_response,
+)
+
+SORTS = frozenset(get_args(SortKey))
+VIEWS = frozenset({"full", "summary"})
+NUMBER = re.compile(r"[0-9]{1,9}")
+# The route's max_length for the text parameters; anything longer is FastAPI's to refuse.
+MAX_TEXT = 200
+MAX_STATUS = 20
+
+
+class FastListMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/api/tasks":
+            query = plain_list_query(scope["query_string"])
+            if query is not None:
+                store = scope["app"].state.service.store
+                tasks, total, revision = await store.list_tasks(**query)
+                await task_list_response(tasks, total, revision)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def plain_list_query(raw: bytes) -> dict[str, object] | None:
+    """The store's arguments for a query the route would accept as it is; None to leave it to FastAPI."""
+    statuses: list[str] = []
+    seen: dict[str, str] = {}
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if name == "status":
+            if len(value) > MAX_STATUS:
+                return None
+            statuses.append(value)
+        elif name in seen or name not in ("projectId", "sort", "limit", "offset", "view"):
+            return None  # repeated (a 400) or not one of ours (q, workflowId, ... or unknown): the route's
+        else:
+            seen[name] = value
+    sort, view = seen.get("sort", "priority"), seen.get("view", "full")
+    limit, offset = seen.get("limit", str(LIST_LIMIT_DEFAULT)), seen.get("offset", "0")
+    project_id = seen.get("projectId")
+    if (sort not in SORTS or view not in VIEWS or not NUMBER.fullmatch(limit) or not NUMBER.fullmatch(offset)
+            or not 1 <= int(limit) <= LIST_LIMIT_MAX or int(offset) > MAX_OFFSET
+            or (project_id is not None and len(project_id) > MAX_TEXT)):
+        return None
+    try:
+        parsed = parse_statuses(statuses or None)
+    except FieldValidationError:
+        return None
+    return {"statuses": parsed, "project_id": project_id, "sort": store_sort_key(sort), "limit": int(limit),
+            "offset": int(offset), "summary": view == "summary"}
