@@ -17,11 +17,12 @@ from bench.seed import seed_tasks
 
 # Why a target can be missed, from profiles of the board process on this machine; written into the
 # results whenever a figure misses or comes within 20% of its line.
-WHY_LOAD = ("the board process is CPU-bound while pages land: parsing 1,000 summaries a page (~9 ms), merging "
-            "them (~6 ms) and Textual's redraws (about a third of the time) share one core with the key presses")
-WHY_KEYS = ("a key waits behind what is running when it lands: a page being parsed (~9 ms, pydantic holds the "
-            "GIL), a slice being merged (~2 ms) and the frame being composited (~10-15 ms); with the server on "
-            "the other core, the OS scheduler adds the rest")
+WHY_LOAD = ("the board process is CPU-bound while pages land: parsing 500 summaries a page (~5-13 ms), merging "
+            "them (~4 ms) and Textual's redraws share one core with the key presses; the server, on the other "
+            "core, skips the earlier rows of every page (offset paging, ~10 ms at offset 99,000)")
+WHY_KEYS = ("a key waits behind what is running when it lands: a page being parsed (~5-13 ms, pydantic holds the "
+            "GIL), a slice being merged (~2 ms), and then for Textual's next frame (up to 16.7 ms at 60 fps) and "
+            "its compositing (~5-10 ms); with the server on the other core, the OS scheduler adds the rest")
 WHY_MEMORY = ("a TaskSummary row is ~1 KB (its strings and three datetimes) where the stock table keeps five "
               "strings a row")
 WHY_STORM = ("a key that lands behind a redraw of the visible table (at most every 50 ms) waits for it and for "

@@ -5,10 +5,14 @@ from __future__ import annotations
 import socket
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from bench.seed import seed_tasks
 from taskboard.client import TaskboardClient
-from taskboard.models import TaskStatus
-from taskboard.tui.app import make_app
+from taskboard.models import SummaryPage, TaskStatus
+from taskboard.tui.app import PAGE_SIZE, make_app
 from taskboard.tui.board import SortOrder
 from taskboard.tui.messages import BoardLoaded
 from taskboard.tui.screens.disconnected import DisconnectedScreen
@@ -239,3 +243,48 @@ async def test_a_crash_under_the_tui_loses_no_line_and_a_new_database_is_reliste
             assert app.connection == "live"
         finally:
             fresh.stop()
+
+
+async def test_a_board_of_several_pages_shows_its_top_at_once_and_loses_nothing_created_meanwhile(
+        start_server: Callable[..., ServerProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three full pages, newest first. The rows on top after the first page are the ones on top when the
+    board is whole; tasks created after the first page push the oldest past where the pages were to
+    end, and the load follows them there."""
+    db = tmp_path / "paged.db"
+    seed_tasks(db, 3 * PAGE_SIZE)
+    server = start_server(db=db)
+    created: list[str] = []
+    pages: list[tuple[int, int]] = []
+    list_summaries = TaskboardClient.list_summaries
+
+    async def then_create(self: TaskboardClient, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+        page = await list_summaries(self, limit=limit, offset=offset, sort=sort)
+        pages.append((offset, len(page.items)))
+        if offset == 0 and not created:  # another client, while the rest is still to come
+            async with TaskboardClient(server.url) as other:
+                created.extend([(await other.create_task(title=f"meanwhile {i}", priority=3)).id for i in range(30)])
+        return page
+
+    monkeypatch.setattr(TaskboardClient, "list_summaries", then_create)
+    loads: list[BoardLoaded] = []
+    top_after_first: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, BoardLoaded):
+            loads.append(message)
+            if not message.complete:
+                top_after_first.extend(app.board.order[i] for i in range(40))
+
+    app = make_app(server.url, bell=False)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await until(pilot, lambda: any(load.complete for load in loads), what="the whole board")
+        await until(pilot, lambda: all(t in app.board.tasks for t in created), what="the new tasks")
+        async with TaskboardClient(server.url) as check:
+            everything = {t.id async for page in check.iter_task_pages(page_size=1000) for t in page.items}
+        assert len(everything) == 3 * PAGE_SIZE + 30
+        assert set(app.board.tasks) == everything
+        assert len(app.board) == len(everything)
+        assert not loads[0].complete and loads[0].count == PAGE_SIZE
+        assert top_after_first == [app.board.order[i] for i in range(40)]
+        # The last page asked for began past the three the first page's total promised.
+        assert max(offset for offset, _ in pages) == 3 * PAGE_SIZE

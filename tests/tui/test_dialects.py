@@ -3,6 +3,7 @@ server allows, and a reason for every action it does not."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -211,3 +212,19 @@ async def test_submit_from_the_form_on_the_agent_platform(contract_server: Calla
         assert row.title == "Summarize the Q3 report Use the final figures" and row.status == "queued"
         sent = control(server, "GET", f"/_contract/tasks/{row.id}")
         assert sent["message"] == "Summarize the Q3 report\n\nUse the final figures" and sent["priority"] == 5
+
+
+async def test_a_board_larger_than_the_servers_page_loads_whole(contract_server: Callable[..., ServerProcess]) -> None:
+    """Background Tasks gives at most 100 a page: the board asks for its pages that far apart."""
+    server = contract_server("background-tasks")
+    settings = {"workspace_id": WORKSPACE, "conversation_id": str(uuid.uuid4())}
+    async with make_client("background-tasks", server.url, **settings) as client:
+        # Side by side: this server answers a POST on a kept-alive connection only after ~40 ms.
+        created = await asyncio.gather(*(client.create_task(description=f"task {i}") for i in range(250)))
+        ids = {task.id for task in created}
+    connector = RemoteServer(server.url, dialect="background-tasks", poll_interval=0.5, settings=settings)
+    async with make_app(connector=connector, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await until(pilot, lambda: len(app.board.tasks) >= len(ids), what="every page")
+        await pilot.pause(0.2)
+        assert set(app.board.tasks) == ids and len(app.board) == len(ids)
