@@ -12,7 +12,7 @@ import pytest
 from bench.seed import seed_tasks
 from taskboard.client import TaskboardClient
 from taskboard.models import SummaryPage, TaskStatus
-from taskboard.tui.app import PAGE_SIZE, make_app
+from taskboard.tui.app import OVERLAP, PAGE_SIZE, make_app
 from taskboard.tui.board import SortOrder
 from taskboard.tui.messages import BoardLoaded
 from taskboard.tui.screens.disconnected import DisconnectedScreen
@@ -247,11 +247,12 @@ async def test_a_crash_under_the_tui_loses_no_line_and_a_new_database_is_reliste
 
 async def test_a_board_of_several_pages_shows_its_top_at_once_and_loses_nothing_created_meanwhile(
         start_server: Callable[..., ServerProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three full pages, newest first. The rows on top after the first page are the ones on top when the
+    """Three pages, newest first. The rows on top after the first page are the ones on top when the
     board is whole; tasks created after the first page push the oldest past where the pages were to
-    end, and the load follows them there."""
+    end (the last page would end OVERLAP rows past the board), and the load follows them there."""
     db = tmp_path / "paged.db"
-    seed_tasks(db, 3 * PAGE_SIZE)
+    seeded = 3 * (PAGE_SIZE - OVERLAP)
+    seed_tasks(db, seeded)
     server = start_server(db=db)
     created: list[str] = []
     pages: list[tuple[int, int]] = []
@@ -262,7 +263,8 @@ async def test_a_board_of_several_pages_shows_its_top_at_once_and_loses_nothing_
         pages.append((offset, len(page.items)))
         if offset == 0 and not created:  # another client, while the rest is still to come
             async with TaskboardClient(server.url) as other:
-                created.extend([(await other.create_task(title=f"meanwhile {i}", priority=3)).id for i in range(30)])
+                created.extend([(await other.create_task(title=f"meanwhile {i}", priority=3)).id
+                                for i in range(OVERLAP + 10)])
         return page
 
     monkeypatch.setattr(TaskboardClient, "list_summaries", then_create)
@@ -281,10 +283,47 @@ async def test_a_board_of_several_pages_shows_its_top_at_once_and_loses_nothing_
         await until(pilot, lambda: all(t in app.board.tasks for t in created), what="the new tasks")
         async with TaskboardClient(server.url) as check:
             everything = {t.id async for page in check.iter_task_pages(page_size=1000) for t in page.items}
-        assert len(everything) == 3 * PAGE_SIZE + 30
+        assert len(everything) == seeded + OVERLAP + 10
         assert set(app.board.tasks) == everything
         assert len(app.board) == len(everything)
         assert not loads[0].complete and loads[0].count == PAGE_SIZE
         assert top_after_first == [app.board.order[i] for i in range(40)]
-        # The last page asked for began past the three the first page's total promised.
-        assert max(offset for offset, _ in pages) == 3 * PAGE_SIZE
+        # The last page asked for began where the first page's total said the board ended.
+        assert max(offset for offset, _ in pages) == seeded
+
+
+@pytest.mark.parametrize("deleted", [10, 60])
+async def test_tasks_deleted_while_the_board_loads_leave_no_task_unseen(
+        deleted: int, start_server: Callable[..., ServerProcess], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting tasks the first page holds slides every later row up: 10 stay within the overlap the
+    next page starts with, 60 go past it and that page is asked for again from further back."""
+    db = tmp_path / "paged.db"
+    seed_tasks(db, 3 * PAGE_SIZE)
+    server = start_server(db=db)
+    gone: list[str] = []
+    pages: list[int] = []
+    list_summaries = TaskboardClient.list_summaries
+
+    async def then_delete(self: TaskboardClient, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+        page = await list_summaries(self, limit=limit, offset=offset, sort=sort)
+        pages.append(offset)
+        if offset == 0 and not gone:  # the newest, on the board already
+            async with TaskboardClient(server.url) as other:
+                for task in page.items[:deleted]:
+                    await other.delete_task(task.id)
+                    gone.append(task.id)
+        return page
+
+    monkeypatch.setattr(TaskboardClient, "list_summaries", then_delete)
+    loads: list[BoardLoaded] = []
+    app = make_app(server.url, bell=False)
+    async with app.run_test(size=SIZE, message_hook=lambda m: isinstance(m, BoardLoaded) and loads.append(m)) as pilot:
+        await until(pilot, lambda: any(load.complete for load in loads), what="the whole board")
+        await until(pilot, lambda: not any(t in app.board.tasks for t in gone), what="the deletions")
+        async with TaskboardClient(server.url) as check:
+            everything = {t.id async for page in check.iter_task_pages(page_size=1000) for t in page.items}
+        assert len(everything) == 3 * PAGE_SIZE - deleted
+        assert set(app.board.tasks) == everything and len(app.board) == len(everything)
+        asked_again = len(pages) != len(set(pages))
+        assert asked_again == (deleted > OVERLAP)

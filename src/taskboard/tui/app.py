@@ -70,6 +70,9 @@ PAGE_SIZE = 500
 AHEAD = 2
 # A page is applied a slice at a time: a key pressed while it loads waits behind one slice (~2 ms).
 SLICE = 250
+# Each page after the first starts this many rows early, to find where the one before it ended.
+OVERLAP = 20
+SEAM_RETRIES = 3
 # While the rest loads, the table and counts are redrawn at most this often: a page can still move
 # rows on screen (an older task needing attention sorts to the top), and a redraw costs more than
 # applying a page.
@@ -298,7 +301,7 @@ class TaskboardApp(App[None]):
         self.post_message(BoardLoaded(len(self.board.tasks), complete))
         self._load_extras()
         if not complete:
-            self._load_rest(first.total, len(first.items))
+            self._load_rest(first)
         return first.revision
 
     @work(group="extras", exclusive=True, exit_on_error=False)
@@ -310,47 +313,68 @@ class TaskboardApp(App[None]):
         self.agents = [*ids, *(a for a in SEED_AGENT_IDS if a not in ids)]
 
     @work(group="pages", exclusive=True, exit_on_error=False)
-    async def _load_rest(self, total: int, offset: int) -> None:
+    async def _load_rest(self, first: SummaryPage) -> None:
+        """The pages after the first, AHEAD at a time, each overlapping the one before it.
+
+        Offsets move when tasks are created or deleted meanwhile: a deletion above the load's position
+        would slide an unseen task into the page just loaded, and no event would ever bring it. So each
+        page starts OVERLAP rows early and must hold one of the last ids of the page before it (the
+        seam); when it holds none, the rows moved further than that and the page is asked for again from
+        further back. Tasks created meanwhile come first (newest first) and push the rest on: the load
+        follows the total the server gives with each page."""
         assert self.client is not None
         client = self.client
+        stride = len(first.items)  # what this server gives at most
+        overlap = min(OVERLAP, stride // 4)
+        step = stride - overlap
 
         def fetch(at: int) -> asyncio.Task[SummaryPage]:
             return asyncio.ensure_future(client.list_summaries(limit=PAGE_SIZE, offset=at, sort=LOAD_SORT))
 
-        # AHEAD pages are asked for before the one in hand is applied: the server works while we do.
-        # They are asked for a first page's length apart (what this server gives at most); after a
-        # page that comes back shorter with more to come, the rest is asked for again from its end.
-        stride = offset
+        def seam_ids(items: list[TaskSummary]) -> set[str]:
+            return {task.id for task in items[len(items) - overlap:]} if overlap else set()
+
         pending: deque[asyncio.Task[SummaryPage]] = deque()
-        asked = offset
+        total, asked = first.total, stride - overlap
+        seam, retries = seam_ids(first.items), 0
         shown = time.monotonic()
         try:
             while True:
                 while len(pending) < AHEAD and asked < total:
                     pending.append(fetch(asked))
-                    asked += stride
+                    asked += step
                 if not pending:
                     break
                 page = await pending.popleft()
                 if not page.items:
                     break
-                for start in range(0, len(page.items), SLICE):
+                items = page.items
+                if seam:
+                    found = [i for i, task in enumerate(items) if task.id in seam]
+                    if not found and retries < SEAM_RETRIES and page.offset > 0:
+                        while pending:
+                            pending.pop().cancel()
+                        asked, retries = max(0, page.offset - step), retries + 1
+                        continue
+                    if found:
+                        items = items[found[-1] + 1:]  # what comes before is on the board already
+                retries = 0
+                for start in range(0, len(items), SLICE):
                     if start:
                         await asyncio.sleep(0)  # a key pressed meanwhile goes first
-                    self.board.load(page.items[start:start + SLICE])
+                    self.board.load(items[start:start + SLICE])
                 if time.monotonic() - shown >= LOAD_REPAINT_INTERVAL:
                     self._board_changed()
                     shown = time.monotonic()
                 # The board's objects live as long as the app: out of the collector's sight they do not
                 # make every full collection walk them (over 100 ms at 5,000 tasks, stalling keys and frames).
                 gc.freeze()
-                # Tasks created meanwhile come first (newest first) and push the oldest further on.
-                total = page.total
+                seam, total = seam_ids(page.items), page.total
                 end = page.offset + len(page.items)
-                if len(page.items) < stride and end < total:
+                if len(page.items) < stride and end < total:  # a short page: go on from its end
                     while pending:
                         pending.pop().cancel()
-                    asked = end
+                    asked = end - overlap
         finally:
             for task in pending:
                 task.cancel()
