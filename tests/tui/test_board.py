@@ -327,3 +327,26 @@ async def test_tasks_deleted_while_the_board_loads_leave_no_task_unseen(
         assert set(app.board.tasks) == everything and len(app.board) == len(everything)
         asked_again = len(pages) != len(set(pages))
         assert asked_again == (deleted > OVERLAP)
+
+
+async def test_the_detail_pane_follows_its_task_and_scrolls_what_it_grew(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="watched", description="one line")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        pane = app.detail
+        await until(pilot, lambda: "one line" in pane.text, what="the description")
+        height = pane.virtual_size.height
+        assert pane.max_scroll_y == 0
+
+        long = "\n".join(f"line {i}" for i in range(40))
+        await client.update_task(task.id, title="watched, renamed", description=long)
+        await until(pilot, lambda: "line 39" in pane.text and "watched, renamed" in pane.text,
+                    what="the changed task in the pane")
+        assert pane.virtual_size.height == height + 39
+        pane.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: pane.scroll_y == pane.max_scroll_y > 0, what="scrolled to the end")
+        shown = ["".join(s.text for s in pane.render_line(y)) for y in range(pane.scrollable_content_region.height)]
+        assert shown[-1].strip() == "line 39"

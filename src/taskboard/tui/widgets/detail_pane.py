@@ -17,19 +17,28 @@ from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.rule import Rule
+from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from taskboard.client import NotFound, TaskboardClient, TaskboardError
-from taskboard.models import PermissionRequest, Provenance, Sibling, Task, TaskDetail, detect_content_type
+from taskboard.models import (
+    PermissionRequest,
+    Provenance,
+    Sibling,
+    Task,
+    TaskDetail,
+    detect_content_type,
+)
 from taskboard.tui import format as fmt
 
 FETCH_DELAY = 0.08
+NO_TASK = Text("No task selected", style="italic grey50")
 
 
 @dataclass
@@ -148,19 +157,21 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
     return Group(*parts)
 
 
-class DetailPane(VerticalScroll):
+class DetailPane(ScrollView, can_focus=True):
+    """Draws its own lines, rendered once per change, like the task table: a new height changes its
+    scrollbar alone. A Static in a scrolling container lays the whole screen out again whenever its
+    height changes (~15 ms at 160x45), and the selected task can change several times a second."""
+
     DEFAULT_CSS = """
     DetailPane {
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
         padding: 0 1;
         background: $surface;
+        overflow-x: hidden;
     }
     DetailPane:focus-within, DetailPane:focus {
         border: round $accent;
-    }
-    DetailPane > Static {
-        width: 1fr;
     }
     """
 
@@ -169,10 +180,9 @@ class DetailPane(VerticalScroll):
         self.clock = clock
         self.full = full
         self.view: TaskView | None = None
-        self.can_focus = True
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text("No task selected", style="italic grey50"), id="detail-body")
+        self._content: RenderableType = NO_TASK
+        self._lines: list[Strip] = []
+        self._width = 0
 
     def on_mount(self) -> None:
         self.border_title = "Detail"
@@ -182,24 +192,75 @@ class DetailPane(VerticalScroll):
         """Show `task` now; fetch the rest if it is another task or it changed."""
         if task is None:
             self.view = None
-            self.query_one("#detail-body", Static).update(Text("No task selected", style="italic grey50"))
+            self._set_content(NO_TASK)
             return
         same = self.view is not None and self.view.task.id == task.id
         if same and self.view is not None:
             self.view.task = task
             self.view.permissions = permissions or []
-            if self.view.detail is not None and self.view.detail.revision < task.revision:
-                self.view.detail = None
+            detail = self.view.detail
+            stale = detail is None or detail.revision < task.revision
+            if detail is not None and stale:
+                # Until the fetch brings the rest, what the list has goes over what the last fetch had:
+                # the list's copy alone (no description, no usage) would shorten the pane for a moment.
+                self.view.detail = detail.model_copy(
+                    update={name: getattr(task, name) for name in task.model_fields_set})
         else:
             self.view = TaskView(task=task, permissions=permissions or [])
             self.scroll_home(animate=False)
+            stale = True
         self.repaint()
-        if client is not None and (self.view.detail is None):
+        if client is not None and stale:
             self._fetch(client, task.id)
 
     def repaint(self) -> None:
         if self.view is not None:
-            self.query_one("#detail-body", Static).update(render_task(self.view, self.clock(), full=self.full))
+            self._set_content(render_task(self.view, self.clock(), full=self.full))
+
+    @property
+    def text(self) -> str:
+        """What the pane shows, as plain text (all of it, not only the lines on screen)."""
+        return "\n".join(line.text.rstrip() for line in self._lines)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _set_content(self, content: RenderableType) -> None:
+        self._content = content
+        self._render_content()
+
+    def _render_content(self) -> None:
+        width = self.scrollable_content_region.width
+        self._width = width
+        if width <= 0:
+            return
+        app = self.app
+        options = app.console_options.update(highlight=False, width=width, height=None).update_width(width)
+        # As a Static renders its content, so the pane looks the same as one.
+        segments = app.console.render(self.post_render(self._content, self.visual_style.rich_style), options)
+        self._lines = [Strip(line) for line in Segment.split_and_crop_lines(
+            segments, width, include_new_lines=False, pad=False)]
+        size = Size(width, len(self._lines))
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: that reactive lays out the whole screen again.
+            self.set_reactive(DetailPane.virtual_size, size)
+            self._scroll_update(size)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        if self.scrollable_content_region.width != self._width:
+            self._render_content()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted:
+            self._render_content()
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.scrollable_content_region.width
+        if 0 <= index < len(self._lines):
+            return self._lines[index]
+        return Strip.blank(width, self.visual_style.rich_style)
 
     @work(group="detail", exclusive=True, exit_on_error=False)
     async def _fetch(self, client: TaskboardClient, task_id: str) -> None:
