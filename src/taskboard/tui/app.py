@@ -350,14 +350,14 @@ class TaskboardApp(App[None]):
                     break
                 items = page.items
                 if seam:
-                    found = [i for i, task in enumerate(items) if task.id in seam]
-                    if not found and retries < SEAM_RETRIES and page.offset > 0:
+                    at = next((i for i in range(len(items) - 1, -1, -1) if items[i].id in seam), None)
+                    if at is None and retries < SEAM_RETRIES and page.offset > 0:
                         while pending:
                             pending.pop().cancel()
                         asked, retries = max(0, page.offset - step), retries + 1
                         continue
-                    if found:
-                        items = items[found[-1] + 1:]  # what comes before is on the board already
+                    if at is not None:
+                        items = items[at + 1:]  # what comes before is on the board already
                 retries = 0
                 for start in range(0, len(items), SLICE):
                     if start:

@@ -36,6 +36,7 @@ from taskboard.models import (
     detect_content_type,
 )
 from taskboard.tui import format as fmt
+from taskboard.tui.widgets.scrolling import set_content_size
 
 FETCH_DELAY = 0.08
 NO_TASK = Text("No task selected", style="italic grey50")
@@ -239,11 +240,7 @@ class DetailPane(ScrollView, can_focus=True):
         segments = app.console.render(self.post_render(self._content, self.visual_style.rich_style), options)
         self._lines = [Strip(line) for line in Segment.split_and_crop_lines(
             segments, width, include_new_lines=False, pad=False)]
-        size = Size(width, len(self._lines))
-        if size != self.virtual_size:
-            # Not `self.virtual_size = size`: that reactive lays out the whole screen again.
-            self.set_reactive(DetailPane.virtual_size, size)
-            self._scroll_update(size)
+        set_content_size(self, Size(width, len(self._lines)))
         self.refresh()
 
     def on_resize(self) -> None:

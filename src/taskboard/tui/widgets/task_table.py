@@ -24,6 +24,7 @@ from textual.strip import Strip
 from taskboard.models import Task, TaskSummary
 from taskboard.tui import format as fmt
 from taskboard.tui.board import Board
+from taskboard.tui.widgets.scrolling import set_content_size
 
 _CACHE_LIMIT = 4096
 
@@ -121,11 +122,7 @@ class TaskTable(ScrollView, can_focus=True):
         board = self.board
         self._synced = board.changes
         size = Size(self.scrollable_content_region.width, len(board) + 1)
-        if size != self.virtual_size:
-            # Not `self.virtual_size = size`: that reactive lays out the whole screen again, on every
-            # page of a 100,000-task load. The table keeps its region; only its scrollbar changes.
-            self.set_reactive(TaskTable.virtual_size, size)
-            self._scroll_update(size)
+        set_content_size(self, size)
         index = board.index_of(self.selected_id) if self.selected_id is not None else None
         if index is None:
             index = min(self.cursor, max(0, len(board) - 1))
