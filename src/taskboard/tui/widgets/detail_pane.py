@@ -253,7 +253,7 @@ class DetailPane(ScrollView, can_focus=True):
             self._render_content()
 
     def render_line(self, y: int) -> Strip:
-        index = int(self.scroll_y) + y
+        index = self.scroll_offset.y + y  # rounded, as ScrollView rounds it to decide on a redraw
         width = self.scrollable_content_region.width
         if 0 <= index < len(self._lines):
             return self._lines[index]

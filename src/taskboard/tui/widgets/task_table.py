@@ -128,7 +128,7 @@ class TaskTable(ScrollView, can_focus=True):
             index = min(self.cursor, max(0, len(board) - 1))
         before = self.cursor
         self._move_to(index, post=True)
-        top = int(self.scroll_y)
+        top = self.scroll_offset.y
         on_screen = tuple(task.id for i in range(top, top + self.size.height)
                           if (task := board.at(i)) is not None)
         same_rows = changed is not None and on_screen == self._on_screen and self.cursor == before
@@ -158,13 +158,13 @@ class TaskTable(ScrollView, can_focus=True):
     def _move_to(self, index: int, *, post: bool = True) -> None:
         count = len(self.board)
         index = max(0, min(index, count - 1)) if count else 0
-        old_index, old_id, top = self.cursor, self.selected_id, int(self.scroll_y)
+        old_index, old_id, top = self.cursor, self.selected_id, self.scroll_offset.y
         self.cursor = index
         task = self.board.at(index)
         self.selected_id = task.id if task else None
         self._scroll_to_cursor()
         if old_index != index:
-            if int(self.scroll_y) == top:  # the cursor moved on screen: its old and new lines alone
+            if self.scroll_offset.y == top:  # the cursor moved on screen: its old and new lines alone
                 width = self.size.width
                 self.refresh(Region(0, old_index - top + 1, width, 1), Region(0, index - top + 1, width, 1))
             else:
@@ -174,7 +174,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _scroll_to_cursor(self) -> None:
         rows = max(1, self.scrollable_content_region.height - 1)
-        top = int(self.scroll_y)
+        top = self.scroll_offset.y
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + rows:
@@ -209,7 +209,7 @@ class TaskTable(ScrollView, can_focus=True):
         clicked = self._on_screen[line] if line < len(self._on_screen) else None
         self._catch_up()
         if clicked is None or not self.select_task(clicked):
-            self._move_to(int(self.scroll_y) + line)
+            self._move_to(self.scroll_offset.y + line)
 
     def on_resize(self) -> None:
         self._cache.clear()
@@ -232,7 +232,7 @@ class TaskTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if y == 0:
             return self._header(width)
-        index = int(self.scroll_y) + y - 1
+        index = self.scroll_offset.y + y - 1
         task = self.board.at(index)
         if task is None:
             if not len(self.board) and y == 2:
