@@ -243,9 +243,14 @@ async def test_auto_detects_each_api(contract_server: Callable[..., ServerProces
     for name in ("v1-envelope", "background-tasks"):
         assert (await detect_dialect(contract_server(name).url))[0] == name
     cortex = contract_server("cortex")
+    empty = await detect_dialect(cortex.url)
+    # An empty list alone proves nothing: a guess, said to be one, checked again when tasks appear.
+    assert (empty.dialect, empty.certain) == ("cortex", False) and "until tasks appear" in empty.seen
     control(cortex, "POST", "/_contract/tasks", {"task_id": "task_1"})
-    dialect, seen = await detect_dialect(cortex.url)
-    assert dialect == "cortex" and "task_id" in seen
+    dialect, seen, certain = await detect_dialect(cortex.url)
+    assert dialect == "cortex" and "task_id" in seen and certain
+    plain = await detect_dialect(contract_server("plain-seed-001", upstream=server.url).url)
+    assert plain.dialect == "taskboard" and plain.certain is (plain.seen.startswith("GET /api/tasks answered with"))
 
 
 # ---------------------------------------------------------------------------- a plain seed-001 server

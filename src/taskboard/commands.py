@@ -76,8 +76,8 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--api-key", default=None,
                      help="The server's key. Prefer TASKBOARD_API_KEY or a context's api_key_env."),
         click.option("--dialect", default=None, metavar="NAME",
-                     help="The server's API: taskboard, background-tasks, agent-platform, v1-envelope, cortex, "
-                          "auto."),
+                     help="The server's API: taskboard, stagent, background-tasks, agent-platform, v1-envelope, "
+                          "cortex, auto."),
         click.option("--json", "as_json", is_flag=True, help="Write JSON for machines instead of a table."),
     ]):
         func = option(func)
@@ -100,10 +100,17 @@ class Run:
             if self.target.dialect == "auto":
                 from taskboard.client.dialects import detect_dialect
 
-                self.target.dialect, seen = await detect_dialect(self.target.url, self.target.api_key)
-                click.echo(f"taskboard: {self.target.url} speaks {self.target.dialect} ({seen})", err=True)
+                found = await detect_dialect(self.target.url, self.target.api_key)
+                self.target.dialect = found.dialect
+                click.echo(f"taskboard: {self.target.url} speaks {found.dialect} ({found.seen})"
+                           + ("" if found.certain else "; a guess: name the dialect to be sure"), err=True)
             async with make_target_client(self.target) as client:
-                return await work(client)
+                try:
+                    return await work(client)
+                finally:
+                    # What this server turned out not to offer: said once, on stderr, never in the way.
+                    for reason in getattr(client, "degraded", {}).values():
+                        click.echo(f"taskboard: note: {reason}", err=True)
 
         run_async(main())
 

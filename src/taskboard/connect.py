@@ -56,15 +56,16 @@ class RemoteServer:
         self.settings = dict(settings or {})
         self.read_only = read_only
         self.detected: str | None = None  # what `auto` saw
+        self.provisional = False  # `auto` guessed (an empty server): detect again when tasks appear
 
     async def connect(self) -> TaskboardClient:
         from taskboard.client.dialects import detect_dialect, make_client
 
         dialect = self.dialect
-        if dialect == "auto":
-            dialect, self.detected = await detect_dialect(self.url, self.api_key)
-            self.dialect = dialect
-            self.label = f"{self.label} ({dialect}, detected)"
+        if dialect == "auto" or self.provisional:
+            found = await detect_dialect(self.url, self.api_key)
+            dialect, self.detected, self.provisional = found.dialect, found.seen, not found.certain
+            self.label = f"{self.label.partition(' (')[0]} ({dialect}, {'guessed' if self.provisional else 'detected'})"
         client = make_client(dialect, self.url, self.api_key, poll_interval=self.poll_interval, **self.settings)
         if dialect != "taskboard" and dialect not in self.label:
             self.label = f"{self.label} ({dialect})"

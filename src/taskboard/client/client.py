@@ -16,7 +16,7 @@ from taskboard.client.dialects.base import (
     Capable,
     poll_changes,
 )
-from taskboard.client.errors import ApiError, NotFound
+from taskboard.client.errors import ApiError, NotFound, TaskboardError, UnexpectedResponse, Unsupported
 from taskboard.client.streams import StreamStatus, sse_event_batches, sse_events
 from taskboard.client.transport import (
     HttpTransport,
@@ -108,13 +108,38 @@ class TaskboardClient(HttpTransport, Capable):
             self.plain = True
         return self.dialect + (" (plain seed 001)" if self.plain else "")
 
-    async def _addition(self, call: Awaitable[M], empty: M) -> M:
-        """A call to one of taskboard's additions: on a plain seed-001 server, `empty`."""
+    async def _addition(self, call: Awaitable[M], empty: M, *, what: str = "",
+                        capability: Capability | None = None, seed: bool = False) -> M:
+        """A call to one of taskboard's additions: on a plain seed-001 server, `empty`.
+
+        Optional calls degrade, never fail: an answer that is not this API (another shape at the same
+        path, a web page, an empty 500, a 405) turns that one thing off with the reason, and gives `empty`.
+        `seed`: a route seed 001 documents, where the API's own 404 means the task is not there."""
         try:
             return await call
-        except NotFound:
-            self.plain = True
+        except NotFound as exc:
+            if exc.body is None and what:  # a web server's 404 page, not the API's
+                self._turn_off(what, capability, exc)
+            elif seed:
+                raise
+            else:
+                self.plain = True
             return empty
+        except (UnexpectedResponse, ApiError) as exc:
+            if isinstance(exc, ApiError) and (exc.status in (401, 429) or (exc.status >= 500 and exc.body)):
+                raise  # the server is there and means it (a key, a budget, a real failure)
+            self._turn_off(what or "an optional call", capability, exc)
+            return empty
+
+    def _turn_off(self, what: str, capability: Capability | None, exc: TaskboardError) -> None:
+        said = exc.message if isinstance(exc, UnexpectedResponse | ApiError) else str(exc)
+        if isinstance(exc, ApiError):
+            said = f"HTTP {exc.status}, {said}"
+        reason = f"{what} is off for this server: it answered something else ({said})."
+        if capability is not None:
+            self.disable(capability, reason)
+        else:
+            self.degrade(what, reason)
 
     # ------------------------------------------------------------------ tasks
 
@@ -167,7 +192,19 @@ class TaskboardClient(HttpTransport, Capable):
         return await self._send("POST", "/api/tasks", Task, _camel_body(body, fields))
 
     async def spawn(self, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Task:
-        return await self._send("POST", "/api/tasks/spawn", Task, _camel_body(body, fields))
+        """Create and start. A server without /spawn (plain seed 001) gets create, queue and execute."""
+        data = _camel_body(body, fields)
+        if not self.plain:
+            try:
+                return await self._send("POST", "/api/tasks/spawn", Task, data)
+            except ApiError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                self.plain = True
+        task = await self.create_task(data)
+        await self.queue(task.id)
+        await self.execute(task.id)
+        return await self.get_task(task.id)
 
     async def get_task(self, task_id: str) -> TaskDetail:
         return await self._get(f"/api/tasks/{path_segment(task_id)}", TaskDetail)
@@ -206,17 +243,21 @@ class TaskboardClient(HttpTransport, Capable):
     async def get_result(self, task_id: str) -> TaskResult:
         return await self._get(f"/api/tasks/{path_segment(task_id)}/result", TaskResult)
 
-    async def provenance(self, task_id: str) -> Provenance:
-        return await self._get(f"/api/tasks/{path_segment(task_id)}/provenance", Provenance)
+    async def provenance(self, task_id: str) -> Provenance | None:
+        """The task's lineage; None when this server answers something else (the detail pane goes on)."""
+        return await self._addition(self._get(f"/api/tasks/{path_segment(task_id)}/provenance", Provenance), None,
+                                    what="Provenance", seed=True)
 
     async def siblings(self, task_id: str) -> list[Sibling]:
-        return await self._get(f"/api/tasks/{path_segment(task_id)}/siblings", list[Sibling])
+        return await self._addition(self._get(f"/api/tasks/{path_segment(task_id)}/siblings", list[Sibling]), [],
+                                    what="Workflow siblings", seed=True)
 
     async def send_message(self, task_id: str, message: str) -> Task:
         return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/messages", Task, {"message": message})
 
     async def list_messages(self, task_id: str) -> list[TaskMessage]:
-        return await self._get(f"/api/tasks/{path_segment(task_id)}/messages", list[TaskMessage])
+        return await self._addition(self._get(f"/api/tasks/{path_segment(task_id)}/messages", list[TaskMessage]),
+                                    [], what="The conversation")
 
     async def cleanup(self, older_than_hours: float | None = None) -> CleanupResult:
         body = {} if older_than_hours is None else {"olderThanHours": older_than_hours}
@@ -232,7 +273,9 @@ class TaskboardClient(HttpTransport, Capable):
         params = {k: v for k, v in (("status", status), ("taskId", task_id), ("limit", limit)) if v is not None}
         if self.plain:
             return []
-        return await self._addition(self._get("/api/permissions", list[PermissionRequest], params), [])
+        return await self._addition(self._get("/api/permissions", list[PermissionRequest], params), [],
+                                    what="The permission inbox (GET /api/permissions)",
+                                    capability=Capability.RESPOND)
 
     async def list_rules(self) -> list[PermissionRule]:
         return await self._get("/api/permissions/rules", list[PermissionRule])
@@ -247,7 +290,8 @@ class TaskboardClient(HttpTransport, Capable):
     # ------------------------------------------------------------------ projects, workflows, server
 
     async def list_projects(self) -> list[Project]:
-        return [] if self.plain else await self._addition(self._get("/api/projects", list[Project]), [])
+        return [] if self.plain else await self._addition(self._get("/api/projects", list[Project]), [],
+                                                          what="Projects")
 
     async def create_project(self, name: str, description: str | None = None) -> Project:
         body = {"name": name, **({"description": description} if description is not None else {})}
@@ -266,7 +310,8 @@ class TaskboardClient(HttpTransport, Capable):
         return await self._get("/api/workflows", list[Workflow])
 
     async def runtimes(self) -> list[Runtime]:
-        return [] if self.plain else await self._addition(self._get("/api/runtimes", list[Runtime]), [])
+        return [] if self.plain else await self._addition(self._get("/api/runtimes", list[Runtime]), [],
+                                                          what="The runtime list")
 
     async def health(self) -> Health:
         return await self._get("/api/health", Health)
@@ -296,7 +341,15 @@ class TaskboardClient(HttpTransport, Capable):
             async for events in stream:
                 lines = [sse.data for sse in events if sse.event == "message"]
                 if lines:
-                    yield parse_json("[" + ",".join(lines) + "]", list[LogEntry])
+                    try:
+                        entries = parse_json("[" + ",".join(lines) + "]", list[LogEntry])
+                    except UnexpectedResponse as exc:
+                        reason = (f"The log stream is off for this server: its events are not taskboard's "
+                                  f"({exc.message}).")
+                        self.disable(Capability.LOG_STREAM, reason)
+                        raise Unsupported(reason, capability=Capability.LOG_STREAM.value,
+                                          dialect=self.dialect) from exc
+                    yield entries
                 if events[-1].event == "end":
                     return
 

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import httpx
@@ -141,9 +143,22 @@ def _message_from(body: Any, status: int) -> str:
         for key in ("message", "detail"):
             if isinstance(body.get(key), str):
                 return body[key]
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:500]
     return httpx.codes.get_reason_phrase(status) or f"HTTP {status}"
+
+
+def summary_of_body(response: httpx.Response) -> str:
+    """What a body that is not JSON was, in one line: a web page by its title, text by its first line,
+    or "empty body". Never the raw page."""
+    text = response.text.strip()
+    kind = response.headers.get("content-type", "").partition(";")[0].strip()
+    if not text:
+        return "empty body"
+    if "html" in kind or text[:15].lower().startswith(("<!doctype html", "<html")):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
+        name = " ".join(html.unescape(title.group(1)).split())[:120] if title else ""
+        return f"a web page ({name})" if name else "a web page"
+    line = " ".join(text.splitlines()[0].split())
+    return line if len(line) <= 200 else line[:199] + "…"
 
 
 def error_from_response(response: httpx.Response) -> ApiError:
@@ -151,6 +166,15 @@ def error_from_response(response: httpx.Response) -> ApiError:
         body: Any = response.json()
     except ValueError:
         body = response.text
+        if not isinstance(body, str) or not body.strip() or "<" in body[:100]:
+            reason = httpx.codes.get_reason_phrase(response.status_code) or f"HTTP {response.status_code}"
+            message = f"{reason} ({summary_of_body(response)})"
+        else:
+            message = summary_of_body(response)
+        status = response.status_code
+        cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
+        return cls(message, status=status, body=body if body.strip() and "<" not in body[:100] else None,
+                   headers=response.headers)
     status = response.status_code
     code = body.get("code") if isinstance(body, dict) and isinstance(body.get("code"), str) else None
     cls = _BY_CODE.get(code or "") if status == 400 else None

@@ -87,14 +87,35 @@ class Capable:
         return ALL_CAPABILITIES
 
     def can(self, capability: Capability) -> bool:
-        return capability in self.capabilities
+        return capability in self.capabilities and capability not in self.disabled
 
     def why_not(self, capability: Capability, task_id: str | None = None) -> str | None:
         """None when the server can (for that task, on a board of several servers); otherwise a
         sentence saying why not."""
         if self.can(capability):
             return None
-        return self.reasons.get(capability) or f"The {self.api_name} has no way to {capability.value}."
+        return self.disabled.get(capability) or self.reasons.get(capability) \
+            or f"The {self.api_name} has no way to {capability.value}."
+
+    # Degrade, never fail: an optional call that answers something unexpected (another shape at the
+    # same path, a web page, an empty 500) turns that one thing off, with the reason, and nothing else.
+
+    @property
+    def disabled(self) -> dict[Capability, str]:
+        """Capabilities the API has but this server turned out not to offer, with why."""
+        return self.__dict__.setdefault("_disabled", {})  # type: ignore[no-any-return]
+
+    @property
+    def degraded(self) -> dict[str, str]:
+        """Everything turned off on this server (capabilities and extras such as projects), with why."""
+        return self.__dict__.setdefault("_degraded", {})  # type: ignore[no-any-return]
+
+    def disable(self, capability: Capability, reason: str) -> None:
+        self.disabled.setdefault(capability, reason)
+        self.degraded.setdefault(capability.value, reason)
+
+    def degrade(self, what: str, reason: str) -> None:
+        self.degraded.setdefault(what, reason)
 
     def require(self, capability: Capability) -> None:
         reason = self.why_not(capability)
