@@ -276,11 +276,16 @@ def logs(task_id: str, follow: bool, context_name: str | None, url: str | None, 
         first = True
         async with contextlib.aclosing(client.stream_log_batches(task_id)) as batches:
             while True:
+                # A server may take a while for its first lines (Stagent's dev server compiles the route).
+                wait = getattr(client, "backlog_wait", IDLE_AFTER_BACKLOG) if first else IDLE_AFTER_BACKLOG
                 try:
-                    batch = await (anext(batches) if follow else asyncio.wait_for(anext(batches),
-                                                                                  IDLE_AFTER_BACKLOG))
+                    batch = await (anext(batches) if follow else asyncio.wait_for(anext(batches), wait))
                 except (StopAsyncIteration, TimeoutError):
                     return
+                if not batch:  # the stream says its backlog is all here
+                    if not follow:
+                        return
+                    continue
                 if not follow and not first:
                     # Without -f the backlog is the answer: a line written after we asked is live.
                     caught_up = next((i for i, e in enumerate(batch) if e.timestamp > started), None)

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Self
 
-from taskboard.client.dialects.base import Capability, Capable
+from taskboard.client.dialects.base import Capability, Capable, PatternForm
 from taskboard.client.errors import NotFound, TaskboardError, Unsupported
 from taskboard.client.streams import StreamStatus
 from taskboard.models import (
@@ -81,6 +81,12 @@ class MultiClient(Capable):
             reason = client.why_not(capability)
             return f"{name}: {reason}" if reason else None
         return super().why_not(capability)
+
+    def patterns_for(self, task_id: str | None = None) -> PatternForm:
+        if task_id is None:
+            return self.patterns
+        _, client, _ = self.split(task_id)
+        return client.patterns_for()  # type: ignore[no-any-return]
 
     def _tag(self, name: str, task: Task) -> Task:
         return task.model_copy(update={"id": f"{name}{SEP}{task.id}",

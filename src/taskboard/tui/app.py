@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
 from taskboard.client.dialects import Capability
+from taskboard.client.dialects.base import NATIVE_PATTERNS
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.models import (
@@ -401,8 +402,8 @@ class TaskboardApp(App[None]):
             before = board.tasks.get(event.task.id)
             if board.upsert(event.task):
                 self._task_changed(event.task.id)
-                if event.task.status is TaskStatus.FAILED and before is not None \
-                        and before.status is not TaskStatus.FAILED:
+                # A change seen live: a task first seen failed (a polled server may never show it running) too.
+                if event.task.status is TaskStatus.FAILED and (before is None or before.status is not TaskStatus.FAILED):
                     self._announce_failure(event.task)
         elif event.type == "task.deleted" and event.task_id:
             if board.remove(event.task_id):
@@ -554,7 +555,8 @@ class TaskboardApp(App[None]):
             # Modals own their keys: `q` on a dialog's button must not quit the app.
             if isinstance(self._top(), DisconnectedScreen):
                 return action in ("quit", "retry_now", "command_palette")
-            return action == "command_palette"
+            # ... and Tab / shift+Tab move between a dialog's fields.
+            return action in ("command_palette", "focus_next", "focus_previous")
         if action not in GATED:
             return True
         if self.why_disabled(action) is not None:
@@ -745,7 +747,8 @@ class TaskboardApp(App[None]):
         self._call("approve" if decision.behavior == "allow" else "deny",
                    lambda: client.respond(chosen.task_id, chosen.id, decision.behavior, message=decision.message,
                                           always_allow=decision.always_allow or None,
-                                          permission_pattern=decision.pattern),
+                                          permission_pattern=decision.pattern,
+                                          updated_input=decision.updated_input),
                    f"{verb} {chosen.tool_name} for {self._title(chosen.task_id)}")
 
     def action_review(self) -> None:
@@ -764,7 +767,9 @@ class TaskboardApp(App[None]):
             if decision is not None and request.id in self.board.permissions:
                 self._answer(decision, request)
 
-        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id)), decided)
+        patterns = self.client.patterns_for(request.task_id) if self.client is not None else NATIVE_PATTERNS
+        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id), patterns=patterns),
+                         decided)
 
     def action_inbox(self) -> None:
         titles = {t: self.board.tasks[t].title for t in {p.task_id for p in self.board.permissions.values()}

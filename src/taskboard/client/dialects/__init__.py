@@ -82,7 +82,7 @@ class Detection(NamedTuple):
     certain: bool = True  # False: a guess from an empty server, to be checked again when tasks appear
 
 
-async def detect_dialect(url: str, api_key: str | None = None, *, timeout: float = 5.0) -> Detection:
+async def detect_dialect(url: str, api_key: str | None = None, *, timeout: float = 20.0) -> Detection:
     """Which API answers at `url`, and what was seen. An empty list alone proves nothing: the other
     routes are asked too (Stagent answers /api/profiles; Next.js's 404 is a web page), and a guess is
     marked uncertain. The agent platform has no call that can be probed without a task, so it is never

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -25,6 +26,7 @@ from taskboard.client.errors import (
 from taskboard.client.streams import StreamStatus
 from taskboard.client.transport import HttpTransport
 from taskboard.models import (
+    PATTERN_REGEX,
     Accepted,
     CleanupResult,
     Event,
@@ -74,6 +76,19 @@ class Capability(StrEnum):
 ALL_CAPABILITIES = frozenset(Capability)
 
 
+@dataclass(frozen=True)
+class PatternForm:
+    """How a server writes an "always allow" pattern: checked before it is sent, explained when wrong."""
+
+    regex: str
+    label: str
+    hint: str
+
+
+NATIVE_PATTERNS = PatternForm(PATTERN_REGEX, "Always allow calls matching (tool:argument glob):",
+                              "A pattern is tool:argument, e.g. Bash:npm test* or Read:src/**")
+
+
 class Capable:
     """A client that says what its server can do, and why not when it cannot."""
 
@@ -81,6 +96,8 @@ class Capable:
     api_name: ClassVar[str] = "taskboard API"
     #: Why each missing capability is missing, in words for a notification.
     reasons: ClassVar[Mapping[Capability, str]] = {}
+    #: The form of the server's "always allow" patterns.
+    patterns: ClassVar[PatternForm] = NATIVE_PATTERNS
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -116,6 +133,10 @@ class Capable:
 
     def degrade(self, what: str, reason: str) -> None:
         self.degraded.setdefault(what, reason)
+
+    def patterns_for(self, task_id: str | None = None) -> PatternForm:
+        """The pattern form of the server a task is on."""
+        return self.patterns
 
     def require(self, capability: Capability) -> None:
         reason = self.why_not(capability)

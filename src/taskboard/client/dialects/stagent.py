@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
+from taskboard.client.dialects.base import Capability, DialectClient, PatternForm, one_line, utc
 from taskboard.client.errors import (
     ApiError,
     ConnectionLost,
@@ -108,6 +108,12 @@ class StagentClient(DialectClient):
         Capability.PROGRESS_STREAM: "Stagent reports no progress, only the agent's log.",
         Capability.EVENTS: "Stagent has no change stream; the board polls it.",
     }
+
+    patterns = PatternForm(r"^[A-Za-z0-9_.\-]+(\([A-Za-z0-9_]+:[^()]+\))?$",
+                           "Always allow (Stagent's form: a tool, or Tool(key:prefix*)):",
+                           "A Stagent pattern is a tool name (Write) or Tool(key:prefix*), e.g. Bash(command:npm *)")
+    #: How long the first log lines may take: a cold `next dev` compiles a route on its first request.
+    backlog_wait = 20.0
 
     def __init__(self, base_url: str, api_key: str | None = None, **options: Any) -> None:
         super().__init__(base_url, api_key, **options)
@@ -525,6 +531,7 @@ class StagentClient(DialectClient):
 
         reader = asyncio.create_task(pump())
         checked = 0.0
+        caught_up = False
         try:
             while True:
                 try:
@@ -536,9 +543,11 @@ class StagentClient(DialectClient):
                         return
                     raise item
                 batch = lines.feed(item) if item is not None else lines.flush()
-                if batch:
-                    yield batch
-                if time.monotonic() - checked >= self.poll_interval:
+                if batch or (item is None and not caught_up):
+                    caught_up = caught_up or item is None
+                    yield batch  # an empty one says: the backlog is all here
+                # Asked only once the stream is quiet: the backlog Stagent sends on connect comes first.
+                if item is None and time.monotonic() - checked >= self.poll_interval:
                     checked = time.monotonic()
                     task = await self.get_task(task_id)
                     if task.status.is_final:
@@ -596,9 +605,10 @@ def sort_tasks(tasks: list[TaskDetail], sort: str | None) -> list[TaskDetail]:
     }
     if key not in keys:
         return tasks
-    # Stagent's createdAt is whole seconds: its own order (newest first) breaks the ties.
-    ordered = list(reversed(tasks)) if key in ("created", "updated") else tasks
-    return sorted(ordered, key=keys[key], reverse=reverse)
+    # Stagent's createdAt is whole seconds: its own order (newest first within a priority) breaks the ties.
+    index = {task.id: n for n, task in enumerate(tasks)}
+    tie = -1 if key in ("created", "updated") else 1
+    return sorted(tasks, key=lambda t: (keys[key](t), tie * index[t.id]), reverse=reverse)
 
 
 def question_text(tool_input: dict[str, Any]) -> str:
@@ -646,6 +656,7 @@ class LogLines:
         self.skip = skip  # lines a caller already has (`after`)
         self.text = ""
         self.text_at: datetime | None = None
+        self.live = False  # the live stream brought rows: what the closing replay adds is a gap it left
 
     def feed(self, frames: list[str], *, late: bool = False) -> list[LogEntry]:
         out: list[LogEntry] = []
@@ -656,8 +667,9 @@ class LogLines:
             if row["id"] in self.seen:
                 continue  # replayed on a reconnect
             self.seen.add(row["id"])
+            self.live = self.live or not late
             moment = utc(row.get("timestamp")) or datetime.now(UTC)
-            if late and not any(e.event_type == "gap" for e in out):
+            if late and self.live and not any(e.event_type == "gap" for e in out):
                 out += self.flush()
                 self._add(out, "gap", "(rows the live stream skipped, read again at the end:)", moment)
             self._row(out, str(row.get("event", "")), _loads(row.get("payload")), moment)

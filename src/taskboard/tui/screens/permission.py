@@ -1,11 +1,12 @@
-"""The permission modal: what the agent wants to do, and Allow once / Always allow / Deny."""
+"""The permission modal: what the agent wants to do, and Allow once (with the input as shown, or edited) /
+Always allow (a pattern in the server's own form) / Deny (with a message)."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -16,7 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from taskboard.models import PATTERN_REGEX, PermissionRequest
+from taskboard.client.dialects.base import NATIVE_PATTERNS, PatternForm
+from taskboard.models import PermissionRequest
 from taskboard.tui import format as fmt
 
 
@@ -26,6 +28,7 @@ class PermissionDecision:
     always_allow: bool = False
     pattern: str | None = None
     message: str | None = None
+    updated_input: dict[str, Any] | None = None  # what the tool runs with instead, when edited
 
 
 class PermissionScreen(ModalScreen[PermissionDecision | None]):
@@ -54,7 +57,7 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
         margin-top: 1;
         color: $text-muted;
     }
-    PermissionScreen #pattern-error {
+    PermissionScreen #pattern-error, PermissionScreen #input-error {
         color: $error;
         height: auto;
     }
@@ -73,10 +76,13 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
         Binding("d", "deny", "Deny"),
     ]
 
-    def __init__(self, request: PermissionRequest, *, task_title: str | None = None) -> None:
+    def __init__(self, request: PermissionRequest, *, task_title: str | None = None,
+                 patterns: PatternForm = NATIVE_PATTERNS) -> None:
         super().__init__()
         self.request = request
         self.task_title = task_title or request.task_title or request.task_id
+        self.patterns = patterns
+        self.original_input = json.dumps(request.tool_input, separators=(", ", ": "))
 
     def compose(self) -> ComposeResult:
         request = self.request
@@ -92,7 +98,10 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
             with VerticalScroll(id="permission-input"):
                 yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
                                     word_wrap=True, background_color="default"))
-            yield Label("Always allow calls matching (tool:argument glob):")
+            yield Label("Allow with this input (edit it to change what runs):")
+            yield Input(self.original_input, id="edited-input")
+            yield Static("", id="input-error")
+            yield Label(self.patterns.label)
             yield Input(request.suggested_pattern, id="pattern")
             yield Static("", id="pattern-error")
             yield Label("Message to the agent when denying (optional):")
@@ -105,19 +114,44 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
     def on_mount(self) -> None:
         self.query_one("#allow", Button).focus()
 
+    def _edited_input(self) -> tuple[bool, dict[str, Any] | None]:
+        """(valid, the edited input or None when it is as shown)."""
+        field = self.query_one("#edited-input", Input)
+        text = field.value.strip()
+        if text == self.original_input:
+            return True, None
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            value, problem = None, f"Not JSON: {exc}"
+        else:
+            problem = "" if isinstance(value, dict) else "The input is a JSON object: {...}"
+        if problem:
+            self.query_one("#input-error", Static).update(problem)
+            field.focus()
+            return False, None
+        return True, value if value != self.request.tool_input else None
+
     @on(Button.Pressed, "#allow")
     def action_allow(self) -> None:
-        self.dismiss(PermissionDecision("allow"))
+        valid, edited = self._edited_input()
+        if valid:
+            self.dismiss(PermissionDecision("allow", updated_input=edited))
 
     @on(Button.Pressed, "#always")
     def action_always(self) -> None:
         pattern = self.query_one("#pattern", Input).value.strip()
-        if not re.match(PATTERN_REGEX, pattern):
-            self.query_one("#pattern-error", Static).update(
-                "A pattern is tool:argument, e.g. Bash:npm test* or Read:src/**")
+        if not re.match(self.patterns.regex, pattern):
+            self.query_one("#pattern-error", Static).update(self.patterns.hint)
             self.query_one("#pattern", Input).focus()
             return
-        self.dismiss(PermissionDecision("allow", always_allow=True, pattern=pattern))
+        valid, edited = self._edited_input()
+        if valid:
+            self.dismiss(PermissionDecision("allow", always_allow=True, pattern=pattern, updated_input=edited))
+
+    @on(Input.Submitted, "#edited-input")
+    def _input_submitted(self) -> None:
+        self.action_allow()
 
     @on(Button.Pressed, "#deny")
     def action_deny(self) -> None:
