@@ -154,3 +154,17 @@ async def _until_server(predicate: Callable[[], bool], timeout: float = 10.0) ->
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def test_the_native_dialect_on_stagent_opens_and_says_what_is_off(
+        contract_server: Callable[..., ServerProcess]) -> None:
+    """`taskboard --url <stagent>` without a dialect: the board opens (it used to retry for ever on
+    GET /api/permissions), and a toast says the inbox is off and why."""
+    server = contract_server("stagent")
+    done = start(server, "say hello", "plain", 0)
+    await _until_server(lambda: task_of(server, done)["status"] == "completed")
+    async with make_app(connector=RemoteServer(server.url), bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, done)
+        await until(pilot, lambda: any("GET /api/permissions" in n for n in notifications(app)),
+                    what="the toast saying the inbox is off")
+        assert "GET /api/permissions" in (app.why_disabled("approve") or "")

@@ -119,7 +119,7 @@ class TaskboardClient(HttpTransport, Capable):
             return await call
         except NotFound as exc:
             if exc.body is None and what:  # a web server's 404 page, not the API's
-                self._turn_off(what, capability, exc)
+                self.turn_off(what, exc, capability)
             elif seed:
                 raise
             else:
@@ -128,18 +128,8 @@ class TaskboardClient(HttpTransport, Capable):
         except (UnexpectedResponse, ApiError) as exc:
             if isinstance(exc, ApiError) and (exc.status in (401, 429) or (exc.status >= 500 and exc.body)):
                 raise  # the server is there and means it (a key, a budget, a real failure)
-            self._turn_off(what or "an optional call", capability, exc)
+            self.turn_off(what or "an optional call", exc, capability)
             return empty
-
-    def _turn_off(self, what: str, capability: Capability | None, exc: TaskboardError) -> None:
-        said = exc.message if isinstance(exc, UnexpectedResponse | ApiError) else str(exc)
-        if isinstance(exc, ApiError):
-            said = f"HTTP {exc.status}, {said}"
-        reason = f"{what} is off for this server: it answered something else ({said})."
-        if capability is not None:
-            self.disable(capability, reason)
-        else:
-            self.degrade(what, reason)
 
     # ------------------------------------------------------------------ tasks
 
@@ -335,23 +325,25 @@ class TaskboardClient(HttpTransport, Capable):
         """`stream_logs` a network chunk at a time: a replayed backlog arrives hundreds of lines per
         list, parsed in one go (twice as fast as line by line)."""
         self.require(Capability.LOG_STREAM)
-        async with aclosing(sse_event_batches(self._http, f"/api/tasks/{path_segment(task_id)}/logs", last_id=after,
-                                              reconnect=reconnect, on_status=on_status,
-                                              base_url=self.base_url)) as stream:
-            async for events in stream:
-                lines = [sse.data for sse in events if sse.event == "message"]
-                if lines:
-                    try:
+        given = False
+        try:
+            async with aclosing(sse_event_batches(self._http, f"/api/tasks/{path_segment(task_id)}/logs",
+                                                  last_id=after, reconnect=reconnect, on_status=on_status,
+                                                  base_url=self.base_url)) as stream:
+                async for events in stream:
+                    lines = [sse.data for sse in events if sse.event == "message"]
+                    if lines:
                         entries = parse_json("[" + ",".join(lines) + "]", list[LogEntry])
-                    except UnexpectedResponse as exc:
-                        reason = (f"The log stream is off for this server: its events are not taskboard's "
-                                  f"({exc.message}).")
-                        self.disable(Capability.LOG_STREAM, reason)
-                        raise Unsupported(reason, capability=Capability.LOG_STREAM.value,
-                                          dialect=self.dialect) from exc
-                    yield entries
-                if events[-1].event == "end":
-                    return
+                        given = True
+                        yield entries
+                    if events[-1].event == "end":
+                        return
+        except (UnexpectedResponse, ApiError) as exc:
+            # Not taskboard's log stream (a web page, another server's events): off, with the reason.
+            if given or (isinstance(exc, ApiError) and (exc.status in (401, 429) or exc.body is not None)):
+                raise
+            reason = self.turn_off("The log stream", exc, Capability.LOG_STREAM)
+            raise Unsupported(reason, capability=Capability.LOG_STREAM.value, dialect=self.dialect) from exc
 
     async def stream_progress(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                               on_status: Callable[[StreamStatus], Any] | None = None

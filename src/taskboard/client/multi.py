@@ -82,6 +82,11 @@ class MultiClient(Capable):
             return f"{name}: {reason}" if reason else None
         return super().why_not(capability)
 
+    @property
+    def degraded(self) -> dict[str, str]:
+        return {f"{name}: {what}": f"{name}: {reason}" for name, client in self.clients.items()
+                for what, reason in client.degraded.items()}
+
     def patterns_for(self, task_id: str | None = None) -> PatternForm:
         if task_id is None:
             return self.patterns

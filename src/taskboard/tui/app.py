@@ -199,6 +199,7 @@ class TaskboardApp(App[None]):
         self.connection = "connecting"
         self.loaded = False
         self._retry_now = asyncio.Event()
+        self._degraded_said: set[str] = set()  # what the user was told this server does not offer
         self._search_timer: Any = None
         self._repaint_timer: Any = None
         self._last_repaint = 0.0
@@ -312,6 +313,16 @@ class TaskboardApp(App[None]):
         runtimes = await self.client.runtimes()
         ids = [r.id for r in runtimes if r.enabled]
         self.agents = [*ids, *(a for a in SEED_AGENT_IDS if a not in ids)]
+        self._say_degraded()
+
+    def _say_degraded(self) -> None:
+        """What this server turned out not to offer (an optional call answered something else): said once."""
+        if self.client is None:
+            return
+        for what, reason in list(self.client.degraded.items()):
+            if what not in self._degraded_said:
+                self._degraded_said.add(what)
+                self.notify(reason, title="Not on this server", severity="warning", timeout=10)
 
     @work(group="pages", exclusive=True, exit_on_error=False)
     async def _load_rest(self, first: SummaryPage) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
-from taskboard.client.errors import UnexpectedResponse
+from taskboard.client.errors import ApiError, UnexpectedResponse
 from taskboard.client.streams import StreamStatus, sse_events
 from taskboard.client.transport import path_segment
 from taskboard.models import LogEntry, Success, Task, TaskDetail, TaskStatus
@@ -97,19 +97,35 @@ class BackgroundTasksClient(DialectClient):
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
                                  ) -> AsyncIterator[list[LogEntry]]:
-        """The progress stream, one log line per event; ends when the task is final."""
+        """The progress stream, one log line per event; ends when the task is final. A server whose
+        progress route answers something else is polled instead (with the reason kept)."""
+        if not self.can(Capability.LOG_STREAM):
+            async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
+                                                                      on_status=on_status)) as polled:
+                async for batch in polled:
+                    yield batch
+            return
         path = f"/api/tasks/{path_segment(task_id)}/progress"
         number = 0
-        async with contextlib.aclosing(sse_events(self._http, path, last_id=after, reconnect=reconnect,
-                                                  on_status=on_status, base_url=self.base_url)) as stream:
-            async for sse in stream:
-                number = int(sse.id) if sse.id and sse.id.isdigit() else number + 1
-                line, final = self.progress_line(sse.event, sse.data)
-                if line:
-                    yield [LogEntry(id=number, task_id=task_id, event_type=sse.event or "progress", message=line,
-                                    timestamp=datetime.now(UTC))]
-                if final or sse.event in ("end", "done", "complete"):
-                    return
+        try:
+            async with contextlib.aclosing(sse_events(self._http, path, last_id=after, reconnect=reconnect,
+                                                      on_status=on_status, base_url=self.base_url)) as stream:
+                async for sse in stream:
+                    number = int(sse.id) if sse.id and sse.id.isdigit() else number + 1
+                    line, final = self.progress_line(sse.event, sse.data)
+                    if line:
+                        yield [LogEntry(id=number, task_id=task_id, event_type=sse.event or "progress",
+                                        message=line, timestamp=datetime.now(UTC))]
+                    if final or sse.event in ("end", "done", "complete"):
+                        return
+        except (UnexpectedResponse, ApiError) as exc:
+            if number or (isinstance(exc, ApiError) and (exc.status in (401, 429) or exc.body is not None)):
+                raise
+            self.turn_off("The progress stream", exc, Capability.LOG_STREAM)
+        async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
+                                                                  on_status=on_status)) as polled:
+            async for batch in polled:
+                yield batch
 
     def progress_line(self, event: str, data: str) -> tuple[str, bool]:
         """One event as a line of text, and whether the task is over."""

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from taskboard.client.errors import (
     ApiError,
@@ -49,6 +49,8 @@ from taskboard.models import (
     TaskResult,
     TaskStatus,
 )
+
+T = TypeVar("T")
 
 MIN_POLL_INTERVAL = 0.5
 DEFAULT_POLL_INTERVAL = 2.0
@@ -127,12 +129,37 @@ class Capable:
         """Everything turned off on this server (capabilities and extras such as projects), with why."""
         return self.__dict__.setdefault("_degraded", {})  # type: ignore[no-any-return]
 
-    def disable(self, capability: Capability, reason: str) -> None:
+    def disable(self, capability: Capability, reason: str, what: str | None = None) -> None:
         self.disabled.setdefault(capability, reason)
-        self.degraded.setdefault(capability.value, reason)
+        self.degraded.setdefault(what or capability.value, reason)
 
     def degrade(self, what: str, reason: str) -> None:
         self.degraded.setdefault(what, reason)
+
+    def turn_off(self, what: str, exc: TaskboardError, capability: Capability | None = None) -> str:
+        """Record that `what` is off for this server because of the answer in `exc`; the reason."""
+        said = getattr(exc, "message", None) or str(exc)
+        if isinstance(exc, ApiError):
+            said = f"HTTP {exc.status}, {said}"
+        reason = f"{what} is off for this server: it answered something else ({said})."
+        if capability is not None:
+            self.disable(capability, reason, what)
+        else:
+            self.degrade(what, reason)
+        return reason
+
+    async def optional(self, what: str, call: Awaitable[T], empty: T, capability: Capability | None = None) -> T:
+        """An optional call: an answer that is not the API (another shape, a web page, an empty 500, a
+        404 page, a 405) turns `what` off with the reason and gives `empty`. A key refused, a budget, or a
+        500 that says what failed still raise: the server is there and means it."""
+        try:
+            return await call
+        except (UnexpectedResponse, ApiError) as exc:
+            if isinstance(exc, ApiError) and (exc.status in (401, 429) or (exc.status >= 500 and exc.body)
+                                              or (exc.status == 404 and exc.body is not None)):
+                raise
+            self.turn_off(what, exc, capability)
+            return empty
 
     def patterns_for(self, task_id: str | None = None) -> PatternForm:
         """The pattern form of the server a task is on."""
@@ -333,6 +360,8 @@ class DialectClient(HttpTransport, Capable):
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
                                  ) -> AsyncIterator[list[LogEntry]]:
+        """The log of a server with no log stream (or whose stream turned out not to be one): a line
+        per change seen on the task."""
         async with contextlib.aclosing(poll_task_log(lambda: self.get_task(task_id), self.poll_interval,
                                                      on_status=on_status, after=after)) as batches:
             async for batch in batches:

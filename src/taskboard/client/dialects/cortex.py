@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
-from taskboard.client.errors import UnexpectedResponse
+from taskboard.client.errors import UnexpectedResponse, summary_of_body
 from taskboard.client.transport import path_segment
 from taskboard.models import (
     CleanupResult,
@@ -56,8 +56,8 @@ class CortexClient(DialectClient):
     async def get_task(self, task_id: str) -> TaskDetail:
         """The status; for a completed task, with its result (a second call), as the detail pane shows it."""
         task = self.to_task((await self._request("GET", f"/api/tasks/{path_segment(task_id)}")).json())
-        if task.status is TaskStatus.COMPLETED:
-            text, data = await self._result(task_id)
+        if task.status is TaskStatus.COMPLETED and "results" not in self.degraded:
+            text, data = await self.optional("Results", self._result(task_id), (None, None))
             task = task.model_copy(update={"result": text, "result_data": data})
         return task
 
@@ -66,6 +66,9 @@ class CortexClient(DialectClient):
         try:
             return None, response.json()
         except ValueError:
+            kind = response.headers.get("content-type", "")
+            if "html" in kind or response.text.lstrip()[:1] == "<":
+                raise UnexpectedResponse(f"GET /result: {summary_of_body(response)}") from None
             return response.text, None
 
     async def get_result(self, task_id: str) -> TaskResult:

@@ -295,7 +295,11 @@ class StagentClient(DialectClient):
         return TaskResult(task_id=output.task_id, status=output.status, result=output.result or None,
                           content_type=output.content_type)
 
-    async def provenance(self, task_id: str) -> Provenance:
+    async def provenance(self, task_id: str) -> Provenance | None:
+        """Who started the task and on what (None when this server answers something else)."""
+        return await self.optional("Provenance", self._provenance(task_id), None)
+
+    async def _provenance(self, task_id: str) -> Provenance:
         body = await self._json("GET", f"/api/tasks/{path_segment(task_id)}/provenance")
         row = self._rows.get(task_id, {})
         if not isinstance(body, dict):
@@ -319,7 +323,7 @@ class StagentClient(DialectClient):
                             created_at=utc(r.get("createdAt")) or datetime.now(UTC),
                             task_count=int(r.get("taskCount") or 0)) for r in rows]
         except (UnexpectedResponse, ApiError, KeyError, TypeError) as exc:
-            self.degrade("projects", f"GET /api/projects: {_said(exc)}")
+            self.degrade("projects", f"Projects are off for this server (GET /api/projects: {_said(exc)}).")
             return []
 
     # ------------------------------------------------------------------ permissions and questions
@@ -420,7 +424,12 @@ class StagentClient(DialectClient):
 
     async def list_messages(self, task_id: str) -> list[TaskMessage]:
         """The agent's questions (and the answers given), oldest first."""
+        return await self.optional("The questions", self._messages(task_id), [], Capability.MESSAGE)
+
+    async def _messages(self, task_id: str) -> list[TaskMessage]:
         rows = await self._json("GET", "/api/notifications", params={"type": "agent_message"})
+        if not isinstance(rows, list):
+            raise UnexpectedResponse("Unexpected response from GET /api/notifications: not a list")
         messages: list[TaskMessage] = []
         for row in sorted((r for r in rows if isinstance(r, dict) and r.get("taskId") == task_id),
                           key=lambda r: str(r.get("createdAt"))):
@@ -514,6 +523,12 @@ class StagentClient(DialectClient):
                                  on_status: Callable[[StreamStatus], Any] | None = None
                                  ) -> AsyncIterator[list[LogEntry]]:
         """The agent's log as lines, each row once; ends once the task is final and every row is in."""
+        if not self.can(Capability.LOG_STREAM):
+            async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
+                                                                      on_status=on_status)) as polled:
+                async for batch in polled:
+                    yield batch
+            return
         path = f"/api/tasks/{path_segment(task_id)}/logs"
         lines = LogLines(task_id, skip=after or 0)
         queue: asyncio.Queue[list[Any] | BaseException] = asyncio.Queue()
@@ -540,6 +555,15 @@ class StagentClient(DialectClient):
                     item = None
                 if isinstance(item, BaseException):
                     if isinstance(item, asyncio.CancelledError):
+                        return
+                    if isinstance(item, UnexpectedResponse | ApiError) and not lines.seen and not (
+                            isinstance(item, ApiError) and (item.status in (401, 429) or item.body is not None)):
+                        # Not an event stream at all: this server's log is the task's changes, polled.
+                        self.turn_off("The log stream", item, Capability.LOG_STREAM)
+                        async with contextlib.aclosing(super().stream_log_batches(
+                                task_id, after=after, reconnect=reconnect, on_status=on_status)) as polled:
+                            async for batch in polled:
+                                yield batch
                         return
                     raise item
                 batch = lines.feed(item) if item is not None else lines.flush()

@@ -282,3 +282,6 @@ class DetailPane(ScrollView, can_focus=True):
         self.view.siblings = siblings
         self.view.provenance = provenance
         self.repaint()
+        say = getattr(self.app, "_say_degraded", None)  # a call that turned something off says so once
+        if say is not None:
+            say()
