@@ -57,15 +57,17 @@ class RemoteServer:
         self.read_only = read_only
         self.detected: str | None = None  # what `auto` saw
         self.provisional = False  # `auto` guessed (an empty server): detect again when tasks appear
+        self.in_use: str | None = None  # the dialect of the client made last
 
     async def connect(self) -> TaskboardClient:
         from taskboard.client.dialects import detect_dialect, make_client
 
         dialect = self.dialect
-        if dialect == "auto" or self.provisional:
+        if dialect == "auto":
             found = await detect_dialect(self.url, self.api_key)
             dialect, self.detected, self.provisional = found.dialect, found.seen, not found.certain
             self.label = f"{self.label.partition(' (')[0]} ({dialect}, {'guessed' if self.provisional else 'detected'})"
+        self.in_use = dialect
         client = make_client(dialect, self.url, self.api_key, poll_interval=self.poll_interval, **self.settings)
         if dialect != "taskboard" and dialect not in self.label:
             self.label = f"{self.label} ({dialect})"

@@ -228,3 +228,23 @@ async def test_a_board_larger_than_the_servers_page_loads_whole(contract_server:
         await until(pilot, lambda: len(app.board.tasks) >= len(ids), what="every page")
         await pilot.pause(0.2)
         assert set(app.board.tasks) == ids and len(app.board) == len(ids)
+
+
+async def test_auto_guesses_on_an_empty_server_and_detects_again_when_tasks_appear(
+        contract_server: Callable[..., ServerProcess]) -> None:
+    """An empty list proves nothing: `auto` says it guessed, keeps asking, and when the first task shows
+    which API this is, the board starts over on it."""
+    server = contract_server("cortex")
+    # Unknown paths answer seed 001's {"error"} body here, so the first guess is a plain seed-001 server.
+    httpx.post(server.url + "/_quirks", json={"path": "/api/health", "status": 404,
+                                               "contentType": "application/json",
+                                               "body": '{"error": "Not found"}'}).raise_for_status()
+    connector = RemoteServer(server.url, dialect="auto", poll_interval=0.5)
+    async with make_app(connector=connector, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        assert connector.label.endswith("(taskboard, guessed)") and connector.in_use == "taskboard"
+        control(server, "POST", "/_contract/tasks", {"task_id": "task_1", "status": "running"})
+        await until(pilot, lambda: "task_1" in app.board.tasks, timeout=20, what="the board on the right dialect")
+        assert connector.in_use == "cortex" and connector.label.endswith("(cortex, detected)")
+        assert app.status_bar.server == connector.label
+        assert any("speaks cortex, not taskboard" in n for n in notifications(app))

@@ -82,6 +82,7 @@ LOAD_REPAINT_INTERVAL = 0.5
 # among equals), and later pages add older tasks below them, so the rows on screen stay put while the
 # rest loads instead of being pushed down by every page (a redraw of the whole table per key pressed).
 LOAD_SORT = "-created"
+REDETECT_INTERVAL = 3.0  # `auto` guessed: how often to ask the server again
 RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
 SEARCH_DEBOUNCE = 0.15
 REPAINT_INTERVAL = 0.05
@@ -272,6 +273,8 @@ class TaskboardApp(App[None]):
         if isinstance(self._top(), DisconnectedScreen):
             self.pop_screen()
         self._watch(revision)
+        if getattr(self.connector, "provisional", False):
+            self._redetect()
 
     def _show_disconnected(self, error: str, attempt: int, delay: float) -> None:
         self._set_connection("disconnected")
@@ -897,15 +900,21 @@ class TaskboardApp(App[None]):
         except (ConfigError, ValueError) as exc:  # a key's variable unset, say: say so, stay here
             self.notify(str(exc), title=f"Cannot open {name}", severity="error")
             return
-        for group in ("connection", "watch", "pages", "extras", "actions"):
+        self.read_only = self.read_only_flag or choice.read_only
+        self.status_bar.read_only = self.read_only
+        self._start_over(connector, f"Switched to {name}")
+        self.context = name
+
+    def _start_over(self, connector: Connector, notice: str) -> None:
+        """Stop everything about the server shown, then connect to `connector` as at start."""
+        for group in ("connection", "watch", "pages", "extras", "actions", "redetect"):
             self.workers.cancel_group(self, group)
         old, self.client = self.client, None
         if old is not None:
             self.run_worker(old.close(), group="closing", exit_on_error=False)
-        self.connector.close()
-        self.connector, self.context = connector, name
-        self.read_only = self.read_only_flag or choice.read_only
-        self.status_bar.read_only = self.read_only
+        if connector is not self.connector:
+            self.connector.close()
+        self.connector = connector
         self.loaded = False
         self.board.clear()
         self.table.server_of = None
@@ -915,8 +924,34 @@ class TaskboardApp(App[None]):
         self.status_bar.server = connector.label
         self._set_connection("connecting")
         self.status_bar.update_counts()
-        self.notify(f"Switched to {name}", timeout=3)
+        self.notify(notice, timeout=3)
         self._connect()
+
+    @work(group="redetect", exclusive=True, exit_on_error=False)
+    async def _redetect(self) -> None:
+        """`auto` guessed on an empty server: ask again until the answer is certain (the first tasks tell),
+        and start over on the right dialect if the guess was wrong."""
+        from taskboard.client.dialects import detect_dialect
+
+        connector = self.connector
+        while getattr(connector, "provisional", False) and connector is self.connector:
+            await asyncio.sleep(REDETECT_INTERVAL)
+            try:
+                found = await detect_dialect(connector.url, connector.api_key)  # type: ignore[attr-defined]
+            except (TaskboardError, ValueError):
+                continue
+            if not found.certain:
+                continue
+            if found.dialect == getattr(connector, "in_use", None):
+                connector.provisional = False  # type: ignore[attr-defined]
+                connector.label = connector.label.replace(", guessed)", ", detected)")
+                self.status_bar.server = connector.label
+                self.notify(f"{connector.url} speaks {found.dialect} ({found.seen})",  # type: ignore[attr-defined]
+                            timeout=5)
+                return
+            self._start_over(connector, f"{connector.url} speaks {found.dialect}, not "  # type: ignore[attr-defined]
+                                        f"{getattr(connector, 'in_use', '?')}: {found.seen}")
+            return
 
     def action_follow(self) -> None:
         self.log_tail.action_follow()
