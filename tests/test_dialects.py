@@ -291,7 +291,7 @@ async def test_polling_backs_off_while_the_server_is_away() -> None:
     import time
 
     from taskboard.client import ConnectionLost, StreamStatus
-    from taskboard.client.dialects.base import poll_changes
+    from taskboard.client.base import poll_changes
 
     calls: list[float] = []
     statuses: list[StreamStatus] = []

@@ -16,9 +16,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
+
+if TYPE_CHECKING:  # at run time the verbs import the client when they run: `taskboard --version` must not
+    from taskboard.client.base import TaskSource
+    from taskboard.models import LogEntry, Task
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -57,11 +61,12 @@ def resolve_target(context: str | None, url: str | None, api_key: str | None, di
                   dialect=dialect or "taskboard", label=final_url)
 
 
-def make_target_client(target: Target) -> Any:
+def make_target_client(target: Target) -> TaskSource:
     from taskboard.client.dialects import make_client
 
-    return make_client(target.dialect, target.url, target.api_key, poll_interval=target.poll_interval,
-                       **target.settings)
+    client: TaskSource = make_client(target.dialect, target.url, target.api_key,
+                                     poll_interval=target.poll_interval, **target.settings)
+    return client
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -92,7 +97,7 @@ class Run:
         self.as_json = as_json
         self.target = resolve_target(context_name, url, api_key, dialect)
 
-    def go(self, work: Callable[[Any], Awaitable[Any]], *, mutating: bool = False) -> None:
+    def go(self, work: Callable[[TaskSource], Awaitable[Any]], *, mutating: bool = False) -> None:
         if mutating and self.target.read_only:
             fail(f"Context {self.target.label!r} is read-only: nothing can be changed through it.", EXIT_REFUSED)
 
@@ -109,7 +114,7 @@ class Run:
                     return await work(client)
                 finally:
                     # What this server turned out not to offer: said once, on stderr, never in the way.
-                    for reason in getattr(client, "degraded", {}).values():
+                    for reason in client.degraded.values():
                         click.echo(f"taskboard: note: {reason}", err=True)
 
         run_async(main())
@@ -226,8 +231,8 @@ def ls(context_name: str | None, url: str | None, api_key: str | None, dialect: 
     """List tasks, newest first."""
     run = Run(context_name, url, api_key, dialect, as_json)
 
-    async def work(client: Any) -> None:
-        tasks: list[Any] = []
+    async def work(client: TaskSource) -> None:
+        tasks: list[Task] = []
         async for page in client.iter_task_pages(page_size=min(limit, 1000), status=list(status) or None,
                                                  q=query, sort="created"):
             tasks.extend(page.items)
@@ -248,7 +253,7 @@ def show(task_id: str, context_name: str | None, url: str | None, api_key: str |
     """One task in full."""
     run = Run(context_name, url, api_key, dialect, as_json)
 
-    async def work(client: Any) -> None:
+    async def work(client: TaskSource) -> None:
         task = await client.get_task(task_id)
         run.emit(dump(task), lambda: detail_table(task))
 
@@ -268,7 +273,7 @@ def logs(task_id: str, follow: bool, context_name: str | None, url: str | None, 
     run = Run(context_name, url, api_key, dialect, as_json)
     out = console()
 
-    async def work(client: Any) -> None:
+    async def work(client: TaskSource) -> None:
         import asyncio
 
         await client.get_task(task_id)  # a 404 now, not an empty log
@@ -295,7 +300,7 @@ def logs(task_id: str, follow: bool, context_name: str | None, url: str | None, 
                 first = False
                 write(batch)
 
-    def write(batch: list[Any]) -> None:
+    def write(batch: list[LogEntry]) -> None:
         for entry in batch:
             if as_json:
                 click.echo(json.dumps(dump(entry)))
@@ -350,7 +355,7 @@ def _create_command(name: str, start: bool, help_text: str) -> click.Command:
         if run.target.dialect == "agent-platform" and agent:
             fields["agent_id"] = fields.pop("assigned_agent")
 
-        async def work(client: Any) -> None:
+        async def work(client: TaskSource) -> None:
             task = await (client.spawn(**fields) if start else client.create_task(**fields))
             run.emit(dump(task), lambda: f"{'Started' if start else 'Created'} {task.id}  {task.title}")
 
@@ -363,7 +368,8 @@ create = _create_command("create", False, "Create a task (planned, on taskboard;
 run_ = _create_command("run", True, "Create a task and start it (create, queue and execute).")
 
 
-def _simple(name: str, call: Callable[[Any, str], Awaitable[Any]], done: str, help_text: str) -> click.Command:
+def _simple(name: str, call: Callable[[TaskSource, str], Awaitable[Any]], done: str,
+            help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("task_id")
     @target_options
@@ -372,7 +378,7 @@ def _simple(name: str, call: Callable[[Any, str], Awaitable[Any]], done: str, he
                 dialect: str | None, as_json: bool) -> None:
         run = Run(context_name, url, api_key, dialect, as_json)
 
-        async def work(client: Any) -> None:
+        async def work(client: TaskSource) -> None:
             result = await call(client, task_id)
             run.emit({"taskId": task_id, "result": dump(result)}, lambda: done.format(id=task_id))
 
@@ -385,7 +391,7 @@ cancel = _simple("cancel", lambda c, t: c.cancel(t), "Cancelled {id}", "Cancel a
 resume = _simple("resume", lambda c, t: c.resume(t), "Resumed {id}", "Resume a failed or cancelled task.")
 
 
-def _decide(name: str, behavior: str) -> click.Command:
+def _decide(name: str, behavior: Literal["allow", "deny"]) -> click.Command:
     @click.command(name, help=f"{behavior.capitalize()} a task's waiting permission request (the oldest, "
                               "or --request).")
     @click.argument("task_id")
@@ -400,7 +406,7 @@ def _decide(name: str, behavior: str) -> click.Command:
                 as_json: bool) -> None:
         run = Run(context_name, url, api_key, dialect, as_json)
 
-        async def work(client: Any) -> None:
+        async def work(client: TaskSource) -> None:
             from taskboard.client.dialects import Capability
 
             client.require(Capability.RESPOND)
@@ -437,7 +443,7 @@ def msg(task_id: str, message: str, context_name: str | None, url: str | None, a
     """Send a message to a task awaiting input."""
     run = Run(context_name, url, api_key, dialect, as_json)
 
-    async def work(client: Any) -> None:
+    async def work(client: TaskSource) -> None:
         task = await client.send_message(task_id, message)
         run.emit(dump(task), lambda: f"Sent to {task_id}; it is {task.status.value.replace('_', ' ')}")
 
@@ -454,7 +460,7 @@ def cleanup(older_than: float | None, context_name: str | None, url: str | None,
     """Remove old finished tasks."""
     run = Run(context_name, url, api_key, dialect, as_json)
 
-    async def work(client: Any) -> None:
+    async def work(client: TaskSource) -> None:
         result = await client.cleanup(older_than)
         run.emit(dump(result), lambda: f"Removed {result.deleted} task(s)")
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskboard.client.base import DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL
 from taskboard.client.dialects import DIALECT_SETTINGS, DIALECTS
-from taskboard.client.dialects.base import DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL
 
 COMMON_KEYS = frozenset({"url", "dialect", "api_key", "api_key_env", "read_only", "poll_interval"})
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from taskboard.client import TaskboardClient
+from taskboard.client.base import TaskSource
 
 
 def loopback_host(host: str) -> bool:
@@ -36,7 +37,7 @@ class ServerStartError(Exception):
 class Connector(Protocol):
     label: str
 
-    async def connect(self) -> TaskboardClient: ...
+    async def connect(self) -> TaskSource: ...
 
     def close(self) -> None: ...
 
@@ -59,7 +60,7 @@ class RemoteServer:
         self.provisional = False  # `auto` guessed (an empty server): detect again when tasks appear
         self.in_use: str | None = None  # the dialect of the client made last
 
-    async def connect(self) -> TaskboardClient:
+    async def connect(self) -> TaskSource:
         from taskboard.client.dialects import detect_dialect, make_client
 
         dialect = self.dialect
@@ -71,7 +72,7 @@ class RemoteServer:
         client = make_client(dialect, self.url, self.api_key, poll_interval=self.poll_interval, **self.settings)
         if dialect != "taskboard" and dialect not in self.label:
             self.label = f"{self.label} ({dialect})"
-        return client  # type: ignore[no-any-return]
+        return client
 
     def close(self) -> None:
         pass
@@ -85,14 +86,14 @@ class MultiServer:
         self.servers = servers
         self.label = ", ".join(servers)
 
-    async def connect(self) -> TaskboardClient:
+    async def connect(self) -> TaskSource:
         from taskboard.client.multi import MultiClient
 
         clients = {}
         for name, server in self.servers.items():
             clients[name] = await server.connect()
         read_only = frozenset(name for name, server in self.servers.items() if server.read_only)
-        return MultiClient(clients, read_only=read_only)  # type: ignore[return-value]
+        return MultiClient(clients, read_only=read_only)
 
     def close(self) -> None:
         pass

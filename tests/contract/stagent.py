@@ -31,10 +31,10 @@ import asyncio
 import json
 import re
 import uuid
-from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 Scope = dict[str, Any]
 Handler = Callable[..., Awaitable[Any]]
@@ -256,7 +256,7 @@ class Stagent:
     def text(self, task_id: str, text: str) -> None:
         self.log(task_id, "content_block_start", {"type": "content_block_start", "index": 0,
                                                   "content_block": {"type": "text", "text": ""}})
-        for piece in re.findall(r".{1,12}", text, re.S):
+        for piece in re.findall(r".{1,12}", text, re.DOTALL):
             self.log(task_id, "content_block_delta", {"type": "content_block_delta", "index": 0,
                                                       "delta": {"type": "text_delta", "text": piece}})
 
@@ -446,9 +446,10 @@ class Stagent:
             return err("Already responded", 409)
         stored = {k: body[k] for k in ("behavior", "message", "updatedInput", "alwaysAllow") if k in body}
         row.update(response=json.dumps(stored, separators=(",", ":")), respondedAt=stamp(), read=True)
-        if body["behavior"] == "allow" and body.get("alwaysAllow") and isinstance(body.get("permissionPattern"), str):
-            if body["permissionPattern"] not in self.patterns:
-                self.patterns.append(body["permissionPattern"])
+        pattern = body.get("permissionPattern")
+        if body["behavior"] == "allow" and body.get("alwaysAllow") and isinstance(pattern, str) \
+                and pattern not in self.patterns:
+            self.patterns.append(pattern)
         self.changed.set()
         return js({"success": True})
 

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from taskboard.client.dialects.base import (
+from taskboard.client.base import (
     ALL_CAPABILITIES,
     DEFAULT_POLL_INTERVAL,
     Capability,
     Capable,
+    iter_pages,
     poll_changes,
 )
-from taskboard.client.errors import ApiError, NotFound, TaskboardError, UnexpectedResponse, Unsupported
+from taskboard.client.errors import (
+    ApiError,
+    NotFound,
+    UnexpectedResponse,
+    Unsupported,
+)
 from taskboard.client.streams import StreamStatus, sse_event_batches, sse_events
 from taskboard.client.transport import (
     HttpTransport,
@@ -168,15 +174,9 @@ class TaskboardClient(HttpTransport, Capable):
         return SummaryPage(items=items, total=int_header(response, "x-total-count", len(items) + offset),
                            revision=int_header(response, "x-revision", None), offset=offset)
 
-    async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncIterator[TaskPage]:
+    def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncGenerator[TaskPage, None]:
         """Every task matching the filters, a page at a time (the first page comes at once)."""
-        offset = 0
-        while True:
-            page = await self.list_tasks(limit=page_size, offset=offset, **filters)
-            yield page
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                return
+        return iter_pages(self.list_tasks, page_size, **filters)
 
     async def create_task(self, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Task:
         return await self._send("POST", "/api/tasks", Task, _camel_body(body, fields))
@@ -309,7 +309,7 @@ class TaskboardClient(HttpTransport, Capable):
     # ------------------------------------------------------------------ streams
 
     async def stream_logs(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
-                          on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[LogEntry]:
+                          on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncGenerator[LogEntry, None]:
         """The task's log lines, live; ends after the task is final and its backlog is sent."""
         # Each wrapper closes the stream it wraps (aclosing), so breaking out of a loop over it
         # closes the connection at once, from this task.
@@ -321,7 +321,7 @@ class TaskboardClient(HttpTransport, Capable):
 
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
-                                 ) -> AsyncIterator[list[LogEntry]]:
+                                 ) -> AsyncGenerator[list[LogEntry], None]:
         """`stream_logs` a network chunk at a time: a replayed backlog arrives hundreds of lines per
         list, parsed in one go (twice as fast as line by line)."""
         self.require(Capability.LOG_STREAM)
@@ -347,7 +347,7 @@ class TaskboardClient(HttpTransport, Capable):
 
     async def stream_progress(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                               on_status: Callable[[StreamStatus], Any] | None = None
-                              ) -> AsyncIterator[ProgressEvent]:
+                              ) -> AsyncGenerator[ProgressEvent, None]:
         self.require(Capability.PROGRESS_STREAM)
         async with aclosing(sse_events(self._http, f"/api/tasks/{path_segment(task_id)}/progress", last_id=after,
                                        reconnect=reconnect, on_status=on_status, base_url=self.base_url)) as stream:
@@ -358,7 +358,7 @@ class TaskboardClient(HttpTransport, Capable):
                     yield parse_json(sse.data, ProgressEvent)
 
     async def watch(self, since: int | None = None, *, reconnect: bool = True,
-                    on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[Event]:
+                    on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncGenerator[Event, None]:
         """Every change on the server, in revision order, forever.
 
         Start from the `revision` of a `list_tasks` page to miss nothing. A `reset` event means

@@ -154,7 +154,7 @@ def summary_of_body(response: httpx.Response) -> str:
     if not text:
         return "empty body"
     if "html" in kind or text[:15].lower().startswith(("<!doctype html", "<html")):
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.DOTALL | re.IGNORECASE)
         name = " ".join(html.unescape(title.group(1)).split())[:120] if title else ""
         return f"a web page ({name})" if name else "a web page"
     line = " ".join(text.splitlines()[0].split())
@@ -177,7 +177,7 @@ def error_from_response(response: httpx.Response) -> ApiError:
                    headers=response.headers)
     status = response.status_code
     code = body.get("code") if isinstance(body, dict) and isinstance(body.get("code"), str) else None
-    cls = _BY_CODE.get(code or "") if status == 400 else None
+    cls: type[ApiError] | None = _BY_CODE.get(code or "") if status == 400 else None
     if cls is None and status == 400 and isinstance(body, dict) and isinstance(body.get("error"), dict):
         cls = ValidationFailed
     if cls is None:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Self
 
-from taskboard.client.dialects.base import Capability, Capable, PatternForm
+from taskboard.client.base import Capability, Capable, PatternForm, TaskSource
 from taskboard.client.errors import NotFound, TaskboardError, Unsupported
 from taskboard.client.streams import StreamStatus
 from taskboard.models import (
+    Accepted,
     CleanupResult,
     Event,
     PermissionRequest,
+    Provenance,
+    Success,
     SummaryPage,
     Task,
+    TaskOutput,
     TaskPage,
 )
 
@@ -32,10 +36,10 @@ class MultiClient(Capable):
     dialect = "multi"
     api_name = "board over several servers"
 
-    def __init__(self, clients: dict[str, Any], *, read_only: frozenset[str] = frozenset()) -> None:
+    def __init__(self, clients: Mapping[str, TaskSource], *, read_only: frozenset[str] = frozenset()) -> None:
         if not clients:
             raise ValueError("a multi-server board needs at least one server")
-        self.clients = clients
+        self.clients = dict(clients)
         self.read_only = read_only  # contexts that are watched only
         self.unreachable: dict[str, str] = {}
         self._revisions: dict[str, int | None] = {}  # each server's revision at its last listing
@@ -53,9 +57,13 @@ class MultiClient(Capable):
     def __repr__(self) -> str:
         return f"MultiClient({list(self.clients)})"
 
+    @property
+    def poll_interval(self) -> float:
+        return min(client.poll_interval for client in self.clients.values())
+
     # ------------------------------------------------------------------ ids and capabilities
 
-    def split(self, task_id: str) -> tuple[str, Any, str]:
+    def split(self, task_id: str) -> tuple[str, TaskSource, str]:
         name, sep, inner = task_id.partition(SEP)
         if not sep or name not in self.clients:
             raise NotFound(f"No server named {name!r} on this board", status=404)
@@ -135,7 +143,7 @@ class MultiClient(Capable):
     async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
         return SummaryPage.of(await self.list_tasks(limit=limit, offset=offset, sort=sort, summary=True))
 
-    async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncIterator[TaskPage]:
+    async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncGenerator[TaskPage, None]:
         yield await self.list_tasks(**filters)
 
     async def list_permissions(self, status: str | None = "pending", task_id: str | None = None,
@@ -156,7 +164,7 @@ class MultiClient(Capable):
         return []
 
     async def watch(self, since: int | None = None, *, reconnect: bool = True,
-                    on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[Event]:
+                    on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncGenerator[Event, None]:
         """Every server's changes, merged, renumbered in the order they arrive. A stream that ends
         with an error is reported as a `reset` for the board to list again."""
         queue: asyncio.Queue[tuple[str, Event | None]] = asyncio.Queue(maxsize=10_000)
@@ -201,10 +209,10 @@ class MultiClient(Capable):
         name, client, inner = self.split(task_id)
         return self._tag(name, await client.get_task(inner))
 
-    async def provenance(self, task_id: str) -> Any:
+    async def provenance(self, task_id: str) -> Provenance | None:
         _, client, inner = self.split(task_id)
         found = await client.provenance(inner)
-        return found.model_copy(update={"task_id": task_id})
+        return found.model_copy(update={"task_id": task_id}) if found is not None else None
 
     async def siblings(self, task_id: str) -> list[Any]:
         name, client, inner = self.split(task_id)
@@ -214,7 +222,7 @@ class MultiClient(Capable):
         _, client, inner = self.split(task_id)
         return list(await client.list_messages(inner))
 
-    async def stream_log_batches(self, task_id: str, **options: Any) -> AsyncIterator[Any]:
+    async def stream_log_batches(self, task_id: str, **options: Any) -> AsyncGenerator[Any, None]:
         _, client, inner = self.split(task_id)
         async with contextlib.aclosing(client.stream_log_batches(inner, **options)) as batches:
             async for batch in batches:
@@ -249,19 +257,34 @@ class MultiClient(Capable):
 
     spawn = create_task
 
-    def __getattr__(self, name: str) -> Any:
-        # cancel, delete_task, resume, queue, execute, get_result, ...: (task_id) -> the task's server.
-        if name.startswith("_") or name not in TASK_CALLS:
-            raise AttributeError(name)
+    # ------------------------------------------------------------------ calls about one task: its server
 
-        async def call(task_id: str, *args: Any, **kwargs: Any) -> Any:
-            _, client, inner = self.split(task_id)
-            return await getattr(client, name)(inner, *args, **kwargs)
+    async def cancel(self, task_id: str) -> Success:
+        _, client, inner = self.split(task_id)
+        return await client.cancel(inner)
 
-        return call
+    async def delete_task(self, task_id: str) -> Success:
+        _, client, inner = self.split(task_id)
+        return await client.delete_task(inner)
+
+    async def resume(self, task_id: str) -> Accepted:
+        _, client, inner = self.split(task_id)
+        return await client.resume(inner)
+
+    async def queue(self, task_id: str) -> Task:
+        name, client, inner = self.split(task_id)
+        return self._tag(name, await client.queue(inner))
+
+    async def execute(self, task_id: str) -> Accepted:
+        _, client, inner = self.split(task_id)
+        return await client.execute(inner)
+
+    async def get_output(self, task_id: str) -> TaskOutput:
+        _, client, inner = self.split(task_id)
+        output = await client.get_output(inner)
+        return output.model_copy(update={"task_id": task_id})
 
 
-TASK_CALLS = frozenset({"cancel", "delete_task", "resume", "queue", "execute", "get_result", "get_output"})
 # What a read-only context still allows.
 WATCHING = frozenset({Capability.LIST, Capability.LOG_STREAM, Capability.PROGRESS_STREAM, Capability.OUTPUT,
                       Capability.EVENTS, Capability.USAGE})

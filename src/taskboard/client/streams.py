@@ -10,14 +10,18 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from enum import StrEnum
 from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
-from taskboard.client.errors import ConnectionLost, UnexpectedResponse, error_from_response
+from taskboard.client.errors import (
+    ConnectionLost,
+    UnexpectedResponse,
+    error_from_response,
+)
 from taskboard.client.sse import SSEChunkDecoder
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -28,7 +32,7 @@ class StreamStatus(StrEnum):
     RECONNECTING = "reconnecting"
 
 
-async def sse_events(http: httpx.AsyncClient, path: str, **options: Any) -> AsyncIterator[ServerSentEvent]:
+async def sse_events(http: httpx.AsyncClient, path: str, **options: Any) -> AsyncGenerator[ServerSentEvent, None]:
     """Yield events from `path` one at a time; see `sse_event_batches` for the options."""
     async with contextlib.aclosing(sse_event_batches(http, path, **options)) as batches:
         async for batch in batches:
@@ -39,7 +43,7 @@ async def sse_events(http: httpx.AsyncClient, path: str, **options: Any) -> Asyn
 async def sse_event_batches(http: httpx.AsyncClient, path: str, *, last_id: int | None, reconnect: bool = True,
                             on_status: Callable[[StreamStatus], Any] | None = None, base_url: str = "",
                             id_from_data: str | None = None, max_backoff: float = 5.0,
-                            read_timeout: float = 60.0) -> AsyncIterator[list[ServerSentEvent]]:
+                            read_timeout: float = 60.0) -> AsyncGenerator[list[ServerSentEvent], None]:
     """Yield the events from `path` a network chunk at a time, reconnecting after breaks; stops
     after an `end` event.
 

@@ -7,7 +7,7 @@ import asyncio
 import email.utils
 import random
 import time
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -19,6 +19,8 @@ from taskboard.client.errors import (
     UnexpectedResponse,
     error_from_response,
 )
+
+M = TypeVar("M")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -104,31 +106,31 @@ class HttpTransport:
                 raise error
             await asyncio.sleep(wait)
 
-    async def _get(self, path: str, model: Any, params: Any = None) -> Any:
+    async def _get(self, path: str, model: type[M], params: Any = None) -> M:
         return parse_response(await self._request("GET", path, params=params), model)
 
-    async def _send(self, method: str, path: str, model: Any, body: Any = None) -> Any:
+    async def _send(self, method: str, path: str, model: type[M], body: Any = None) -> M:
         return parse_response(await self._request(method, path, json=body), model)
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
-def _adapter(model: Any) -> TypeAdapter[Any]:
+def _adapter(model: type[M]) -> TypeAdapter[M]:
     adapter = _ADAPTERS.get(model)
     if adapter is None:
         adapter = _ADAPTERS[model] = TypeAdapter(model)
     return adapter
 
 
-def parse_json(data: str, model: Any) -> Any:
+def parse_json(data: str, model: type[M]) -> M:
     try:
         return _adapter(model).validate_json(data)
     except ValidationError as exc:
         raise UnexpectedResponse(f"Unexpected event from the server: {exc.errors()[0]['msg']}") from exc
 
 
-def parse_response(response: httpx.Response, model: Any) -> Any:
+def parse_response(response: httpx.Response, model: type[M]) -> M:
     try:
         return _adapter(model).validate_json(response.content)
     except ValidationError as exc:

@@ -25,8 +25,7 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
-from taskboard.client.dialects import Capability
-from taskboard.client.dialects.base import NATIVE_PATTERNS
+from taskboard.client.base import NATIVE_PATTERNS, Capability
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.models import (

@@ -17,15 +17,16 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from taskboard.client.dialects.agent_platform import AgentPlatformClient
-from taskboard.client.dialects.background_tasks import BackgroundTasksClient
-from taskboard.client.dialects.base import (
+from taskboard.client.base import (
     ALL_CAPABILITIES,
     MIN_POLL_INTERVAL,
     Capability,
     Capable,
-    DialectClient,
+    TaskSource,
 )
+from taskboard.client.dialects.agent_platform import AgentPlatformClient
+from taskboard.client.dialects.background_tasks import BackgroundTasksClient
+from taskboard.client.dialects.base import DialectClient
 from taskboard.client.dialects.cortex import CortexClient
 from taskboard.client.dialects.stagent import StagentClient
 from taskboard.client.dialects.v1_envelope import V1EnvelopeClient
@@ -64,7 +65,7 @@ def client_class(dialect: str) -> type[Any]:
 
 
 def make_client(dialect: str, url: str, api_key: str | None = None, *, poll_interval: float | None = None,
-                **settings: Any) -> Any:
+                **settings: Any) -> TaskSource:
     """A client for `url` speaking `dialect` (not `auto`: see detect_dialect)."""
     cls = client_class(dialect)
     unknown = set(settings) - DIALECT_SETTINGS[dialect]
@@ -170,6 +171,7 @@ __all__ = [
     "Detection",
     "DialectClient",
     "StagentClient",
+    "TaskSource",
     "V1EnvelopeClient",
     "client_class",
     "detect_dialect",

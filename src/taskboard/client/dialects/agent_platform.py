@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
+from taskboard.client.base import Capability, one_line, utc
+from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import (
     ConnectionLost,
     NotFound,

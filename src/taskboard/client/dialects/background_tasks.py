@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
+from taskboard.client.base import Capability, one_line, utc
+from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import ApiError, UnexpectedResponse
 from taskboard.client.streams import StreamStatus, sse_events
 from taskboard.client.transport import path_segment
@@ -65,7 +66,7 @@ class BackgroundTasksClient(DialectClient):
         total = body.get("total")
         return tasks, total if isinstance(total, int) else offset + len(tasks)
 
-    async def iter_task_pages(self, *, page_size: int = PAGE_MAX, **filters: Any) -> AsyncIterator[Any]:
+    async def iter_task_pages(self, *, page_size: int = PAGE_MAX, **filters: Any) -> AsyncGenerator[Any, None]:
         async with contextlib.aclosing(super().iter_task_pages(page_size=min(page_size, PAGE_MAX),
                                                                **filters)) as pages:
             async for page in pages:
@@ -96,7 +97,7 @@ class BackgroundTasksClient(DialectClient):
 
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
-                                 ) -> AsyncIterator[list[LogEntry]]:
+                                 ) -> AsyncGenerator[list[LogEntry], None]:
         """The progress stream, one log line per event; ends when the task is final. A server whose
         progress route answers something else is polled instead (with the reason kept)."""
         if not self.can(Capability.LOG_STREAM):

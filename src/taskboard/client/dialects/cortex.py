@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from taskboard.client.dialects.base import Capability, DialectClient, one_line, utc
+from taskboard.client.base import Capability, one_line, utc
+from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import UnexpectedResponse, summary_of_body
 from taskboard.client.transport import path_segment
 from taskboard.models import (
     CleanupResult,
+    ContentType,
     Progress,
     Success,
     TaskDetail,
@@ -74,7 +76,7 @@ class CortexClient(DialectClient):
     async def get_result(self, task_id: str) -> TaskResult:
         task = await self.get_task(task_id)
         # Cortex answers nothing useful before completion; nothing is asked until then.
-        kind = "json" if task.result_data is not None else "text" if task.result else "unknown"
+        kind: ContentType = "json" if task.result_data is not None else "text" if task.result else "unknown"
         return TaskResult(task_id=task.id, status=task.status, result=task.result, result_data=task.result_data,
                           content_type=kind)
 

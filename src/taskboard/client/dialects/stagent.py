@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
 
-from taskboard.client.dialects.base import Capability, DialectClient, PatternForm, one_line, utc
+from taskboard.client.base import Capability, PatternForm, one_line, utc
+from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import (
     ApiError,
     ConnectionLost,
@@ -465,7 +466,7 @@ class StagentClient(DialectClient):
     # ------------------------------------------------------------------ the watch: tasks and the inbox
 
     async def watch(self, since: int | None = None, *, reconnect: bool = True,
-                    on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncIterator[Event]:
+                    on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncGenerator[Event, None]:
         """Every poll: the tasks that changed, and the requests that appeared, were answered or expired."""
         seen: dict[str, Task] = dict(self._known)
         shown = {r.id: r for r in self._permissions.values() if r.status is PermissionStatus.PENDING}
@@ -521,7 +522,7 @@ class StagentClient(DialectClient):
 
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
-                                 ) -> AsyncIterator[list[LogEntry]]:
+                                 ) -> AsyncGenerator[list[LogEntry], None]:
         """The agent's log as lines, each row once; ends once the task is final and every row is in."""
         if not self.can(Capability.LOG_STREAM):
             async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
@@ -735,7 +736,8 @@ class LogLines:
         if event == "tool_start":
             tool = str(payload.get("tool", "tool"))
             tool_input = payload.get("input") if isinstance(payload.get("input"), dict) else {}
-            summary = summary_of(tool, tool_input) or one_line(json.dumps(tool_input), 120)
+            summary = question_text(tool_input) if tool == QUESTION_TOOL else \
+                summary_of(tool, tool_input) or one_line(json.dumps(tool_input), 120)
             self._add(out, "tool", f"{tool} {one_line(summary, 200)}".rstrip(), moment,
                       {"tool": tool, "input": tool_input})
         elif event == "completed":

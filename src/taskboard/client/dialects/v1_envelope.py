@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from taskboard.client.dialects.base import Capability, DialectClient, utc
+from taskboard.client.base import Capability, utc
+from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import UnexpectedResponse, error_from_response
 from taskboard.client.transport import path_segment
 from taskboard.models import Progress, Success, TaskDetail, TaskStatus

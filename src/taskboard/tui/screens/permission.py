@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from taskboard.client.dialects.base import NATIVE_PATTERNS, PatternForm
+from taskboard.client.base import NATIVE_PATTERNS, PatternForm
 from taskboard.models import PermissionRequest
 from taskboard.tui import format as fmt
 
