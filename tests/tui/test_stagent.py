@@ -109,6 +109,12 @@ async def test_questions_logs_detail_and_failures_on_stagent(contract_server: Ca
                     what="the log tail")
         await until(pilot, lambda: app.log_tail.stream_state == "ended", what="the tail to end")
 
+        # Stagent cannot delete a task that has run: D says so instead of asking.
+        await pilot.press("D")
+        await until(pilot, lambda: any("cannot delete a task that has run" in n for n in notifications(app)),
+                    what="the reason delete is off")
+        assert not isinstance(app.screen, MessageScreen | PermissionScreen) and len(app.screen_stack) == 1
+
         # The detail pane follows a change made elsewhere (Stagent sends no revision).
         api(server, "PATCH", f"/api/tasks/{done}", {"title": "say hello, renamed"})
         await until(pilot, lambda: "say hello, renamed" in app.detail.text, what="the detail pane to follow")
