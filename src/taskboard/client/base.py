@@ -91,6 +91,13 @@ NATIVE_PATTERNS = PatternForm(PATTERN_REGEX, "Always allow calls matching (tool:
                               "A pattern is tool:argument, e.g. Bash:npm test* or Read:src/**")
 
 
+def meant(exc: TaskboardError) -> bool:
+    """Whether an error answer is the API's own (a key refused, a budget, a 404 or 500 that says what):
+    then it stands. A web page, an empty body, a 405 or another shape is not: that call is off."""
+    return isinstance(exc, ApiError) and (exc.status in (401, 429) or (exc.status >= 500 and bool(exc.body))
+                                          or (exc.status == 404 and exc.body is not None))
+
+
 class Capable:
     """A client that says what its server can do, and why not when it cannot."""
 
@@ -155,8 +162,7 @@ class Capable:
         try:
             return await call
         except (UnexpectedResponse, ApiError) as exc:
-            if isinstance(exc, ApiError) and (exc.status in (401, 429) or (exc.status >= 500 and exc.body)
-                                              or (exc.status == 404 and exc.body is not None)):
+            if meant(exc):
                 raise
             self.turn_off(what, exc, capability)
             return empty
@@ -195,9 +201,11 @@ def _transient(exc: TaskboardError) -> bool:
 
 async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: float, *,
                        on_status: Callable[[StreamStatus], Any] | None = None,
-                       known: Mapping[str, Task] | None = None, reconnect: bool = True) -> AsyncGenerator[Event, None]:
+                       known: Mapping[str, Task] | None = None, reconnect: bool = True,
+                       extra: Callable[[], Iterable[dict[str, Any]]] | None = None) -> AsyncGenerator[Event, None]:
     """The watch stream of a server that has none: list every `interval` seconds and yield what
-    changed as `task.upserted` / `task.deleted` events, backing off while the server is away."""
+    changed as `task.upserted` / `task.deleted` events, backing off while the server is away.
+    `extra` gives, after each listing, the other events the poll saw (their fields but the revision)."""
     interval = max(MIN_POLL_INTERVAL, interval)
     seen: dict[str, Task] = dict(known or {})
     revision = 0
@@ -220,6 +228,9 @@ async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: 
             on_status(StreamStatus.CONNECTED)
         state = StreamStatus.CONNECTED
         now = datetime.now(UTC)
+        for fields in extra() if extra is not None else ():
+            revision += 1
+            yield Event(revision=revision, timestamp=now, **fields)
         current = {task.id: task for task in tasks}
         for task_id, task in current.items():
             if seen.get(task_id) != task:

@@ -7,7 +7,6 @@ from contextlib import aclosing
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
-from pydantic.alias_generators import to_camel
 
 from taskboard.client.base import (
     ALL_CAPABILITIES,
@@ -26,6 +25,7 @@ from taskboard.client.errors import (
 from taskboard.client.streams import StreamStatus, sse_event_batches, sse_events
 from taskboard.client.transport import (
     HttpTransport,
+    camel_body,
     int_header,
     parse_json,
     parse_response,
@@ -63,20 +63,6 @@ M = TypeVar("M")
 # What a plain seed-001 server (none of taskboard's additions) can do.
 PLAIN_SEED_001 = ALL_CAPABILITIES - {Capability.EVENTS, Capability.LOG_STREAM, Capability.PROGRESS_STREAM,
                                      Capability.MESSAGE, Capability.CLEANUP, Capability.USAGE}
-
-def _camel_body(body: BaseModel | dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
-    """A request body: a model's wire form, or keyword fields camelCased as they are.
-
-    Keyword fields are not validated here on purpose: the server is the one judge, and its
-    400 (with per-field messages) is what a caller shows the user.
-    """
-    if isinstance(body, BaseModel):
-        data = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    else:
-        data = dict(body or {})
-    data.update({to_camel(k): v for k, v in fields.items()})
-    return data
-
 
 class TaskboardClient(HttpTransport, Capable):
     """Async client for a taskboard server (the bundled backend, or any seed-001 server).
@@ -179,11 +165,11 @@ class TaskboardClient(HttpTransport, Capable):
         return iter_pages(self.list_tasks, page_size, **filters)
 
     async def create_task(self, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Task:
-        return await self._send("POST", "/api/tasks", Task, _camel_body(body, fields))
+        return await self._send("POST", "/api/tasks", Task, camel_body(body, fields))
 
     async def spawn(self, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Task:
         """Create and start. A server without /spawn (plain seed 001) gets create, queue and execute."""
-        data = _camel_body(body, fields)
+        data = camel_body(body, fields)
         if not self.plain:
             try:
                 return await self._send("POST", "/api/tasks/spawn", Task, data)
@@ -200,7 +186,7 @@ class TaskboardClient(HttpTransport, Capable):
         return await self._get(f"/api/tasks/{path_segment(task_id)}", TaskDetail)
 
     async def update_task(self, task_id: str, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Task:
-        return await self._send("PATCH", f"/api/tasks/{path_segment(task_id)}", Task, _camel_body(body, fields))
+        return await self._send("PATCH", f"/api/tasks/{path_segment(task_id)}", Task, camel_body(body, fields))
 
     async def delete_task(self, task_id: str) -> Success:
         return await self._send("DELETE", f"/api/tasks/{path_segment(task_id)}", Success)
@@ -291,7 +277,7 @@ class TaskboardClient(HttpTransport, Capable):
         return await self._get(f"/api/projects/{path_segment(project_id)}", Project)
 
     async def create_workflow(self, body: BaseModel | dict[str, Any] | None = None, **fields: Any) -> Workflow:
-        return await self._send("POST", "/api/workflows", Workflow, _camel_body(body, fields))
+        return await self._send("POST", "/api/workflows", Workflow, camel_body(body, fields))
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
         return await self._get(f"/api/workflows/{path_segment(workflow_id)}", Workflow)

@@ -172,9 +172,9 @@ def error_from_response(response: httpx.Response) -> ApiError:
         else:
             message = summary_of_body(response)
         status = response.status_code
-        cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
-        return cls(message, status=status, body=body if body.strip() and "<" not in body[:100] else None,
-                   headers=response.headers)
+        plain = _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
+        return plain(message, status=status, body=body if body.strip() and "<" not in body[:100] else None,
+                     headers=response.headers)
     status = response.status_code
     code = body.get("code") if isinstance(body, dict) and isinstance(body.get("code"), str) else None
     cls: type[ApiError] | None = _BY_CODE.get(code or "") if status == 400 else None

@@ -11,7 +11,8 @@ from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
 
 from taskboard import __version__
 from taskboard.client.errors import (
@@ -153,3 +154,17 @@ def path_segment(value: str) -> str:
     if not value:
         raise ValueError("an id must not be empty")
     return quote(str(value), safe="")
+
+
+def camel_body(body: BaseModel | dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """A request body: a model's wire form, or keyword fields camelCased as they are.
+
+    Keyword fields are not validated here on purpose: the server is the one judge, and its
+    400 (with per-field messages) is what a caller shows the user.
+    """
+    if isinstance(body, BaseModel):
+        data = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    else:
+        data = dict(body or {})
+    data.update({to_camel(k): v for k, v in fields.items()})
+    return data

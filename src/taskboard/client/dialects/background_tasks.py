@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from taskboard.client.base import Capability, one_line, utc
 from taskboard.client.dialects.base import DialectClient
-from taskboard.client.errors import ApiError, UnexpectedResponse
+from taskboard.client.errors import UnexpectedResponse
 from taskboard.client.streams import StreamStatus, sse_events
 from taskboard.client.transport import path_segment
 from taskboard.models import LogEntry, Success, Task, TaskDetail, TaskStatus
@@ -95,38 +95,23 @@ class BackgroundTasksClient(DialectClient):
         await self._request("POST", f"/api/tasks/{path_segment(task_id)}/cancel")
         return Success()
 
-    async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
-                                 on_status: Callable[[StreamStatus], Any] | None = None
-                                 ) -> AsyncGenerator[list[LogEntry], None]:
-        """The progress stream, one log line per event; ends when the task is final. A server whose
-        progress route answers something else is polled instead (with the reason kept)."""
-        if not self.can(Capability.LOG_STREAM):
-            async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
-                                                                      on_status=on_status)) as polled:
-                async for batch in polled:
-                    yield batch
-            return
+    log_stream_name = "The progress stream"
+
+    async def _log_stream(self, task_id: str, *, after: int | None, reconnect: bool,
+                          on_status: Callable[[StreamStatus], Any] | None) -> AsyncGenerator[list[LogEntry], None]:
+        """The progress stream, one log line per event; ends when the task is final."""
         path = f"/api/tasks/{path_segment(task_id)}/progress"
         number = 0
-        try:
-            async with contextlib.aclosing(sse_events(self._http, path, last_id=after, reconnect=reconnect,
-                                                      on_status=on_status, base_url=self.base_url)) as stream:
-                async for sse in stream:
-                    number = int(sse.id) if sse.id and sse.id.isdigit() else number + 1
-                    line, final = self.progress_line(sse.event, sse.data)
-                    if line:
-                        yield [LogEntry(id=number, task_id=task_id, event_type=sse.event or "progress",
-                                        message=line, timestamp=datetime.now(UTC))]
-                    if final or sse.event in ("end", "done", "complete"):
-                        return
-        except (UnexpectedResponse, ApiError) as exc:
-            if number or (isinstance(exc, ApiError) and (exc.status in (401, 429) or exc.body is not None)):
-                raise
-            self.turn_off("The progress stream", exc, Capability.LOG_STREAM)
-        async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
-                                                                  on_status=on_status)) as polled:
-            async for batch in polled:
-                yield batch
+        async with contextlib.aclosing(sse_events(self._http, path, last_id=after, reconnect=reconnect,
+                                                  on_status=on_status, base_url=self.base_url)) as stream:
+            async for sse in stream:
+                number = int(sse.id) if sse.id and sse.id.isdigit() else number + 1
+                line, final = self.progress_line(sse.event, sse.data)
+                if line:
+                    yield [LogEntry(id=number, task_id=task_id, event_type=sse.event or "progress", message=line,
+                                    timestamp=datetime.now(UTC))]
+                if final or sse.event in ("end", "done", "complete"):
+                    return
 
     def progress_line(self, event: str, data: str) -> tuple[str, bool]:
         """One event as a line of text, and whether the task is over."""

@@ -16,10 +16,11 @@ from taskboard.client.base import (
     Capability,
     Capable,
     iter_pages,
+    meant,
     poll_changes,
     poll_task_log,
 )
-from taskboard.client.errors import UnexpectedResponse
+from taskboard.client.errors import ApiError, UnexpectedResponse
 from taskboard.client.streams import StreamStatus
 from taskboard.client.transport import HttpTransport
 from taskboard.models import (
@@ -215,12 +216,33 @@ class DialectClient(HttpTransport, Capable):
     async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                                  on_status: Callable[[StreamStatus], Any] | None = None
                                  ) -> AsyncGenerator[list[LogEntry], None]:
-        """The log of a server with no log stream (or whose stream turned out not to be one): a line
-        per change seen on the task."""
+        """The API's own log stream (`_log_stream`) where it has one; otherwise, or when that stream turns
+        out not to be one (a web page, an empty answer), a line per change seen on the task, polled."""
+        if self.can(Capability.LOG_STREAM):
+            given = False
+            try:
+                async with contextlib.aclosing(self._log_stream(task_id, after=after, reconnect=reconnect,
+                                                                on_status=on_status)) as stream:
+                    async for batch in stream:
+                        given = given or bool(batch)
+                        yield batch
+                return
+            except (UnexpectedResponse, ApiError) as exc:
+                if given or meant(exc):
+                    raise
+                self.turn_off(self.log_stream_name, exc, Capability.LOG_STREAM)
         async with contextlib.aclosing(poll_task_log(lambda: self.get_task(task_id), self.poll_interval,
                                                      on_status=on_status, after=after)) as batches:
             async for batch in batches:
                 yield batch
+
+    #: What the API calls its log stream, for the reason when it is off.
+    log_stream_name: ClassVar[str] = "The log stream"
+
+    def _log_stream(self, task_id: str, *, after: int | None, reconnect: bool,
+                    on_status: Callable[[StreamStatus], Any] | None) -> AsyncGenerator[list[LogEntry], None]:
+        """The API's own log stream, for dialects whose API has one (and LOG_STREAM among its capabilities)."""
+        raise NotImplementedError
 
     async def stream_logs(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
                           on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncGenerator[LogEntry, None]:

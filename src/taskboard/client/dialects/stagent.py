@@ -29,20 +29,19 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from taskboard.client.base import Capability, PatternForm, one_line, utc
+from taskboard.client.base import Capability, PatternForm, one_line, poll_changes, utc
 from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import (
     ApiError,
     ConnectionLost,
     NotFound,
     ServerError,
-    TaskboardError,
     UnexpectedResponse,
     Unsupported,
 )
 from taskboard.client.sse import SSEChunkDecoder
 from taskboard.client.streams import StreamStatus, sse_event_batches
-from taskboard.client.transport import path_segment
+from taskboard.client.transport import camel_body, path_segment
 from taskboard.models import (
     Accepted,
     Event,
@@ -235,7 +234,7 @@ class StagentClient(DialectClient):
         return self.to_task(await self._json("GET", f"/api/tasks/{path_segment(task_id)}"))
 
     async def create_task(self, body: Any = None, **fields: Any) -> Task:
-        data = _wire(body, fields)
+        data = camel_body(body, fields)
         if data.pop("params", None):
             raise Unsupported("Stagent tasks take no params: say what the agent needs in the description.",
                               capability="create", dialect=self.dialect)
@@ -251,7 +250,7 @@ class StagentClient(DialectClient):
         return await self.get_task(task.id)
 
     async def update_task(self, task_id: str, body: Any = None, **fields: Any) -> Task:
-        return self.to_task(await self._json("PATCH", f"/api/tasks/{path_segment(task_id)}", body=_wire(body, fields)))
+        return self.to_task(await self._json("PATCH", f"/api/tasks/{path_segment(task_id)}", body=camel_body(body, fields)))
 
     async def queue(self, task_id: str) -> Task:
         return await self.update_task(task_id, status="queued")
@@ -468,51 +467,25 @@ class StagentClient(DialectClient):
     async def watch(self, since: int | None = None, *, reconnect: bool = True,
                     on_status: Callable[[StreamStatus], Any] | None = None) -> AsyncGenerator[Event, None]:
         """Every poll: the tasks that changed, and the requests that appeared, were answered or expired."""
-        seen: dict[str, Task] = dict(self._known)
         shown = {r.id: r for r in self._permissions.values() if r.status is PermissionStatus.PENDING}
-        revision = 0
-        failures = 0
-        state: StreamStatus | None = None
-        while True:
-            try:
-                tasks = await self.list_all()
-            except TaskboardError as exc:
-                if not reconnect or not (isinstance(exc, ConnectionLost) or
-                                         (isinstance(exc, ApiError) and exc.status >= 500)):
-                    raise
-                failures += 1
-                if state is not StreamStatus.RECONNECTING and on_status is not None:
-                    on_status(StreamStatus.RECONNECTING)
-                state = StreamStatus.RECONNECTING
-                await asyncio.sleep(min(self.poll_interval * 2 ** failures, 30.0))
-                continue
-            failures = 0
-            if state is not StreamStatus.CONNECTED and on_status is not None:
-                on_status(StreamStatus.CONNECTED)
-            state = StreamStatus.CONNECTED
-            now = datetime.now(UTC)
+
+        def inbox_changes() -> list[dict[str, Any]]:
+            nonlocal shown
             live = {r.id: r for r in self._permissions.values() if r.status is PermissionStatus.PENDING}
-            for request_id in shown.keys() - live.keys():
-                gone = shown[request_id]
-                answered = request_id not in self._permissions  # expired ones are still listed by Stagent
-                revision += 1
-                yield Event(revision=revision, type="permission.resolved", task_id=gone.task_id, timestamp=now,
-                            permission=gone if answered else self._permissions[request_id])
-            for request_id in live.keys() - shown.keys():
-                revision += 1
-                yield Event(revision=revision, type="permission.requested", task_id=live[request_id].task_id,
-                            permission=live[request_id], timestamp=now)
+            # Answered ones leave Stagent's list; expired ones stay on it (as expired, here).
+            changes: list[dict[str, Any]] = [
+                {"type": "permission.resolved", "task_id": shown[gone].task_id,
+                 "permission": self._permissions.get(gone, shown[gone])} for gone in shown.keys() - live.keys()]
+            changes += [{"type": "permission.requested", "task_id": live[new].task_id, "permission": live[new]}
+                        for new in live.keys() - shown.keys()]
             shown = live
-            current = {task.id: task for task in tasks}
-            for task_id, task in current.items():
-                if seen.get(task_id) != task:
-                    revision += 1
-                    yield Event(revision=revision, type="task.upserted", task_id=task_id, task=task, timestamp=now)
-            for task_id in seen.keys() - current.keys():
-                revision += 1
-                yield Event(revision=revision, type="task.deleted", task_id=task_id, timestamp=now)
-            seen = current
-            await asyncio.sleep(self.poll_interval)
+            return changes
+
+        async with contextlib.aclosing(poll_changes(self.list_all, self.poll_interval, on_status=on_status,
+                                                    known=self._known, reconnect=reconnect,
+                                                    extra=inbox_changes)) as events:
+            async for event in events:
+                yield event
 
     async def list_all(self) -> list[Task]:
         tasks, _ = await self._list_page(status=None, limit=10**9, offset=0)
@@ -520,16 +493,9 @@ class StagentClient(DialectClient):
 
     # ------------------------------------------------------------------ the log tail
 
-    async def stream_log_batches(self, task_id: str, *, after: int | None = None, reconnect: bool = True,
-                                 on_status: Callable[[StreamStatus], Any] | None = None
-                                 ) -> AsyncGenerator[list[LogEntry], None]:
+    async def _log_stream(self, task_id: str, *, after: int | None, reconnect: bool,
+                          on_status: Callable[[StreamStatus], Any] | None) -> AsyncGenerator[list[LogEntry], None]:
         """The agent's log as lines, each row once; ends once the task is final and every row is in."""
-        if not self.can(Capability.LOG_STREAM):
-            async with contextlib.aclosing(super().stream_log_batches(task_id, after=after, reconnect=reconnect,
-                                                                      on_status=on_status)) as polled:
-                async for batch in polled:
-                    yield batch
-            return
         path = f"/api/tasks/{path_segment(task_id)}/logs"
         lines = LogLines(task_id, skip=after or 0)
         queue: asyncio.Queue[list[Any] | BaseException] = asyncio.Queue()
@@ -557,16 +523,7 @@ class StagentClient(DialectClient):
                 if isinstance(item, BaseException):
                     if isinstance(item, asyncio.CancelledError):
                         return
-                    if isinstance(item, UnexpectedResponse | ApiError) and not lines.seen and not (
-                            isinstance(item, ApiError) and (item.status in (401, 429) or item.body is not None)):
-                        # Not an event stream at all: this server's log is the task's changes, polled.
-                        self.turn_off("The log stream", item, Capability.LOG_STREAM)
-                        async with contextlib.aclosing(super().stream_log_batches(
-                                task_id, after=after, reconnect=reconnect, on_status=on_status)) as polled:
-                            async for batch in polled:
-                                yield batch
-                        return
-                    raise item
+                    raise item  # not an event stream at all: the caller polls instead
                 batch = lines.feed(item) if item is not None else lines.flush()
                 if batch or (item is None and not caught_up):
                     caught_up = caught_up or item is None
@@ -749,18 +706,6 @@ class LogLines:
                                       f"session {str(payload.get('sessionId', ''))[:8]}) ──", moment)
         else:
             self._add(out, event or "event", one_line(json.dumps(payload), 300) if payload else event, moment)
-
-
-def _wire(body: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    from pydantic import BaseModel
-    from pydantic.alias_generators import to_camel
-
-    if isinstance(body, BaseModel):
-        data = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    else:
-        data = dict(body or {})
-    data.update({to_camel(k): v for k, v in fields.items()})
-    return data
 
 
 def _said(exc: BaseException) -> str:
