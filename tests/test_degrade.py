@@ -147,3 +147,31 @@ async def test_dialects_whose_board_calls_ask_nothing_optional(name: str, tmp_pa
         await client.health()  # any answer at / means the server is there
         assert (await board_calls(client, task.id))[0].startswith("status: ")
         assert client.degraded == {}
+
+
+async def test_run_on_a_server_without_spawn_creates_queues_and_executes(
+        server: ServerProcess, contract_server: Callable[..., ServerProcess]) -> None:
+    """Seed 001 has no /spawn: `run` (and the form's "start now") falls back to create, queue, execute."""
+    from tests.test_cli import as_json, taskboard
+
+    plain = contract_server("plain-seed-001", upstream=server.url)
+    started = as_json(taskboard("run", "started without spawn", "--params",
+                                '{"steps": 100000, "stepSeconds": 0.2, "costPerStepMicros": 0}',
+                                "--url", plain.url, "--json"))
+    assert started["status"] in ("running", "queued")
+    async with TaskboardClient(server.url) as native:
+        assert (await native.get_task(started["id"])).status in ("running", "queued")
+        await native.cancel(started["id"])
+
+
+async def test_no_web_page_is_ever_printed(contract_server: Callable[..., ServerProcess]) -> None:
+    """A web server that is not a task API: one line (status, content type, the page's title), never its HTML."""
+    from tests.test_cli import taskboard
+
+    web = contract_server("cortex")
+    quirk(web, "/api/tasks", HTML_404)
+    for dialect in ("auto", "taskboard", "stagent"):
+        result = taskboard("ls", "--url", web.url, "--dialect", dialect)
+        assert result.returncode != 0 and "<" not in result.stderr + result.stdout, (dialect, result.stderr)
+        assert "a web page (404: This page could not be found.)" in result.stderr, (dialect, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

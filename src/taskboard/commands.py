@@ -110,12 +110,11 @@ class Run:
                 click.echo(f"taskboard: {self.target.url} speaks {found.dialect} ({found.seen})"
                            + ("" if found.certain else "; a guess: name the dialect to be sure"), err=True)
             async with make_target_client(self.target) as client:
-                try:
-                    return await work(client)
-                finally:
-                    # What this server turned out not to offer: said once, on stderr, never in the way.
-                    for reason in client.degraded.values():
-                        click.echo(f"taskboard: note: {reason}", err=True)
+                done = await work(client)
+                # What this server turned out not to offer: said once, on stderr, never in the way.
+                for reason in client.degraded.values():
+                    click.echo(f"taskboard: note: {reason}", err=True)
+                return done
 
         run_async(main())
 

@@ -195,7 +195,6 @@ class StagentClient(DialectClient):
                                      status=response.status_code) from None
 
     async def _list_page(self, *, status: list[str] | None, limit: int, offset: int) -> tuple[list[TaskDetail], int]:
-        await self._read_inbox()
         wanted = {TaskStatus(s) for s in status} if status else None
         # One status the server can filter on (awaiting input is running there); several, here.
         server_status = None
@@ -205,6 +204,7 @@ class StagentClient(DialectClient):
         rows = await self._json("GET", "/api/tasks", params={"status": server_status} if server_status else None)
         if not isinstance(rows, list):
             raise UnexpectedResponse("Unexpected response from GET /api/tasks: not a list of tasks")
+        await self._read_inbox()  # what waits for a person, laid over the tasks
         tasks = [self.to_task(row) for row in rows]
         if wanted:
             tasks = [t for t in tasks if t.status in wanted]
@@ -230,8 +230,9 @@ class StagentClient(DialectClient):
         return TaskPage(items=list(window), total=len(everything), limit=limit, offset=offset)
 
     async def get_task(self, task_id: str) -> TaskDetail:
+        row = await self._json("GET", f"/api/tasks/{path_segment(task_id)}")
         await self._read_inbox(max_age=1.0)
-        return self.to_task(await self._json("GET", f"/api/tasks/{path_segment(task_id)}"))
+        return self.to_task(row)
 
     async def create_task(self, body: Any = None, **fields: Any) -> Task:
         data = camel_body(body, fields)
