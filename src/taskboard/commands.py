@@ -29,6 +29,9 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 DEFAULT_URL = "http://127.0.0.1:8765"
 IDLE_AFTER_BACKLOG = 1.0  # `logs` without -f: stop once the stream has been quiet this long
+EVENT_WIDTH = 11  # the log's kind column (tool_result is the longest kind)
+STATUS_WORDS = ("planned", "queued", "running", "awaiting_input", "completed", "failed", "cancelled")
+TITLED = ("taskboard", "stagent")  # dialects whose tasks have a title (the others derive one)
 
 
 @dataclass
@@ -89,13 +92,39 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _group_options() -> dict[str, Any]:
+    """What was given before the verb (`taskboard --url U ls`): it applies to the verb, after the verb's own."""
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.find_root().params) if ctx is not None else {}
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, or a usage error (exit 2) saying what is wrong with it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--url {url!r} is not an http:// or https:// URL with a host")
+    return url
+
+
 class Run:
     """One verb's run: its target, its client, and how to print."""
 
     def __init__(self, context_name: str | None, url: str | None, api_key: str | None, dialect: str | None,
                  as_json: bool) -> None:
         self.as_json = as_json
-        self.target = resolve_target(context_name, url, api_key, dialect)
+        group = _group_options()
+        contexts = [n for value in group.get("context_names") or () for n in value.replace(",", " ").split()]
+        if context_name is None and len(contexts) > 1:
+            raise click.UsageError("a verb goes to one server: give one --context")
+        context_name = context_name or (contexts[0] if contexts else None)
+        url = url or group.get("url")
+        self.target = resolve_target(context_name, url, api_key or group.get("api_key"),
+                                     dialect or group.get("dialect"))
+        self.target.read_only = self.target.read_only or bool(group.get("read_only"))
+        if url:
+            check_url(self.target.url)
 
     def go(self, work: Callable[[TaskSource], Awaitable[Any]], *, mutating: bool = False) -> None:
         if mutating and self.target.read_only:
@@ -122,13 +151,27 @@ class Run:
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))
         else:
-            console().print(table())
+            shown = table()
+            out = console()
+            if not out.is_terminal:
+                # In a pipe nothing is cut: the table is as wide as what it holds.
+                from rich.console import Console
+
+                wide = Console(width=100_000, highlight=False, soft_wrap=False)
+                out = console(width=max(wide.measure(shown).maximum, 20))
+            out.print(shown)
 
 
-def console() -> Any:
+def terminal_width() -> int | None:
+    """The terminal's width, or None in a pipe (where nothing is cut)."""
+    out = console()
+    return int(out.width) if out.is_terminal else None
+
+
+def console(width: int | None = None) -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def fail(message: str, code: int) -> None:
@@ -145,6 +188,11 @@ def run_async(coro: Awaitable[Any]) -> Any:
 
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
+    except BrokenPipeError:
+        # The reader went away (`taskboard logs ID --json | head -1`): a normal end, not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
     except ConnectionLost as exc:
         fail(str(exc), EXIT_UNREACHABLE)
     except ApiError as exc:
@@ -181,18 +229,21 @@ def dump(model: Any) -> Any:
 # ---------------------------------------------------------------------------- tables
 
 
-def task_table(tasks: list[Any], now: datetime) -> Any:
+def task_table(tasks: list[Any], now: datetime, width: int | None = None) -> Any:
+    """One line per task, ids whole (people copy them). The title takes the room the terminal leaves
+    (`width`) and is cut with an ellipsis there; in a pipe (no width) nothing is cut."""
     from rich.table import Table
 
     from taskboard.tui.format import STATUS_ICON, STATUS_STYLE, percent, task_age
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    widths = {"ID": max((len(t.id) for t in tasks), default=2), "STATUS": 16, "PRI": 3, "DONE": 4, "AGE": 4,
-              "TITLE": 12}
-    for name, width in widths.items():
-        # One line per task, ids whole (people copy them); the title gives way.
-        table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=width,
-                         ratio=1 if name == "TITLE" else None)
+    status_width = max((len(t.status.value) + 2 for t in tasks), default=6)  # "✔ completed"
+    widths = {"ID": max((len(t.id) for t in tasks), default=2), "STATUS": status_width, "PRI": 3, "DONE": 4,
+              "AGE": 4}
+    for name, size in widths.items():
+        table.add_column(name, no_wrap=True, width=size)
+    room = None if width is None else max(12, width - sum(widths.values()) - 2 * len(widths))
+    table.add_column("TITLE", no_wrap=True, overflow="ellipsis", width=room)
     for task in tasks:
         value = percent(task.progress)
         table.add_row(task.id, f"[{STATUS_STYLE[task.status]}]{STATUS_ICON[task.status]} "
@@ -221,8 +272,10 @@ def detail_table(task: Any) -> Any:
 
 @click.command("ls")
 @target_options
-@click.option("--status", "-s", multiple=True, help="Only these statuses (repeatable).")
-@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--status", "-s", multiple=True, type=click.Choice(STATUS_WORDS), metavar="STATUS",
+              help=f"Only tasks in this status (repeatable): {', '.join(STATUS_WORDS)}.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="At most this many tasks, the newest first.")
 @click.option("--query", "-q", default=None, help="Only tasks whose title contains this.")
 @usage_errors
 def ls(context_name: str | None, url: str | None, api_key: str | None, dialect: str | None, as_json: bool,
@@ -233,12 +286,12 @@ def ls(context_name: str | None, url: str | None, api_key: str | None, dialect: 
     async def work(client: TaskSource) -> None:
         tasks: list[Task] = []
         async for page in client.iter_task_pages(page_size=min(limit, 1000), status=list(status) or None,
-                                                 q=query, sort="created"):
+                                                 q=query, sort="-created"):
             tasks.extend(page.items)
             if len(tasks) >= limit:
                 break
         tasks = tasks[:limit]
-        run.emit([dump(t) for t in tasks], lambda: task_table(tasks, datetime.now(UTC)))
+        run.emit([dump(t) for t in tasks], lambda: task_table(tasks, datetime.now(UTC), terminal_width()))
 
     run.go(work)
 
@@ -305,7 +358,8 @@ def logs(task_id: str, follow: bool, context_name: str | None, url: str | None, 
                 click.echo(json.dumps(dump(entry)))
             else:
                 stamp = entry.timestamp.astimezone().strftime("%H:%M:%S")
-                out.print(f"[dim]{stamp}[/] [bold]{entry.event_type:<9}[/] {escape(entry.message)}",
+                kind = entry.event_type[:EVENT_WIDTH]  # one column for every kind, tool_result included
+                out.print(f"[dim]{stamp}[/] [bold]{kind:<{EVENT_WIDTH}}[/] {escape(entry.message)}",
                           markup=True, highlight=False)
 
     run.go(work)
@@ -337,10 +391,10 @@ def _fields(title: str | None, description: str | None, priority: int | None, ag
 def _create_command(name: str, start: bool, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("title", required=False)
-    @click.option("--description", "-d", default=None)
+    @click.option("--description", "-d", default=None, help="What the agent is to do (its prompt).")
     @click.option("--priority", "-p", type=int, default=None, help="0 (urgent) to 3 (low); 1-10 on agent-platform.")
     @click.option("--agent", default=None, help="The runtime (taskboard) or agent id (agent-platform).")
-    @click.option("--project", default=None)
+    @click.option("--project", default=None, metavar="ID", help="The project the task belongs to (its id).")
     @click.option("--params", default=None, help="A JSON object for the agent (metadata on agent-platform).")
     @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
                   help="Any other field the server's API takes (e.g. task_type=synthesis).")
@@ -350,6 +404,8 @@ def _create_command(name: str, start: bool, help_text: str) -> click.Command:
                 project: str | None, params: str | None, extra: tuple[str, ...], context_name: str | None,
                 url: str | None, api_key: str | None, dialect: str | None, as_json: bool) -> None:
         run = Run(context_name, url, api_key, dialect, as_json)
+        if title is None and run.target.dialect in TITLED and "title" not in dict(x.partition("=")[::2] for x in extra):
+            raise click.UsageError(f"{name} needs a TITLE on the {run.target.dialect} API")
         fields = _fields(title, description, priority, agent, project, params, extra)
         if run.target.dialect == "agent-platform" and agent:
             fields["agent_id"] = fields.pop("assigned_agent")
@@ -452,18 +508,43 @@ def msg(task_id: str, message: str, context_name: str | None, url: str | None, a
 @click.command("cleanup")
 @click.option("--older-than", type=click.FloatRange(0, None), default=None, metavar="HOURS",
               help="Remove finished tasks older than this (server default: 24).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first (a terminal is asked; a script is not).")
 @target_options
 @usage_errors
-def cleanup(older_than: float | None, context_name: str | None, url: str | None, api_key: str | None,
-            dialect: str | None, as_json: bool) -> None:
-    """Remove old finished tasks."""
+def cleanup(older_than: float | None, dry_run: bool, yes: bool, context_name: str | None, url: str | None,
+            api_key: str | None, dialect: str | None, as_json: bool) -> None:
+    """Remove old finished tasks (completed or failed). On a terminal it asks first."""
     run = Run(context_name, url, api_key, dialect, as_json)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not yes and not as_json
 
     async def work(client: TaskSource) -> None:
+        import asyncio
+
+        from taskboard.client.base import Capability
+
+        client.require(Capability.CLEANUP)
+        if dry_run or interactive:
+            hours = 24.0 if older_than is None else older_than
+            cutoff = datetime.now(UTC).timestamp() - hours * 3600
+            doomed: list[Task] = []
+            async for page in client.iter_task_pages(status=["completed", "failed"]):
+                doomed += [t for t in page.items if t.updated_at.timestamp() < cutoff]
+            if dry_run:
+                run.emit({"wouldDelete": len(doomed), "taskIds": [t.id for t in doomed]},
+                         lambda: f"Would remove {len(doomed)} task(s) finished over {hours:g} h ago")
+                return
+            if not doomed:
+                click.echo(f"Nothing finished over {hours:g} h ago to remove.")
+                return
+            asked = f"Remove {len(doomed)} task(s) finished over {hours:g} h ago from {run.target.label}?"
+            if not await asyncio.to_thread(click.confirm, asked, default=False):
+                click.echo("Nothing removed.")
+                return
         result = await client.cleanup(older_than)
         run.emit(dump(result), lambda: f"Removed {result.deleted} task(s)")
 
-    run.go(work, mutating=True)
+    run.go(work, mutating=not dry_run)
 
 
 @click.command("contexts")
