@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from taskboard.client import TaskboardClient
 from tests.server import ServerProcess
+
+# A failing example must not stick to the checkout: no example database (the failure prints the example and
+# a blob to reproduce it with @reproduce_failure). HYPOTHESIS_PROFILE=dev keeps one while working on a test.
+settings.register_profile("checkout", database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "checkout"))
 
 # Shell on (the Quick Start needs it), a fast heartbeat so idle streams show it, room for parallel runs.
 SERVER_ARGS = ("--enable-shell", "--heartbeat", "0.5", "--concurrency", "8")

@@ -7,6 +7,7 @@ every answer against `TRANSITIONS`; the matcher properties check the promises SE
 from __future__ import annotations
 
 import posixpath
+import re
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -133,7 +134,7 @@ def test_an_unreadable_rule_blocks_automatic_approval(specs: list[tuple[str, str
 def test_dot_segments_cannot_escape_a_directory_rule(tool: str, path: str) -> None:
     key = request_key(tool, {"file_path": path})
     if tool.lower() in FILE_TOOLS and compile_pattern(f"{tool}:/reports/*").matches(key):
-        real = posixpath.normpath(path.replace("//", "/"))
+        real = posixpath.normpath(re.sub(r"/+", "/", path))  # every run of slashes is one (a leading // too)
         assert real == "/reports" or posixpath.dirname(real) == "/reports", (path, real)
 
 
