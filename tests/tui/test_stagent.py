@@ -26,11 +26,19 @@ def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
     return response.json()
 
 
-def start(server: ServerProcess, title: str, scenario: str, priority: int) -> str:
+def create(server: ServerProcess, title: str, scenario: str, priority: int) -> str:
     task = api(server, "POST", "/api/tasks", {"title": title, "description": scenario, "priority": priority})
-    api(server, "PATCH", f"/api/tasks/{task['id']}", {"status": "queued"})
-    api(server, "POST", f"/api/tasks/{task['id']}/execute")
     return str(task["id"])
+
+
+def run(server: ServerProcess, task_id: str) -> str:
+    api(server, "PATCH", f"/api/tasks/{task_id}", {"status": "queued"})
+    api(server, "POST", f"/api/tasks/{task_id}/execute")
+    return task_id
+
+
+def start(server: ServerProcess, title: str, scenario: str, priority: int) -> str:
+    return run(server, create(server, title, scenario, priority))
 
 
 def answer_to(server: ServerProcess, task_id: str) -> dict[str, Any] | None:
@@ -50,8 +58,11 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         app = await loaded(pilot)
         assert "stagent" in connector.label and app.status_bar.server == connector.label
 
-        # The selected task asks: the modal opens by itself. Allow with an edited input, through Tab.
-        writer = start(server, "write the report", "SCENARIO:write PATH=/srv/report.txt", 0)
+        # The task under the cursor asks: the modal opens by itself. Allow with an edited input, through Tab.
+        writer = create(server, "write the report", "SCENARIO:write PATH=/srv/report.txt", 0)
+        await until(pilot, lambda: writer in app.board.tasks, what="the task on the board")
+        await cursor_to(pilot, writer)
+        run(server, writer)
         screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen,
                              what="the permission modal")
         assert screen.request.task_id == writer and screen.request.suggested_pattern == "Write"

@@ -228,9 +228,6 @@ async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: 
             on_status(StreamStatus.CONNECTED)
         state = StreamStatus.CONNECTED
         now = datetime.now(UTC)
-        for fields in extra() if extra is not None else ():
-            revision += 1
-            yield Event(revision=revision, timestamp=now, **fields)
         current = {task.id: task for task in tasks}
         for task_id, task in current.items():
             if seen.get(task_id) != task:
@@ -240,6 +237,9 @@ async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: 
             revision += 1
             yield Event(revision=revision, type="task.deleted", task_id=task_id, timestamp=now)
         seen = current
+        for fields in extra() if extra is not None else ():  # after the tasks they are about
+            revision += 1
+            yield Event(revision=revision, timestamp=now, **fields)
         await asyncio.sleep(interval)
 
 
