@@ -141,8 +141,9 @@ def _message_from(body: Any, status: int) -> str:
                 parts.extend(f"{field}: {m}" for m in messages)
             return "; ".join(parts) or "Validation failed"
         for key in ("message", "detail"):
-            if isinstance(body.get(key), str):
-                return body[key]
+            value = body.get(key)
+            if isinstance(value, str):
+                return value
     return httpx.codes.get_reason_phrase(status) or f"HTTP {status}"
 
 

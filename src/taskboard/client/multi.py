@@ -99,7 +99,7 @@ class MultiClient(Capable):
         if task_id is None:
             return self.patterns
         _, client, _ = self.split(task_id)
-        return client.patterns_for()  # type: ignore[no-any-return]
+        return client.patterns_for()
 
     def _tag(self, name: str, task: Task) -> Task:
         return task.model_copy(update={"id": f"{name}{SEP}{task.id}",

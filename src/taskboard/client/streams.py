@@ -83,7 +83,7 @@ async def sse_event_batches(http: httpx.AsyncClient, path: str, *, last_id: int 
                 decoder = SSEChunkDecoder()
                 # Closed here, in this task: closed later by the garbage collector, it would be
                 # closed from another task, which anyio refuses.
-                async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+                async with contextlib.aclosing(response.aiter_bytes()) as chunks:  # type: ignore[type-var]
                     while True:
                         chunk = await anext(chunks, None)
                         events = decoder.feed(chunk) if chunk is not None else decoder.close()

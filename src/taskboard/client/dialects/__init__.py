@@ -74,7 +74,8 @@ def make_client(dialect: str, url: str, api_key: str | None = None, *, poll_inte
     client = cls(url, api_key, **settings)
     if poll_interval:
         client.poll_interval = max(MIN_POLL_INTERVAL, poll_interval)
-    return client
+    made: TaskSource = client
+    return made
 
 
 class Detection(NamedTuple):
