@@ -185,3 +185,22 @@ async def test_the_native_dialect_on_stagent_opens_and_says_what_is_off(
         await until(pilot, lambda: any("GET /api/permissions" in n for n in notifications(app)),
                     what="the toast saying the inbox is off")
         assert "GET /api/permissions" in (app.why_disabled("approve") or "")
+
+
+async def test_a_request_expiring_while_shown_closes_the_modal_and_says_why(
+        contract_server: Callable[..., ServerProcess]) -> None:
+    """Stagent denies on its own after 55 s: a request the modal shows goes away when its time is up, with why."""
+    server = contract_server("stagent")
+    waiting = create(server, "waits for a person", "plain", 0)
+    async with make_app(connector=RemoteServer(server.url, dialect="stagent", poll_interval=0.5),
+                        bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, waiting)
+        await cursor_to(pilot, waiting)
+        api(server, "POST", "/_contract/notifications", {"taskId": waiting, "toolName": "Bash",
+                                                         "toolInput": {"command": "make deploy"}, "ageSeconds": 51})
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the modal")
+        await until(pilot, lambda: not isinstance(app.screen, PermissionScreen), timeout=15,
+                    what="the modal to close when the request expires")
+        await until(pilot, lambda: any("after 55 s without an answer" in n for n in notifications(app)),
+                    what="the toast saying why")
+        assert not app.board.permissions

@@ -33,6 +33,7 @@ from taskboard.models import (
     SEED_AGENT_IDS,
     Event,
     PermissionRequest,
+    PermissionStatus,
     Project,
     SummaryPage,
     Task,
@@ -523,6 +524,10 @@ class TaskboardApp(App[None]):
         screen = self._top()
         if isinstance(screen, PermissionScreen) and screen.request.id == event.request.id:
             screen.dismiss(None)
+            if event.request.status is PermissionStatus.EXPIRED:
+                self.notify(event.request.response_message or "That request expired: nobody answered it in time.",
+                            title="Too late to answer", severity="warning")
+                return
             how = "by a rule" if event.request.decided_by == "rule" else "elsewhere"
             self.notify(f"That request was answered {how} ({event.request.behavior}).")
 
