@@ -115,6 +115,7 @@ async def test_the_modal_opens_when_the_task_in_view_asks_and_allow_once_answers
         screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen,
                              what="the permission modal")
         assert screen.request.tool_name == "Bash" and screen.request.tool_input == {"command": "npm test"}
+        await until(pilot, lambda: screen.armed, what="the modal to take its keys")  # opened by itself
         await pilot.press("a")
         await wait_for_status(client, task.id, "completed")
         answered = await client.list_permissions(None, task_id=task.id)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
@@ -28,6 +31,7 @@ from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardE
 from taskboard.client.dialects import Capability
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
+from taskboard.paths import data_dir
 from taskboard.models import (
     MAX_RESUME_COUNT,
     SEED_AGENT_IDS,
@@ -93,6 +97,9 @@ PANES_SETTLE = 0.12
 # refreshing bindings recomposes the footer (tens of ms), which would delay the keys themselves.
 KEYS_SETTLE = 0.3
 NARROW_WIDTH = 120
+# A permission modal that opens by itself takes its decision keys (a, A, d) only after the keys have
+# been quiet this long: a key typed for the board just as it opened must not answer the request.
+AUTO_OPEN_ARM = 0.6
 
 # Actions that change something on the server: off in read-only mode.
 MUTATING = frozenset({"cancel", "resume", "queue", "execute", "approve", "deny", "review", "message",
@@ -135,6 +142,11 @@ KEYMAP: list[tuple[str, str, str, str]] = [
 ]
 
 
+# The board's own keys (TaskboardApp.BINDINGS): refused while a dialog is on top of the board.
+BOARD_ACTIONS = frozenset({*GATED, "inbox", "search", "follow", "filter", "sort", "attention", "clear_filter",
+                           "refresh", "open_detail", "switch_context", "help", "quit"})
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -166,7 +178,9 @@ class TaskboardApp(App[None]):
         Binding("plus,equals_sign", "priority(-1)", "Priority up", show=False),
         Binding("minus", "priority(1)", "Priority down", show=False),
         Binding("y", "copy_id", "Copy id", show=False),
-        Binding("slash", "search", "Search"),
+        # Priority: run as the key arrives, before the keys behind it are handed to the widget in focus
+        # (the table), so a burst typed after `/` lands in the search box (see action_search).
+        Binding("slash", "search", "Search", priority=True),
         Binding("f", "follow", "Follow log", show=False),
         Binding("F", "filter", "Filter", show=False),
         Binding("s", "sort", "Sort", show=False),
@@ -207,6 +221,9 @@ class TaskboardApp(App[None]):
         self._panes_timer: Any = None
         self._changed: set[str] = set()
         self._permission_open: str | None = None
+        self.crash_log: Path | None = None
+        self._crash_message: str | None = None
+        self.last_key_at = 0.0  # when the last key arrived (the permission modal arms after a quiet spell)
 
     # ------------------------------------------------------------------ layout
 
@@ -267,17 +284,31 @@ class TaskboardApp(App[None]):
                     await asyncio.wait_for(self._retry_now.wait(), delay)
                 except TimeoutError:
                     pass
-        if isinstance(self._top(), DisconnectedScreen):
-            self.pop_screen()
+        self._close_disconnected()
         self._watch(revision)
+
+    def _disconnected_screen(self) -> DisconnectedScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, DisconnectedScreen)), None)
 
     def _show_disconnected(self, error: str, attempt: int, delay: float) -> None:
         self._set_connection("disconnected")
-        if not isinstance(self._top(), DisconnectedScreen):
-            self.push_screen(DisconnectedScreen(self.connector.label))
-        screen = self._top()
-        if isinstance(screen, DisconnectedScreen):
-            screen.show_attempt(error, attempt, delay)
+        # One such screen, wherever it is in the stack: with the palette or the context list open over
+        # it, a second one pushed on top hid them (and the next ctrl+p crashed on a duplicate palette).
+        screen = self._disconnected_screen()
+        if screen is None:
+            screen = DisconnectedScreen(self.connector.label)
+            self.push_screen(screen)
+        screen.server = self.connector.label
+        screen.show_attempt(error, attempt, delay)
+
+    def _close_disconnected(self) -> None:
+        screen = self._disconnected_screen()
+        if screen is None:
+            return
+        if self._top() is screen:
+            self.pop_screen()
+        else:  # under a dialog the person has open: it goes when that closes
+            screen.close_when_shown = True
 
     def action_retry_now(self) -> None:
         self._retry_now.set()
@@ -495,8 +526,9 @@ class TaskboardApp(App[None]):
     @on(PermissionRequested)
     def _permission_requested(self, event: PermissionRequested) -> None:
         request = event.request
-        if request.task_id == self.table.selected_id and not self._modal_open() and len(self.screen_stack) == 1:
-            self._review(request)
+        typing = isinstance(self.focused, Input)  # the search box: its keys are not for a modal
+        if request.task_id == self.table.selected_id and len(self.screen_stack) == 1 and not typing:
+            self._review(request, by_itself=True)
             return
         title = self._title(request.task_id)
         self.notify(f"{title} asks to use {request.tool_name}. Press i for the inbox.",
@@ -550,10 +582,14 @@ class TaskboardApp(App[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self._modal_open():
-            # Modals own their keys: `q` on a dialog's button must not quit the app.
+        if action == "search" and (self._modal_open() or isinstance(self._top(), DetailScreen)
+                                   or isinstance(self.focused, Input) or self.log_tail.has_focus_within):
+            return False  # the `/` is the focused field's (a character, the log's own filter)
+        if self._modal_open() and action in BOARD_ACTIONS:
+            # Modals own their keys: `q` on a dialog's button must not quit the app, `d` must not deny
+            # the task behind it. Everything else (Tab's focus_next, a dialog's app.* bindings) runs.
             if isinstance(self._top(), DisconnectedScreen):
-                return action in ("quit", "retry_now", "command_palette")
+                return action in ("quit", "retry_now", "switch_context", "command_palette")
             return action == "command_palette"
         if action not in GATED:
             return True
@@ -605,6 +641,11 @@ class TaskboardApp(App[None]):
         if action == "delete" and status.is_active:
             return "Cancel the task before deleting it."
         return None
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.last_key_at = time.monotonic()
+        await super().on_event(event)
 
     def on_key(self, event: events.Key) -> None:
         # A disabled key is greyed in the footer; pressing it says why instead of doing nothing.
@@ -738,6 +779,10 @@ class TaskboardApp(App[None]):
             request = pending[0]
         if self.client is None:
             return
+        reason = self.why_disabled("approve")
+        if self.read_only and reason is not None:  # whatever path led here (inbox, modal, palette)
+            self.notify(reason, title="Read-only", severity="warning", timeout=4)
+            return
         client, chosen = self.client, request
         verb = {"allow": "Allowed", "deny": "Denied"}[decision.behavior]
         if decision.always_allow:
@@ -754,7 +799,7 @@ class TaskboardApp(App[None]):
         if pending:
             self._review(pending[0])
 
-    def _review(self, request: PermissionRequest) -> None:
+    def _review(self, request: PermissionRequest, *, by_itself: bool = False) -> None:
         if self._permission_open == request.id:
             return
         self._permission_open = request.id
@@ -764,7 +809,9 @@ class TaskboardApp(App[None]):
             if decision is not None and request.id in self.board.permissions:
                 self._answer(decision, request)
 
-        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id)), decided)
+        read_only = "Read-only mode: this board shows the request and decides nothing." if self.read_only else None
+        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id), read_only=read_only,
+                                          arm_after=AUTO_OPEN_ARM if by_itself else 0.0), decided)
 
     def action_inbox(self) -> None:
         titles = {t: self.board.tasks[t].title for t in {p.task_id for p in self.board.permissions.values()}
@@ -829,7 +876,9 @@ class TaskboardApp(App[None]):
     def action_search(self) -> None:
         search = self.screen_stack[0].query_one("#search", Input)
         search.add_class("visible")
-        search.focus()
+        # Focus now, not after a refresh (Widget.focus waits for one): the keys typed right after `/`
+        # may already be queued behind it, and each of them must reach the box, not the board's bindings.
+        self.screen_stack[0].set_focus(search)
 
     def action_clear_filter(self) -> None:
         search = self.screen_stack[0].query_one("#search", Input)
@@ -888,6 +937,9 @@ class TaskboardApp(App[None]):
             self.run_worker(old.close(), group="closing", exit_on_error=False)
         self.connector.close()
         self.connector, self.context = connector, name
+        # The full-screen view shows a task of the old server: back to the board, from wherever ctrl+k was.
+        while isinstance(self._top(), DetailScreen):
+            self.pop_screen()
         self.read_only = self.read_only_flag or choice.read_only
         self.status_bar.read_only = self.read_only
         self.loaded = False
@@ -897,6 +949,10 @@ class TaskboardApp(App[None]):
         self.log_tail.show_task(None, None)
         self.detail.show(None, None, [])
         self.status_bar.server = connector.label
+        screen = self._disconnected_screen()
+        if screen is not None:
+            screen.server = connector.label
+            screen.show_attempt("", 0, 0.0)
         self._set_connection("connecting")
         self.status_bar.update_counts()
         self.notify(f"Switched to {name}", timeout=3)
@@ -952,6 +1008,23 @@ class TaskboardApp(App[None]):
         else:
             self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error")
 
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug, not a server's answer (those are notifications): the app ends with status 1 and a
+        short message pointing at the crash log, which holds the traceback."""
+        self.crash_log = write_crash_log(error)
+        super()._handle_exception(error)
+        summary = f"{type(error).__name__}: {error}"
+        if len(summary) > 300:
+            summary = summary[:299] + "…"
+        self._crash_message = f"taskboard crashed: {summary}\nThe details are in {self.crash_log}\n"
+
+    def _print_error_renderables(self) -> None:
+        if self._crash_message is None:
+            super()._print_error_renderables()
+            return
+        self._exit_renderables.clear()
+        sys.stderr.write(self._crash_message)  # plain: the path must be copyable whole, not wrapped
+
     def _restart_watch(self) -> None:
         self._connect()
 
@@ -959,6 +1032,19 @@ class TaskboardApp(App[None]):
         if self.client is not None:
             await self.client.close()
         self.connector.close()
+
+
+def write_crash_log(error: BaseException) -> Path:
+    """Append the traceback to crash.log in the data directory; its path, for the message on exit."""
+    path = data_dir() / "crash.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')} taskboard crashed\n")
+            log.write("".join(traceback.format_exception(error)))
+    except OSError:  # nowhere to write: the message says where it would have been
+        pass
+    return path
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Shown while the server cannot be reached: what failed, and that we keep trying."""
+"""Shown while the server cannot be reached: what failed, and that we keep trying.
+
+From here a person can retry at once, quit, or switch to another context (ctrl+k, or the palette):
+the board behind it is not the only way out.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ class DisconnectedScreen(Screen[None]):
     """
     BINDINGS = [
         Binding("r", "app.retry_now", "Retry now"),
+        Binding("ctrl+k", "app.switch_context", "Switch context"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -33,6 +38,8 @@ class DisconnectedScreen(Screen[None]):
         super().__init__()
         self.server = server
         self.attempt: tuple[str, int, float] = ("", 0, 0.0)
+        # Connected while a dialog (the palette, the context list) was open over this screen.
+        self.close_when_shown = False
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -42,6 +49,10 @@ class DisconnectedScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show_attempt(*self.attempt)
+
+    def on_screen_resume(self) -> None:
+        if self.close_when_shown:
+            self.dismiss()
 
     def show_attempt(self, error: str, attempt: int, retry_in: float) -> None:
         self.attempt = (error, attempt, retry_in)

@@ -69,7 +69,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
     }
     """
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("escape,q", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Create"),
     ]
 

@@ -1,8 +1,14 @@
-"""The permission modal: what the agent wants to do, and Allow once / Always allow / Deny."""
+"""The permission modal: what the agent wants to do, and Allow once / Always allow / Deny.
+
+It opens focused on the request's text, not on a button: a bare enter (the inbox's "enter reviews",
+or a key the person was typing when the modal opened by itself) must never allow anything. Allowing
+takes `a`, or Tab to a button on purpose. On a read-only board it shows the request and decides nothing.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -67,15 +73,22 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
     }
     """
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Later"),
+        Binding("escape,q", "dismiss(None)", "Later"),
         Binding("a", "allow", "Allow once"),
         Binding("A", "always", "Always allow"),
         Binding("d", "deny", "Deny"),
     ]
 
-    def __init__(self, request: PermissionRequest, *, task_title: str | None = None) -> None:
+    def __init__(self, request: PermissionRequest, *, task_title: str | None = None,
+                 read_only: str | None = None, arm_after: float = 0.0) -> None:
         super().__init__()
         self.request = request
+        # Why nothing may be decided here (read-only), or None.
+        self.read_only = read_only
+        # Opened by itself: the decision keys wait this long, so a key already on its way (typed for
+        # the board) does not answer a request the person has not read.
+        self.arm_after = arm_after
+        self.armed = arm_after <= 0
         self.task_title = task_title or request.task_title or request.task_id
 
     def compose(self) -> ComposeResult:
@@ -97,20 +110,46 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
             yield Static("", id="pattern-error")
             yield Label("Message to the agent when denying (optional):")
             yield Input(placeholder="why not, or what to do instead", id="deny-message")
+            if self.read_only:
+                yield Static(Text(self.read_only, style="bold yellow"), id="permission-read-only")
             with Horizontal(id="permission-buttons"):
-                yield Button("Allow once (a)", id="allow", variant="success")
-                yield Button("Always allow (A)", id="always", variant="primary")
-                yield Button("Deny (d)", id="deny", variant="error")
+                yield Button("Allow once (a)", id="allow", variant="success", disabled=bool(self.read_only))
+                yield Button("Always allow (A)", id="always", variant="primary", disabled=bool(self.read_only))
+                yield Button("Deny (d)", id="deny", variant="error", disabled=bool(self.read_only))
+                yield Button("Later (esc)", id="later")
 
     def on_mount(self) -> None:
-        self.query_one("#allow", Button).focus()
+        self.query_one("#permission-input").focus()
+        if not self.armed:
+            self.set_timer(self.arm_after, self._arm)
+
+    def _arm(self) -> None:
+        # Armed once the keys have been quiet for arm_after: a burst typed for the board runs out first.
+        quiet = time.monotonic() - getattr(self.app, "last_key_at", 0.0)
+        if quiet < self.arm_after:
+            self.set_timer(self.arm_after - quiet, self._arm)
+            return
+        self.armed = True
+
+    def _may_decide(self) -> bool:
+        if self.read_only:
+            self.notify(self.read_only, title="Read-only", severity="warning", timeout=4)
+            return False
+        return self.armed
+
+    @on(Button.Pressed, "#later")
+    def _later(self) -> None:
+        self.dismiss(None)
 
     @on(Button.Pressed, "#allow")
     def action_allow(self) -> None:
-        self.dismiss(PermissionDecision("allow"))
+        if self._may_decide():
+            self.dismiss(PermissionDecision("allow"))
 
     @on(Button.Pressed, "#always")
     def action_always(self) -> None:
+        if not self._may_decide():
+            return
         pattern = self.query_one("#pattern", Input).value.strip()
         if not re.match(PATTERN_REGEX, pattern):
             self.query_one("#pattern-error", Static).update(
@@ -121,6 +160,8 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
 
     @on(Button.Pressed, "#deny")
     def action_deny(self) -> None:
+        if not self._may_decide():
+            return
         message = self.query_one("#deny-message", Input).value.strip() or None
         self.dismiss(PermissionDecision("deny", message=message))
 

@@ -1,0 +1,354 @@
+"""The board as a person drives it (issue 18): keys only, typed text included, the server as the judge.
+
+These tests press keys (pilot.press, or `burst` for keys that arrive faster than the app handles them)
+and read the screen or the server. They never set a widget's value or call an action method: the
+walls a keyboard user hits (a Tab that moves nowhere, an enter that allows, a key that runs as a
+command) only show when the keys go the whole way through the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.command import CommandPalette
+from textual.widgets import Input
+
+from taskboard.connect import RemoteServer
+from taskboard.tui.app import ContextChoice, make_app
+from taskboard.tui.screens.contexts import ContextScreen
+from taskboard.tui.screens.detail import DetailScreen
+from taskboard.tui.screens.disconnected import DisconnectedScreen
+from taskboard.tui.screens.filter import FilterScreen
+from taskboard.tui.screens.inbox import InboxScreen
+from taskboard.tui.screens.new_task import NewTaskScreen
+from taskboard.tui.screens.permission import PermissionScreen
+from tests.helpers import LONG, start_task, wait_for_status
+from tests.tui.pilot import SIZE, burst, loaded, notifications, screen_text, select, until
+from tests.tui.test_actions import asks, pending
+
+
+def focused_id(app: Any) -> str | None:
+    return app.focused.id if app.focused is not None else None
+
+
+async def actions_done(pilot: Any) -> None:
+    """Every server call a key started has come back (the app's own workers, not a sleep)."""
+    app = pilot.app
+    await pilot.pause()
+    await until(pilot, lambda: not [w for w in app.workers if w.group == "actions" and not w.is_finished],
+                what="the actions to finish")
+
+
+# ---------------------------------------------------------------- 1. Tab and shift+Tab in every dialog
+
+
+async def test_the_new_task_form_is_filled_by_typing_through_tab(backend) -> None:
+    server, client = backend
+    project = await client.create_project("Docs", "the docs")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await until(pilot, lambda: app.projects, what="the projects")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewTaskScreen) and focused_id(app) == "title")
+        await pilot.press(*"hello", "tab", *"desc")
+        assert focused_id(app) == "description"
+        await pilot.press("tab")  # priority: P2 by default; one up is P1
+        assert focused_id(app) == "priority"
+        await pilot.press("enter", "up", "enter")
+        await pilot.press("tab")  # agent: the first one offered
+        assert focused_id(app) == "assignedAgent"
+        agent = app.agents[0]
+        await pilot.press("enter", "down", "enter")
+        await pilot.press("tab")  # project
+        assert focused_id(app) == "projectId"
+        await pilot.press("enter", "down", "enter")
+        await pilot.press("tab", *'{"steps": 2}')
+        assert focused_id(app) == "params"
+        await pilot.press("tab", "space")  # "start now" off: the task stays planned
+        assert focused_id(app) == "start"
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "shift+tab", "shift+tab")
+        assert focused_id(app) == "description"  # shift+tab walks back the same way
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, NewTaskScreen), what="the form to close")
+        page = await client.list_tasks()
+        [task] = page.items
+        assert (task.title, task.description, task.priority) == ("hello", "desc", 1)
+        assert (task.assigned_agent, task.project_id, task.status) == (agent, project.id, "planned")
+        assert (await client.get_task(task.id)).params == {"steps": 2}
+
+
+async def test_review_always_allows_an_edited_pattern_typed_through_tab(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "npm tests", params=asks(command="npm test --watch"))
+    await pending(client, task.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await until(pilot, lambda: app.board.permissions, what="the request")
+        await select(pilot, task.id)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await pilot.press("tab")
+        assert focused_id(app) == "pattern"
+        await pilot.press("end", "ctrl+u", *"not a pattern", "enter")
+        assert isinstance(app.screen, PermissionScreen)  # refused inline
+        assert "tool:argument" in str(app.screen.query_one("#pattern-error").render())
+        await pilot.press("end", "ctrl+u", *"Bash:npm test*", "enter")
+        await wait_for_status(client, task.id, "completed")
+        assert [(r.pattern, r.behavior) for r in await client.list_rules()] == [("Bash:npm test*", "allow")]
+
+
+async def test_review_denies_with_a_message_typed_through_tab(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "drops a table", params=asks(command="psql -c 'drop table users'"))
+    await pending(client, task.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await until(pilot, lambda: app.board.permissions, what="the request")
+        await select(pilot, task.id)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await pilot.press("tab", "tab")
+        assert focused_id(app) == "deny-message"
+        await pilot.press(*"use the staging db", "shift+tab")
+        assert focused_id(app) == "pattern"
+        await pilot.press("tab", "tab", "tab", "tab")  # past Allow once and Always allow, to Deny
+        assert focused_id(app) == "deny"
+        await pilot.press("enter")
+        await wait_for_status(client, task.id, "completed")
+        [answered] = await client.list_permissions(None, task_id=task.id)
+        assert (answered.status, answered.response_message) == ("denied", "use the staging db")
+
+
+async def test_the_filter_dialog_reaches_the_project_by_tab(backend) -> None:
+    server, client = backend
+    docs = await client.create_project("Docs", "")
+    ops = await client.create_project("Ops", "")
+    in_docs = await client.create_task(title="in docs", project_id=docs.id)
+    in_ops = await client.create_task(title="in ops", project_id=ops.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, in_docs.id, in_ops.id)
+        await until(pilot, lambda: len(app.projects) == 2, what="the projects")
+        await pilot.press("F")
+        await until(pilot, lambda: isinstance(app.screen, FilterScreen), what="the filter dialog")
+        await pilot.press("tab")
+        assert focused_id(app) == "project"
+        await pilot.press("enter", "down", "down", "enter", "ctrl+s")  # the second project: Ops
+        await until(pilot, lambda: not isinstance(app.screen, FilterScreen), what="the dialog to close")
+        await until(pilot, lambda: "in ops" in screen_text(app) and
+                    "in docs" not in screen_text(app), what="only Ops's task on screen")
+
+
+# ---------------------------------------------------------------- 10. no sequence of enters allows
+
+
+async def test_enter_enter_from_the_inbox_allows_nothing(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "asks once", params=asks())
+    request = await pending(client, task.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await until(pilot, lambda: app.board.permissions, what="the request")
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, InboxScreen), what="the inbox")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        assert focused_id(app) == "permission-input"  # on the request's text, not on a button
+        await pilot.press("enter", "enter")
+        await actions_done(pilot)
+        assert isinstance(app.screen, PermissionScreen)
+        assert [r.id for r in await client.list_permissions("pending", task_id=task.id)] == [request.id]
+        await pilot.press("a")  # allowing takes a
+        await wait_for_status(client, task.id, "completed")
+
+
+async def test_a_key_typed_as_the_modal_opens_by_itself_does_not_answer_it(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="asks while watched", params=asks())
+    await client.queue(task.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await client.execute(task.id)
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the modal", timeout=20)
+        burst(pilot, "d")  # meant for the board; lands on the modal just opened
+        await actions_done(pilot)
+        assert isinstance(app.screen, PermissionScreen)
+        assert await client.list_permissions("pending", task_id=task.id)
+        screen = app.screen
+        await until(pilot, lambda: screen.armed, what="the modal to arm")
+        await pilot.press("a")
+        await wait_for_status(client, task.id, "completed")
+        [answered] = await client.list_permissions(None, task_id=task.id)
+        assert answered.status == "allowed"
+
+
+# ---------------------------------------------------------------- 11. q and escape close a modal
+
+
+async def test_q_and_escape_close_the_permission_modal_and_q_on_the_board_quits(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="asks while watched", params=asks())
+    await client.queue(task.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await client.execute(task.id)
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the modal", timeout=20)
+        await pilot.press("q")
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="q to close the modal")
+        assert app.is_running
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="escape to close it")
+        assert await client.list_permissions("pending", task_id=task.id)  # closing decides nothing
+        for key, screen in (("n", NewTaskScreen), ("F", FilterScreen), ("i", InboxScreen)):
+            await pilot.press(key)
+            await until(pilot, lambda s=screen: isinstance(app.screen, s), what=f"{key}'s dialog")
+            await pilot.press("tab", "tab", "tab") if key == "n" else None  # off the text fields
+            await pilot.press("escape" if key == "n" else "q")
+            await until(pilot, lambda: len(app.screen_stack) == 1, what=f"{key}'s dialog to close")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, what="q on the board to quit")
+
+
+# ---------------------------------------------------------------- 2. read-only holds on every path
+
+
+async def test_read_only_holds_from_the_inbox_the_review_dialog_and_the_palette(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "watched only", params=asks())
+    await pending(client, task.id)
+    async with make_app(server.url, read_only=True, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await until(pilot, lambda: app.board.permissions, what="the request")
+        await pilot.press("i", "enter")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the request, shown")
+        await pilot.press("a", "d", "A", "enter")
+        await pilot.press("tab", "tab", "tab", "tab", "enter", "tab", "enter", "tab", "enter")
+        await actions_done(pilot)
+        assert any("Read-only" in n for n in notifications(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="the dialog to close")
+        await select(pilot, task.id)
+        await pilot.press("p")  # the review key: refused
+        await pilot.press("ctrl+p", *"allow the pending", "enter")
+        await pilot.pause()
+        await actions_done(pilot)
+        assert [r.status for r in await client.list_permissions(None, task_id=task.id)] == ["pending"]
+        assert (await client.get_task(task.id)).status == "running"
+        assert not await client.list_rules()
+
+
+# ---------------------------------------------------------------- 4. keys after / go to the search box
+
+
+async def test_keys_typed_in_a_burst_after_slash_go_to_the_search_box(backend) -> None:
+    server, client = backend
+    long = await client.create_task(title="Long report")
+    other = await client.create_task(title="short note")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, long.id, other.id)
+        burst(pilot, "/Long")
+        search = app.query_one("#search", Input)
+        await until(pilot, lambda: search.value == "Long", what="the search box to hold what was typed")
+        assert len(app.screen_stack) == 1  # `n` did not open the new-task form
+        await until(pilot, lambda: "short note" not in screen_text(app), what="the search")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.focused is app.table, what="enter to keep the search")
+        burst(pilot, "/deploy")  # `d` would be deny, `D` delete
+        await until(pilot, lambda: search.value == "deploy", what="the second burst in the box (a new search)")
+        assert len(app.screen_stack) == 1
+
+
+# ---------------------------------------------------------------- 3. context switch from every screen; a crash
+
+
+def _nothing_listens() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_switch_context_from_the_cannot_reach_screen_by_key_and_by_palette(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="on the live server")
+    down = _nothing_listens()
+    contexts = {
+        "down": ContextChoice(down, lambda: RemoteServer(down, label="down")),
+        "up": ContextChoice(server.url, lambda: RemoteServer(server.url, label="up")),
+    }
+    app = make_app(connector=contexts["down"].connect(), contexts=contexts, context="down", bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, DisconnectedScreen) and app.screen,
+                             what="cannot reach")
+        # The palette stays usable while the retries go on: no second screen over it, no crash.
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+        await until(pilot, lambda: screen.attempt[1] >= 2, what="a retry", timeout=10)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="the palette to close")
+        await pilot.press("ctrl+k")
+        await until(pilot, lambda: isinstance(app.screen, ContextScreen), what="the context list")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.loaded and task.id in app.board.tasks, what="the live board")
+        assert len(app.screen_stack) == 1 and app.context == "up"
+        # And back to the dead one and out again, through the palette's command this time.
+        await pilot.press("ctrl+k", "up", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DisconnectedScreen), what="cannot reach again")
+        await pilot.press("ctrl+p", *"Switch context: up")
+        await until(pilot, lambda: "Switch context: up" in screen_text(app), what="the command")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.loaded and task.id in app.board.tasks and len(app.screen_stack) == 1,
+                    what="the live board again")
+        assert app.is_running
+
+
+async def test_switch_context_from_the_full_screen_view(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="seen full screen")
+    other = await client.create_task(title="the other board")  # same server, two contexts: enough here
+    contexts = {
+        "one": ContextChoice(server.url, lambda: RemoteServer(server.url, label="one")),
+        "two": ContextChoice(server.url, lambda: RemoteServer(server.url, label="two")),
+    }
+    app = make_app(connector=contexts["one"].connect(), contexts=contexts, context="one", bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, task.id, other.id)
+        await select(pilot, task.id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the full-screen view")
+        await pilot.press("ctrl+k")
+        await until(pilot, lambda: isinstance(app.screen, ContextScreen), what="the context list")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.context == "two" and app.loaded and len(app.screen_stack) == 1,
+                    what="the board of the other context")
+
+
+class _Broken:
+    """A connector whose label is a bug: the app cannot even draw its header."""
+
+    @property
+    def label(self) -> str:
+        raise RuntimeError("the label is broken")
+
+    async def connect(self) -> Any:
+        raise AssertionError("never reached")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_crash_exits_non_zero_with_a_short_message_and_the_log_path(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    app = make_app(connector=_Broken(), bell=False)  # type: ignore[arg-type]
+    app.run(headless=True, size=SIZE)
+    assert app.return_code == 1
+    err = capsys.readouterr().err
+    log = tmp_path / "taskboard" / "crash.log"
+    assert "taskboard crashed: RuntimeError: the label is broken" in err and str(log) in err
+    assert len(err.splitlines()) <= 4  # a message, not a screenful of traceback
+    assert "Traceback" in log.read_text() and "the label is broken" in log.read_text()
