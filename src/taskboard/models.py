@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictStr,
+    StringConstraints,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -37,6 +38,10 @@ MESSAGE_MAX = 10_000
 PATTERN_MAX = 500
 LIST_LIMIT_MAX = 1000
 LIST_LIMIT_DEFAULT = 100
+
+# A title as Zod's z.string().trim(): surrounding spaces go, so a title of only spaces is empty and
+# refused with the seed's "String must contain at least 1 character(s)" (a blank row on the board otherwise).
+TrimmedStr = Annotated[StrictStr, StringConstraints(strip_whitespace=True)]
 
 # Runtime ids named by seed 001, plus the two this project ships.
 SEED_AGENT_IDS = (
@@ -274,7 +279,7 @@ class TaskDetail(Task):
 
 
 class TaskCreate(RequestModel):
-    title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     project_id: StrictStr | None = Field(default=None, max_length=100)
     priority: JsonInt = Field(default=2, ge=0, le=3)
@@ -287,7 +292,7 @@ class TaskCreate(RequestModel):
 
 class TaskUpdate(RequestModel):
     # title, status and priority may be left out but not cleared: not nullable, default unset.
-    title: StrictStr = Field(default=None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
+    title: TrimmedStr = Field(default=None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     status: TaskStatus = Field(default=None)  # type: ignore[assignment]
     priority: JsonInt = Field(default=None, ge=0, le=3)  # type: ignore[assignment]
@@ -516,7 +521,7 @@ class ProjectCreate(RequestModel):
 
 
 class WorkflowStep(RequestModel):
-    title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     priority: JsonInt = Field(default=2, ge=0, le=3)
     assigned_agent: AgentId | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from textual.command import CommandPalette
 from textual.widgets import Input
 
@@ -352,3 +354,30 @@ def test_a_crash_exits_non_zero_with_a_short_message_and_the_log_path(tmp_path, 
     assert "taskboard crashed: RuntimeError: the label is broken" in err and str(log) in err
     assert len(err.splitlines()) <= 4  # a message, not a screenful of traceback
     assert "Traceback" in log.read_text() and "the label is broken" in log.read_text()
+
+
+# ---------------------------------------------------------------- 6. a title of only spaces
+
+
+async def test_a_blank_title_is_refused_by_the_server_and_inline_in_the_form(backend) -> None:
+    server, client = backend
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        for path in ("/api/tasks", "/api/tasks/spawn"):
+            response = await http.post(path, json={"title": "   "})
+            assert response.status_code == 400, response.text
+            empty = await http.post(path, json={"title": ""})
+            assert response.json() == empty.json()  # the seed's body, as for an empty title
+            assert response.json()["error"]["fieldErrors"]["title"] == ["String must contain at least 1 character(s)"]
+        task = (await http.post("/api/tasks", json={"title": "x"})).json()
+        patched = await http.patch(f"/api/tasks/{task['id']}", json={"title": " \t "})
+        assert patched.status_code == 400
+    assert (await client.list_tasks()).total == 1
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task["id"])
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewTaskScreen) and focused_id(app) == "title")
+        await pilot.press("space", "space", "space", "ctrl+s")
+        await until(pilot, lambda: "String must contain at least 1 character(s)" in screen_text(app),
+                    what="the error under the title")
+        assert isinstance(app.screen, NewTaskScreen)
+        assert (await client.list_tasks()).total == 1  # nothing was sent
