@@ -381,3 +381,36 @@ async def test_a_blank_title_is_refused_by_the_server_and_inline_in_the_form(bac
                     what="the error under the title")
         assert isinstance(app.screen, NewTaskScreen)
         assert (await client.list_tasks()).total == 1  # nothing was sent
+
+
+# ---------------------------------------------------------------- 9. a saved rule answers what is waiting
+
+
+def writes(path: str) -> dict:
+    return {"steps": 3, "stepSeconds": 0.02,
+            "permission": {"tool": "Write", "input": {"file_path": path}, "atStep": 1, "message": "Save it"}}
+
+
+async def test_always_allow_answers_the_waiting_requests_it_covers_and_says_how_many(backend) -> None:
+    server, client = backend
+    first = await start_task(client, "writes the overview", params=writes("/reports/023-overview.md"))
+    second = await start_task(client, "writes the summary", params=writes("/reports/024-summary.md"))
+    elsewhere = await start_task(client, "writes elsewhere", params=writes("/tmp/scratch.md"))
+    for task in (first, second, elsewhere):
+        await pending(client, task.id)
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, first.id, second.id, elsewhere.id)
+        await until(pilot, lambda: len(app.board.permissions) == 3, what="three requests")
+        await select(pilot, first.id)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await pilot.press("tab", "end", "ctrl+u", *"write:/reports/*", "enter")
+        await wait_for_status(client, first.id, "completed")
+        await wait_for_status(client, second.id, "completed")  # answered by the rule, not left waiting
+        [by_rule] = await client.list_permissions(None, task_id=second.id)
+        assert (by_rule.status, by_rule.decided_by) == ("allowed", "rule")
+        assert await client.list_permissions("pending", task_id=elsewhere.id)  # not covered: still waiting
+        await until(pilot, lambda: any("and 1 more waiting request it covers" in n for n in notifications(app)),
+                    what="the toast to say how many")
+        await until(pilot, lambda: list(app.board.permissions) == [
+            p.id for p in app.board.permissions.values() if p.task_id == elsewhere.id], what="the board's inbox")

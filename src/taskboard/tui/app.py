@@ -786,7 +786,20 @@ class TaskboardApp(App[None]):
         client, chosen = self.client, request
         verb = {"allow": "Allowed", "deny": "Denied"}[decision.behavior]
         if decision.always_allow:
-            verb = f"Always allowing {decision.pattern}:"
+            waiting = set(self.board.permissions) - {chosen.id}
+            done = f"Always allowing {decision.pattern}: allowed {chosen.tool_name} for {self._title(chosen.task_id)}"
+
+            async def always() -> None:
+                await client.respond(chosen.task_id, chosen.id, "allow", always_allow=True,
+                                     permission_pattern=decision.pattern)
+                # The saved rule answers what was already waiting too (the server does it): say how many.
+                still = {p.id for p in await client.list_permissions(status="pending")}
+                more = len(waiting - still)
+                self.notify(done + (f", and {more} more waiting request{'s' if more != 1 else ''} it covers"
+                                    if more else ""), timeout=5)
+
+            self._call("approve", always, "")
+            return
         self._call("approve" if decision.behavior == "allow" else "deny",
                    lambda: client.respond(chosen.task_id, chosen.id, decision.behavior, message=decision.message,
                                           always_allow=decision.always_allow or None,
