@@ -414,3 +414,40 @@ async def test_always_allow_answers_the_waiting_requests_it_covers_and_says_how_
                     what="the toast to say how many")
         await until(pilot, lambda: list(app.board.permissions) == [
             p.id for p in app.board.permissions.values() if p.task_id == elsewhere.id], what="the board's inbox")
+
+
+# ---------------------------------------------------------------- 5. the log follows a resumed task
+
+
+async def test_the_log_follows_a_resumed_task_into_its_next_attempt(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "long job", params={"steps": 100_000, "stepSeconds": 0.05})
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await until(pilot, lambda: app.log_tail.entries, what="the first attempt's lines")
+        await pilot.press("c", "y")
+        await wait_for_status(client, task.id, "cancelled")
+        await until(pilot, lambda: "· ended" in screen_text(app), what="the log to end with the attempt")
+        await pilot.press("r")
+        await until(pilot, lambda: "attempt 2" in screen_text(app), what="a line where attempt 2 begins")
+        after = await until(pilot, lambda: _lines_after_the_marker(app), what="the new attempt's lines")
+        assert "· ended" not in screen_text(app)
+        # The server's log has the same lines (the tail streamed on from where it was, no gap).
+        server_lines = [e.message async for e in _log_until(client, task.id, len(app.log_tail.entries))]
+        assert after[0] in server_lines
+
+
+def _lines_after_the_marker(app: Any) -> list[str]:
+    messages = [e.message for e in app.log_tail.entries]
+    marker = next((i for i, m in enumerate(messages) if "attempt 2" in m), None)
+    return messages[marker + 1:] if marker is not None else []
+
+
+async def _log_until(client: Any, task_id: str, count: int):
+    seen = 0
+    async for entry in client.stream_logs(task_id):
+        yield entry
+        seen += 1
+        if seen >= count:
+            return

@@ -509,7 +509,8 @@ class TaskboardApp(App[None]):
         task = self.table.selected_task
         if self.detail.is_attached:
             self.detail.show(self.client, task, self.board.pending_for(task.id) if task else [])
-            self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "")
+            self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "",
+                                    task.status if task else None, task.attempt if task else 0)
 
     @on(TaskChanged)
     def _task_changed_message(self, event: TaskChanged) -> None:
@@ -518,6 +519,8 @@ class TaskboardApp(App[None]):
         task = self.board.task(event.task_id)
         if event.task_id == self.table.selected_id:
             self.detail.show(self.client, task, self.board.pending_for(event.task_id))
+            if task is not None and self.log_tail.task_id == task.id:
+                self.log_tail.task_changed(task.status, task.attempt)
             self._refresh_keys()
         screen = self._top()
         if isinstance(screen, DetailScreen) and task is not None:

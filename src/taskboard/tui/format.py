@@ -50,6 +50,7 @@ LOG_STYLE = {
     "stdout": "default",
     "progress": "grey50",
     "result": "green",
+    "attempt": "bold magenta",
 }
 
 
