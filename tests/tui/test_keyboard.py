@@ -8,6 +8,7 @@ command) only show when the keys go the whole way through the app.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from taskboard.tui.screens.filter import FilterScreen
 from taskboard.tui.screens.inbox import InboxScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionScreen
-from tests.helpers import LONG, start_task, wait_for_status
+from tests.helpers import LONG, start_task, wait_for_status, wait_until
 from tests.tui.pilot import SIZE, burst, loaded, notifications, screen_text, select, until
 from tests.tui.test_actions import asks, pending
 
@@ -451,3 +452,39 @@ async def _log_until(client: Any, task_id: str, count: int):
         seen += 1
         if seen >= count:
             return
+
+
+# ---------------------------------------------------------------- 8. the detail pane stays true
+
+
+async def test_the_detail_pane_ticks_and_says_what_a_stopped_task_is(backend) -> None:
+    server, client = backend
+    failed = await start_task(client, "fails at two", params={"steps": 4, "stepSeconds": 0.02, "failAtStep": 2})
+    cancelled = await start_task(client, "cancelled midway", params=LONG)
+    await wait_for_status(client, failed.id, "failed")
+    await wait_until(lambda: _has_progress(client, cancelled.id))
+    await client.cancel(cancelled.id)
+    await wait_for_status(client, cancelled.id, "cancelled")
+    later = [timedelta(0)]
+    app = make_app(server.url, bell=False, clock=lambda: datetime.now(UTC) + later[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, failed.id, cancelled.id)
+        await select(pilot, failed.id)
+        lines = (await until(pilot, lambda: app.detail.view and app.detail.view.task.id == failed.id
+                             and app.detail.view.detail and app.detail.text, what="the failed task's detail")
+                 ).splitlines()
+        error = next(i for i, line in enumerate(lines) if line.startswith("✘") and "fails at two" not in line)
+        assert error < next(i for i, line in enumerate(lines) if line.startswith("id"))  # at the top
+        assert error < app.detail.size.height  # on screen, not below the fold
+        await select(pilot, cancelled.id)
+        text = await until(pilot, lambda: app.detail.view and app.detail.view.task.id == cancelled.id
+                           and "stopped" in app.detail.text and app.detail.text, what="stopped")
+        assert "working" not in text  # not what it was doing when it was stopped
+        assert "(0s ago)" in text or "(1s ago)" in text or "(2s ago)" in text
+        later[0] = timedelta(minutes=5)
+        await until(pilot, lambda: "(5m ago)" in app.detail.text, what="the ages to tick", timeout=5)
+
+
+async def _has_progress(client: Any, task_id: str) -> bool:
+    task = await client.get_task(task_id)
+    return task.progress is not None and task.progress.current >= 1
