@@ -488,3 +488,57 @@ async def test_the_detail_pane_ticks_and_says_what_a_stopped_task_is(backend) ->
 async def _has_progress(client: Any, task_id: str) -> bool:
     task = await client.get_task(task_id)
     return task.progress is not None and task.progress.current >= 1
+
+
+# ---------------------------------------------------------------- 7. nothing that carries meaning is cut
+
+
+async def test_at_80x24_the_header_counts_footer_and_dialog_buttons_are_whole(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "asks for a write", params=writes("/reports/024-summary.md"))
+    for title in ("first", "second", "third"):
+        await client.create_task(title=title)
+    await pending(client, task.id)
+    async with make_app(server.url, bell=False).run_test(size=(80, 24)) as pilot:
+        app = await loaded(pilot, task.id)
+        await until(pilot, lambda: app.board.permissions, what="the request")
+        await pilot.press("escape") if len(app.screen_stack) > 1 else None
+        await until(pilot, lambda: len(app.screen_stack) == 1 and "Help" in screen_text(app).splitlines()[-1],
+                    what="the board and its footer")
+        lines = screen_text(app).splitlines()
+        assert "live" in lines[0] and "approval waiting" in lines[0] and lines[0].rstrip().endswith("spent")
+        assert "▶ 1" in lines[1] and "○ 3" in lines[1] and "shown" in lines[1] and "sort priority" in lines[1]
+        assert "? Help" in lines[-1] and "q Quit" in lines[-1]
+        await select(pilot, task.id)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await pilot.pause()
+        text = screen_text(app)
+        for button in ("Allow once (a)", "Always allow (A)", "Deny (d)", "Later (esc)"):
+            assert button in text, button
+        await pilot.press("escape", "n")
+        await until(pilot, lambda: isinstance(app.screen, NewTaskScreen), what="the form")
+        await pilot.pause()
+        assert "Create (ctrl+s)" in screen_text(app) and "Cancel (esc)" in screen_text(app)
+
+
+async def test_at_140_columns_the_summary_is_whole_and_the_log_filter_shows_what_is_typed(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "writes a log", params=LONG)
+    for status in ("planned", "queued"):
+        for n in range(10):  # two-digit counts
+            made = await client.create_task(title=f"writes nothing {n}")
+            await client.queue(made.id) if status == "queued" else None
+    async with make_app(server.url, bell=False).run_test(size=(140, 40)) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await until(pilot, lambda: app.log_tail.entries, what="log lines")
+        await pilot.press("slash", *"writes", "enter")  # a search makes the summary longer
+        await until(pilot, lambda: "/writes" in screen_text(app).splitlines()[1], what="the search in the summary")
+        line = screen_text(app).splitlines()[1].rstrip()
+        assert line.endswith("sort priority, attention first"), line
+        await pilot.press("tab", "tab")
+        assert app.log_tail.has_focus_within
+        await pilot.press("slash", *"zzq")
+        await until(pilot, lambda: any(l.strip("│ ").startswith("zzq") for l in screen_text(app).splitlines()
+                                       if "│" in l) or "│zzq" in screen_text(app), what="the typed filter")

@@ -164,6 +164,9 @@ class TaskboardApp(App[None]):
     CSS_PATH = "taskboard.tcss"
     TITLE = "taskboard"
     BINDINGS = [
+        # Help and Quit first: the footer shows keys in this order, and cuts what does not fit.
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
         Binding("n", "new_task", "New"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
@@ -190,8 +193,6 @@ class TaskboardApp(App[None]):
         Binding("enter", "open_detail", "Detail", show=False),
         Binding("ctrl+k", "switch_context", "Context", show=False),
         Binding("C", "cleanup", "Clean up", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, connector: Connector, *, read_only: bool = False,
@@ -234,7 +235,8 @@ class TaskboardApp(App[None]):
         self.detail = DetailPane(self.clock, id="detail")
         self.log_tail = LogTail(id="log")
         yield self.status_bar
-        yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search")
+        yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search",
+                    compact=True)
         with Horizontal(id="main"):
             yield self.table
             with Vertical(id="side"):

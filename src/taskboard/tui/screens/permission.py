@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from taskboard.models import PATTERN_REGEX, PermissionRequest
 from taskboard.tui import format as fmt
+from taskboard.tui.screens.fit import fit_body
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,24 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
         background: $surface;
         padding: 0 2;
     }
+    PermissionScreen #permission-body {
+        height: auto;
+    }
     PermissionScreen #permission-input {
         height: auto;
         max-height: 12;
         background: $panel;
-        margin: 1 0;
+        margin: 1 0 0 0;
+    }
+    PermissionScreen #permission-input:focus {
+        background: $panel-lighten-1;
     }
     PermissionScreen Label {
         margin-top: 1;
         color: $text-muted;
+    }
+    PermissionScreen Input {
+        margin-right: 1;
     }
     PermissionScreen #pattern-error {
         color: $error;
@@ -99,17 +109,18 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
             head.append(self.task_title, style="bold")
             head.append(" wants to use ")
             head.append(request.tool_name, style="bold cyan")
-            yield Static(head, id="permission-head")
-            if request.message:
-                yield Static(Text(request.message, style="italic"), id="permission-message")
-            with VerticalScroll(id="permission-input"):
-                yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
-                                    word_wrap=True, background_color="default"))
-            yield Label("Always allow calls matching (tool:argument glob):")
-            yield Input(request.suggested_pattern, id="pattern")
-            yield Static("", id="pattern-error")
-            yield Label("Message to the agent when denying (optional):")
-            yield Input(placeholder="why not, or what to do instead", id="deny-message")
+            with VerticalScroll(id="permission-body", can_focus=False):
+                yield Static(head, id="permission-head")
+                if request.message:
+                    yield Static(Text(request.message, style="italic"), id="permission-message")
+                with VerticalScroll(id="permission-input"):
+                    yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
+                                        word_wrap=True, background_color="default"))
+                yield Label("Always allow calls matching (tool:argument glob):")
+                yield Input(request.suggested_pattern, id="pattern", compact=True)
+                yield Static("", id="pattern-error")
+                yield Label("Message to the agent when denying (optional):")
+                yield Input(placeholder="why not, or what to do instead", id="deny-message", compact=True)
             if self.read_only:
                 yield Static(Text(self.read_only, style="bold yellow"), id="permission-read-only")
             with Horizontal(id="permission-buttons"):
@@ -119,7 +130,15 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
                 yield Button("Later (esc)", id="later")
 
     def on_mount(self) -> None:
+        self._fit()
         self.query_one("#permission-input").focus()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # Borders 2, the buttons 3 and their margins 2, the read-only line.
+        fit_body(self.query_one("#permission-body"), self.app.size.height, 7 + (1 if self.read_only else 0))
         if not self.armed:
             self.set_timer(self.arm_after, self._arm)
 

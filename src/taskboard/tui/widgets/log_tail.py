@@ -164,7 +164,9 @@ class LogTail(Vertical):
         self._rerun = False  # the task ran again since this stream began: stream on when it ends
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter the log (enter to keep, escape to clear)", id="log-filter")
+        # Compact: one row with no border. A bordered Input squeezed into one row drew its border
+        # and hid the text being typed.
+        yield Input(placeholder="filter the log (enter to keep, escape to clear)", id="log-filter", compact=True)
         with Vertical():
             yield LogView(id="log-view")
 
