@@ -14,12 +14,14 @@ from taskboard.models import (
     PermissionRuleCreate,
     ProjectCreate,
     SEED_AGENT_IDS,
-    TRANSITIONS,
     TaskCreate,
     TaskStatus,
     TaskUpdate,
     WorkflowCreate,
+    delete_refusal,
     detect_content_type,
+    message_refusal,
+    transition_refusal,
 )
 from taskboard_backend.errors import ApiError, Conflict, InvalidTransition, NotFound, field_error
 from taskboard_backend.permissions import InvalidPattern, Rule, compile_pattern, decide, request_key
@@ -27,7 +29,7 @@ from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, transition_message, utcnow
+from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, utcnow
 
 log = logging.getLogger("taskboard.service")
 
@@ -141,8 +143,9 @@ class TaskService:
                 raise NotFound("Task not found")
             return wire
 
-        if target not in TRANSITIONS[current]:
-            raise InvalidTransition(transition_message(current, target))
+        refusal = transition_refusal(current, target)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         if target == TaskStatus.AWAITING_INPUT:
             raise InvalidTransition("awaiting_input is set by the agent when it asks a question, not through PATCH")
 
@@ -182,7 +185,10 @@ class TaskService:
                 await tx.update_task(task_id, fields)
 
     async def delete_task(self, task_id: str) -> None:
-        await self.store.require_task(task_id)
+        task = await self.store.require_task(task_id)
+        refusal = delete_refusal(task["status"])  # none today: a running task is stopped as it goes
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         async with self.store.transaction() as tx:
             row = await tx.fetchone("DELETE FROM tasks WHERE id = ? RETURNING id", (task_id,))
             if row is None:
@@ -285,8 +291,9 @@ class TaskService:
 
     async def send_message(self, task_id: str, body: MessageCreate) -> dict[str, Any]:
         task = await self.store.require_task(task_id)
-        if task["status"] != TaskStatus.AWAITING_INPUT:
-            raise InvalidTransition(f"Task is not awaiting input (current: {task['status']})")
+        refusal = message_refusal(task["status"])
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         async with self.store.transaction() as tx:
             wire = await tx.transition(task_id, TaskStatus.RUNNING, {}, from_statuses=[TaskStatus.AWAITING_INPUT])
             await tx.execute("INSERT INTO messages (task_id, role, message, created_at) VALUES (?, 'user', ?, ?)",

@@ -156,6 +156,60 @@ def sources_for(target: TaskStatus | str) -> frozenset[TaskStatus]:
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
 
+# --------------------------------------------------------------------------- the task rules
+#
+# What a task may do, in the words the server refuses with. The backend's checks call these, and
+# so does taskboard/actions.py (the TUI's greyed keys, the palette, the CLI): one rule, one place.
+
+# Statuses from which running again means resuming the last session (failed/cancelled -> running).
+RESUMABLE = frozenset(s for s in sources_for(TaskStatus.RUNNING) if s.is_final)
+# Only a queued task executes: from the other statuses that may become running it is a resume, or
+# the agent's own step (awaiting_input -> running, when answered).
+EXECUTABLE = frozenset({TaskStatus.QUEUED})
+
+
+def transition_refusal(current: TaskStatus | str, target: TaskStatus | str) -> str | None:
+    """Why `current -> target` is not allowed, or None when TRANSITIONS allows it."""
+    current, target = TaskStatus(current), TaskStatus(target)
+    if target in TRANSITIONS[current]:
+        return None
+    allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
+    return f"Invalid status transition: {current.value} → {target.value} (allowed from {current.value}: {allowed})"
+
+
+def execute_refusal(status: TaskStatus | str) -> str | None:
+    status = TaskStatus(status)
+    if status in EXECUTABLE:
+        return None
+    return (f"Task not in queued state (current: {status.value}); queue it first with "
+            'PATCH {"status": "queued"}')
+
+
+def resume_refusal(status: TaskStatus | str, attempt: int, resume_count: int) -> str | None:
+    """Why the task cannot resume: it must be failed or cancelled, have run (a session to resume),
+    and be under MAX_RESUME_COUNT resumes."""
+    status = TaskStatus(status)
+    if status not in RESUMABLE:
+        return f"Task must be failed or cancelled to resume (current: {status.value})"
+    if attempt == 0:
+        return "No session to resume: the task has never been executed"
+    if resume_count >= MAX_RESUME_COUNT:
+        return f"Resume limit reached (max {MAX_RESUME_COUNT}): re-queue the task for a fresh start"
+    return None
+
+
+def message_refusal(status: TaskStatus | str) -> str | None:
+    status = TaskStatus(status)
+    if status is TaskStatus.AWAITING_INPUT:
+        return None
+    return f"Task is not awaiting input (current: {status.value})"
+
+
+def delete_refusal(status: TaskStatus | str) -> str | None:
+    """Any task may be deleted; a running one is stopped first (the server does both at once)."""
+    return None
+
+
 # --------------------------------------------------------------------------- tasks
 
 
