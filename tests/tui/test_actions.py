@@ -241,7 +241,7 @@ async def test_read_only_refuses_every_change(backend) -> None:
         app = await loaded(pilot, task.id)
         await until(pilot, lambda: app.board.permissions)
         await select(pilot, task.id)
-        for action in ("cancel", "approve", "deny", "review", "new_task", "delete", "priority", "message"):
+        for action in ("cancel", "approve", "deny", "review", "new_task", "delete", "priority_up", "message"):
             assert app.check_action(action, ()) is None, action
         await pilot.press("c", "a", "d", "n", "D", "+")
         assert app.screen is app.screen_stack[0]  # no confirm, no form opened

@@ -422,7 +422,7 @@ async def test_always_allow_answers_the_waiting_requests_it_covers_and_says_how_
 
 async def test_the_log_follows_a_resumed_task_into_its_next_attempt(backend) -> None:
     server, client = backend
-    task = await start_task(client, "long job", params={"steps": 100_000, "stepSeconds": 0.05})
+    task = await start_task(client, "long job", params={"steps": 100_000, "stepSeconds": 0.2})
     async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, task.id)
         await select(pilot, task.id)
@@ -431,7 +431,8 @@ async def test_the_log_follows_a_resumed_task_into_its_next_attempt(backend) -> 
         await wait_for_status(client, task.id, "cancelled")
         await until(pilot, lambda: "· ended" in screen_text(app), what="the log to end with the attempt")
         await pilot.press("r")
-        await until(pilot, lambda: "attempt 2" in screen_text(app), what="a line where attempt 2 begins")
+        await until(pilot, lambda: any("attempt 2" in e.message for e in app.log_tail.entries),
+                    what="a line where attempt 2 begins")
         after = await until(pilot, lambda: _lines_after_the_marker(app), what="the new attempt's lines")
         assert "· ended" not in screen_text(app)
         # The server's log has the same lines (the tail streamed on from where it was, no gap).
@@ -542,3 +543,35 @@ async def test_at_140_columns_the_summary_is_whole_and_the_log_filter_shows_what
         await pilot.press("slash", *"zzq")
         await until(pilot, lambda: any(l.strip("│ ").startswith("zzq") for l in screen_text(app).splitlines()
                                        if "│" in l) or "│zzq" in screen_text(app), what="the typed filter")
+
+
+# ---------------------------------------------------------------- 12. the smaller ones
+
+
+async def test_P_moves_a_finished_task_back_to_planned_and_the_help_lists_every_key(backend) -> None:
+    server, client = backend
+    done = await start_task(client, "done once", params={"steps": 2, "stepSeconds": 0.01})
+    await wait_for_status(client, done.id, "completed")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, done.id)
+        await select(pilot, done.id)
+        await pilot.press("P")
+        await wait_for_status(client, done.id, "planned")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: "Keys" in screen_text(app), what="the help")
+        text = screen_text(app)
+        for key in ("j k", "g G", "pgdn pgup", "Back to planned", "tab shift+tab", "esc q"):
+            assert key in text, key
+
+
+async def test_slash_in_the_full_screen_view_leaves_no_search_box_on_the_board(backend) -> None:
+    server, client = backend
+    task = await client.create_task(title="seen full screen")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the full-screen view")
+        await pilot.press("slash", "escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="back on the board")
+        assert not app.query_one("#search").has_class("visible") and app.focused is app.table

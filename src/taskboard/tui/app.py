@@ -27,13 +27,12 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from taskboard.actions import ACTION_LIST, ACTIONS, GATED, Situation, by_group, why_not
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
-from taskboard.client.dialects import Capability
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.paths import data_dir
 from taskboard.models import (
-    MAX_RESUME_COUNT,
     SEED_AGENT_IDS,
     Event,
     PermissionRequest,
@@ -101,99 +100,22 @@ NARROW_WIDTH = 120
 # been quiet this long: a key typed for the board just as it opened must not answer the request.
 AUTO_OPEN_ARM = 0.6
 
-# Actions that change something on the server: off in read-only mode.
-MUTATING = frozenset({"cancel", "resume", "queue", "execute", "approve", "deny", "review", "message",
-                      "new_task", "delete", "priority", "cleanup"})
-# Actions about the selected task (they need one, and the main or detail screen).
-TASK_ACTIONS = MUTATING - {"new_task", "cleanup"} | {"copy_id", "open_detail"}
-# Every action whose key can be off (greyed, with a reason when pressed).
-GATED = TASK_ACTIONS | {"new_task", "cleanup"}
-
-# (group, key shown, action, description): the footer, the help screen and the palette read this.
-KEYMAP: list[tuple[str, str, str, str]] = [
-    ("Task", "c", "cancel", "Cancel the task (asks first)"),
-    ("Task", "r", "resume", "Resume a failed or cancelled task"),
-    ("Task", "u", "queue", "Queue a planned task"),
-    ("Task", "x", "execute", "Execute a queued task"),
-    ("Task", "m", "message", "Answer a task awaiting input"),
-    ("Task", "+ / -", "priority", "Raise / lower the priority"),
-    ("Task", "D", "delete", "Delete the task (asks first)"),
-    ("Task", "y", "copy_id", "Copy the task id"),
-    ("Task", "enter", "open_detail", "Open the task full screen"),
-    ("Approvals", "a", "approve", "Allow the pending request once"),
-    ("Approvals", "d", "deny", "Deny the pending request"),
-    ("Approvals", "p", "review", "Review it: always allow (pattern), deny with a message"),
-    ("Approvals", "i", "inbox", "Every pending request on the board"),
-    ("Board", "n", "new_task", "New task"),
-    ("Board", "/", "search", "Search titles, ids and agents"),
-    ("Board", "F", "filter", "Filter by status (several) and project"),
-    ("Board", "s", "sort", "Sort: priority, created, updated, status"),
-    ("Board", "A", "attention", "Attention first on/off (input, approvals on top)"),
-    ("Board", "escape", "clear_filter", "Clear search and filters"),
-    ("Board", "ctrl+r", "refresh", "Reload everything from the server"),
-    ("Board", "C", "cleanup", "Remove finished tasks older than 24 h (asks first)"),
-    ("Board", "tab", "focus_next", "Next pane (table, detail, log)"),
-    ("Log", "f", "follow", "Follow the log again (when paused)"),
-    ("Log", "/", "", "Filter the log (when the log has focus)"),
-    ("App", "ctrl+k", "switch_context", "Switch to another context (server)"),
-    ("App", "?", "help", "This help"),
-    ("App", "ctrl+p", "command_palette", "Command palette"),
-    ("App", "q", "quit", "Quit"),
-]
-
-
-# The board's own keys (TaskboardApp.BINDINGS): refused while a dialog is on top of the board.
-BOARD_ACTIONS = frozenset({*GATED, "inbox", "search", "follow", "filter", "sort", "attention", "clear_filter",
-                           "refresh", "open_detail", "switch_context", "help", "quit"})
+# The board's own keys (every action of actions.py): refused while a dialog is on top of the board.
+BOARD_ACTIONS = frozenset(ACTIONS)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# What the server must be able to do for each key to work (see Capable.why_not).
-ACTION_CAPABILITIES = {
-    "new_task": Capability.CREATE, "cancel": Capability.CANCEL, "delete": Capability.DELETE,
-    "resume": Capability.RESUME, "queue": Capability.EXECUTE, "execute": Capability.EXECUTE,
-    "approve": Capability.RESPOND, "deny": Capability.RESPOND, "review": Capability.RESPOND,
-    "message": Capability.MESSAGE, "priority": Capability.PRIORITY, "cleanup": Capability.CLEANUP,
-}
-
-
 class TaskboardApp(App[None]):
     CSS_PATH = "taskboard.tcss"
     TITLE = "taskboard"
-    BINDINGS = [
-        # Help and Quit first: the footer shows keys in this order, and cuts what does not fit.
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("n", "new_task", "New"),
-        Binding("c", "cancel", "Cancel"),
-        Binding("r", "resume", "Resume"),
-        Binding("u", "queue", "Queue"),
-        Binding("x", "execute", "Execute"),
-        Binding("a", "approve", "Approve"),
-        Binding("d", "deny", "Deny"),
-        Binding("p", "review", "Review", show=False),
-        Binding("m", "message", "Message"),
-        Binding("i", "inbox", "Inbox"),
-        Binding("D", "delete", "Delete", show=False),
-        Binding("plus,equals_sign", "priority(-1)", "Priority up", show=False),
-        Binding("minus", "priority(1)", "Priority down", show=False),
-        Binding("y", "copy_id", "Copy id", show=False),
-        # Priority: run as the key arrives, before the keys behind it are handed to the widget in focus
-        # (the table), so a burst typed after `/` lands in the search box (see action_search).
-        Binding("slash", "search", "Search", priority=True),
-        Binding("f", "follow", "Follow log", show=False),
-        Binding("F", "filter", "Filter", show=False),
-        Binding("s", "sort", "Sort", show=False),
-        Binding("A", "attention", "Attention first", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("ctrl+r", "refresh", "Refresh", show=False),
-        Binding("enter", "open_detail", "Detail", show=False),
-        Binding("ctrl+k", "switch_context", "Context", show=False),
-        Binding("C", "cleanup", "Clean up", show=False),
-    ]
+    # From actions.py, in its order (help and quit first: the footer cuts what does not fit). `/` is a
+    # priority binding: it runs as the key arrives, before the keys behind it are handed to the widget
+    # in focus (the table), so a burst typed after `/` lands in the search box (see action_search).
+    BINDINGS = [Binding(a.keys, a.name, a.title, show=a.footer, priority=a.name == "search")
+                for a in ACTION_LIST]
 
     def __init__(self, connector: Connector, *, read_only: bool = False,
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
@@ -610,42 +532,16 @@ class TaskboardApp(App[None]):
         return len(self.screen_stack) > 1 and not isinstance(self._top(), DetailScreen)
 
     def why_disabled(self, action: str) -> str | None:
-        """Why the action cannot run now, in words for a notification; None when it can."""
-        if action in MUTATING and self.read_only:
-            return "Read-only mode: nothing can be changed from this board."
-        capability = ACTION_CAPABILITIES.get(action)
-        if capability is not None and self.client is not None:
-            selected = self._selected_row() if action in TASK_ACTIONS else None
-            reason = self.client.why_not(capability, selected.id if selected else None)
-            if reason is not None:
-                return reason
-        if action == "new_task":
-            return None if self.client is not None and self.loaded else "Not connected yet."
-        if action not in TASK_ACTIONS:
+        """Why the action cannot run now, in words for a notification; None when it can (actions.py)."""
+        if action not in ACTIONS:
             return None
-        task = self._selected_row()
-        if task is None:
-            return "No task selected."
-        status = task.status
-        name = status.value.replace("_", " ")
-        if action == "cancel" and status.is_final:
-            return f"The task is already {name}."
-        if action == "resume":
-            if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-                return f"Only failed or cancelled tasks resume; this one is {name}."
-            if task.resume_count >= MAX_RESUME_COUNT:
-                return f"The task was resumed {MAX_RESUME_COUNT} times already (the limit)."
-        if action == "queue" and status not in (TaskStatus.PLANNED, TaskStatus.FAILED):
-            return f"Only planned (or failed) tasks can be queued; this one is {name}."
-        if action == "execute" and status is not TaskStatus.QUEUED:
-            return f"Only queued tasks execute; this one is {name} (queue it with u)."
-        if action in ("approve", "deny", "review") and not self.board.pending_for(task.id):
-            return "This task has no permission request waiting."
-        if action == "message" and status is not TaskStatus.AWAITING_INPUT:
-            return f"The task is {name}, not awaiting input."
-        if action == "delete" and status.is_active:
-            return "Cancel the task before deleting it."
-        return None
+        task = self._selected_row() if ACTIONS[action].needs_task else None
+        client = self.client
+        situation = Situation(task=task, pending=len(self.board.pending_for(task.id)) if task else 0,
+                              read_only=self.read_only, connected=client is not None and self.loaded)
+        refusal = None if client is None else (lambda capability: client.why_not(capability,
+                                                                                   task.id if task else None))
+        return why_not(action, situation, refusal)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -745,8 +641,11 @@ class TaskboardApp(App[None]):
                                        confirm_label="Clean up"), confirmed)
 
     def action_delete(self) -> None:
+        task = self._selected()
+        running = " It is {status}: its agent is stopped first." if task is not None and task.status.is_active else ""
         self._on_selected("delete", lambda client, task_id: client.delete_task(task_id), "Deleted {title}",
-                          ("Delete “{title}”?\n\nIts logs and history go with it; this cannot be undone.", "Delete"))
+                          ("Delete “{title}”?\n\nIts logs and history go with it; this cannot be undone." + running,
+                           "Delete"))
 
     def action_resume(self) -> None:
         self._on_selected("resume", lambda client, task_id: client.resume(task_id), "Resumed {title}")
@@ -757,13 +656,22 @@ class TaskboardApp(App[None]):
     def action_execute(self) -> None:
         self._on_selected("execute", lambda client, task_id: client.execute(task_id), "Started {title}")
 
-    def action_priority(self, delta: int) -> None:
+    def action_priority_up(self) -> None:
+        self._priority(-1)
+
+    def action_priority_down(self) -> None:
+        self._priority(1)
+
+    def action_plan(self) -> None:
+        self._on_selected("plan", lambda client, task_id: client.update_task(task_id, status="planned"),
+                          "{title} is planned again")
+
+    def _priority(self, delta: int) -> None:
         task = self._selected()
         if task is None or self.client is None:
             return
         value = max(0, min(3, task.priority + delta))
         if value == task.priority:
-            self.notify(f"Already P{value}.", timeout=2)
             return
         client = self.client
         self._call("priority", lambda: client.update_task(task.id, priority=value),
@@ -980,23 +888,15 @@ class TaskboardApp(App[None]):
         self.log_tail.action_follow()
 
     def action_help(self) -> None:
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for group, key, _action, description in KEYMAP:
-            groups.setdefault(group, []).append((key, description))
-        self.push_screen(HelpScreen(list(groups.items())))
+        self.push_screen(HelpScreen(list(by_group().items())))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for _group, key, action, description in KEYMAP:
-            if not action or action in ("command_palette", "quit", "focus_next", "help"):
+        for action in ACTION_LIST:
+            if not action.palette or action.name == "help":
                 continue
-            if action == "priority":
-                for delta, word in ((-1, "Raise"), (1, "Lower")):
-                    yield SystemCommand(f"{word} priority", f"{word} the selected task's priority ({key})",
-                                        lambda d=delta: self.run_action(f"priority({d})"))
-                continue
-            yield SystemCommand(description.split(" (")[0], f"key: {key}",
-                                lambda a=action: self._palette_run(a))
+            yield SystemCommand(action.help.split(" (")[0], f"key: {action.key_label}",
+                                lambda a=action.name: self._palette_run(a))
         for name, choice in self.contexts.items():
             if name != self.context:
                 yield SystemCommand(f"Switch context: {name}", choice.about,
