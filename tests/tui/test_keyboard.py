@@ -575,3 +575,22 @@ async def test_slash_in_the_full_screen_view_leaves_no_search_box_on_the_board(b
         await pilot.press("slash", "escape")
         await until(pilot, lambda: len(app.screen_stack) == 1, what="back on the board")
         assert not app.query_one("#search").has_class("visible") and app.focused is app.table
+
+
+async def test_read_only_holds_for_the_cli_verbs_of_a_read_only_context(backend, tmp_path) -> None:
+    import asyncio
+
+    from tests.test_cli import taskboard
+
+    server, client = backend
+    task = await start_task(client, "watched only", params=asks())
+    await pending(client, task.id)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[contexts.watched]\nurl = "{server.url}"\nread_only = true\n')
+    for verb in (("approve", task.id), ("deny", task.id), ("cancel", task.id), ("resume", task.id),
+                 ("msg", task.id, "hello"), ("create", "a new one"), ("run", "another"), ("cleanup",)):
+        done = await asyncio.to_thread(taskboard, *verb, "-c", "watched", config=config)
+        assert done.returncode == 1 and "read-only" in done.stderr, (verb, done.stderr)
+    assert [r.status for r in await client.list_permissions(None, task_id=task.id)] == ["pending"]
+    assert (await client.get_task(task.id)).status == "running"
+    assert (await client.list_tasks()).total == 1
