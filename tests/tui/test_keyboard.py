@@ -16,6 +16,7 @@ import httpx
 from textual.command import CommandPalette
 from textual.widgets import Input
 
+from taskboard.client import TaskboardClient
 from taskboard.connect import RemoteServer
 from taskboard.tui.app import ContextChoice, make_app
 from taskboard.tui.screens.contexts import ContextScreen
@@ -594,3 +595,52 @@ async def test_read_only_holds_for_the_cli_verbs_of_a_read_only_context(backend,
     assert [r.status for r in await client.list_permissions(None, task_id=task.id)] == ["pending"]
     assert (await client.get_task(task.id)).status == "running"
     assert (await client.list_tasks()).total == 1
+
+
+async def test_a_task_waiting_for_a_runner_slot_shows_as_waiting_and_age_is_since_creation(start_server) -> None:
+    server = start_server("--heartbeat", "0.5", "--concurrency", "1", "--alias-agents")
+    async with TaskboardClient(server.url) as client:
+        first = await start_task(client, "takes the only slot", params=LONG, assigned_agent="openai-codex-app-server")
+        await wait_for_status(client, first.id, "running")
+        second = await start_task(client, "waits for it", params=LONG)
+        later = [timedelta(0)]
+        app = make_app(server.url, bell=False, clock=lambda: datetime.now(UTC) + later[0])
+        async with app.run_test(size=(200, 50)) as pilot:
+            await loaded(pilot, first.id, second.id)
+            await until(pilot, lambda: "◌ waiting" in screen_text(app), what="the second task as waiting")
+            lines = screen_text(app).splitlines()
+            assert "▶ 1 running" in lines[1] and "◌ 1 waiting" in lines[1]
+            assert any("openai-codex-app-server" in line for line in lines)  # AGENT whole at 200 columns
+            later[0] = timedelta(minutes=10)
+            await select(pilot, second.id)
+            await pilot.press("c", "y")
+            await wait_for_status(client, second.id, "cancelled")
+            await until(pilot, lambda: "⊘ cancelled" in screen_text(app), what="the cancelled row")
+            row = next(line for line in screen_text(app).splitlines() if "waits for it" in line)
+            assert " 10m " in row  # AGE is since creation, not since the cancel (0s)
+            await client.cancel(first.id)
+
+
+async def test_clearing_the_log_filter_at_the_end_of_an_ended_log_keeps_following(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "many lines", params={"steps": 40, "stepSeconds": 0.001})
+    await wait_for_status(client, task.id, "completed")
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await until(pilot, lambda: "· ended" in screen_text(app), what="the whole log")
+        await pilot.press("tab", "tab", "slash", *"tool_use")
+        await until(pilot, lambda: "filter: tool_use" in screen_text(app), what="the filter")
+        await pilot.press("escape")
+        await until(pilot, lambda: "filter: tool_use" not in screen_text(app), what="the filter cleared")
+        await pilot.pause()
+        assert "paused" not in screen_text(app) and app.log_tail.following
+
+
+async def test_the_cannot_reach_box_says_what_failed_as_soon_as_it_shows() -> None:
+    down = _nothing_listens()
+    app = make_app(down, bell=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DisconnectedScreen), what="cannot reach")
+        await pilot.pause()
+        assert "All connection attempts failed" in screen_text(app) and "Attempt 1" in screen_text(app)

@@ -106,8 +106,8 @@ class LogView(Log):
         tail = self._tail()
         if self.quiet or tail is None:
             return
-        if new < old:
-            tail.following = False  # the scrollbar dragged up
+        if new < old and new < self.max_scroll_y:
+            tail.following = False  # the scrollbar dragged up (not the end moving up: the view grew taller)
         elif new >= self.max_scroll_y and not tail.following:
             tail.following = True  # scrolled back to the end: follow again
 

@@ -97,12 +97,18 @@ class StatusBar(Static):
 
     def _counts(self, *, words: bool, zeros: bool) -> Text:
         counts = Text(no_wrap=True)
+        waiting = self.board.waiting
         for status in _COUNTED:
             count = self.board.counts.get(status, 0)
+            if status is TaskStatus.RUNNING:
+                count -= waiting  # the ones waiting for a runner slot are counted as waiting, below
             if count or zeros:
                 label = f" {fmt.STATUS_LABEL[status]}" if words else ""
                 counts.append(f"{fmt.STATUS_ICON[status]} {count}{label}",
                               style=fmt.STATUS_STYLE[status] if count else "grey37")
+                counts.append("  " if words else " ")
+            if status is TaskStatus.RUNNING and waiting:
+                counts.append(f"◌ {waiting}{' waiting' if words else ''}", style="yellow")
                 counts.append("  " if words else " ")
         return counts
 
