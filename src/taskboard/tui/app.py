@@ -49,6 +49,7 @@ from taskboard.tui.messages import (
     PermissionRequested,
     PermissionResolved,
     TaskChanged,
+    WorkerFailed,
 )
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.contexts import ContextScreen
@@ -914,11 +915,17 @@ class TaskboardApp(App[None]):
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self._report_worker_error(event.worker)
+
+    @on(WorkerFailed)
+    def _child_worker_failed(self, event: WorkerFailed) -> None:
+        self._report_worker_error(event.worker)  # a widget's worker (detail fetch, log stream, new-task form)
+
+    def _report_worker_error(self, worker: Worker[Any]) -> None:
         """The one place an unexpected worker error lands: a notification, never a crash."""
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if event.worker.group == "watch":
+        error = worker.error
+        if worker.group == "watch":
             self._set_connection("reconnecting")
             self.set_timer(2.0, self._restart_watch)
         if isinstance(error, TaskboardError):

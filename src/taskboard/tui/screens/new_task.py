@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.worker import Worker
 
 from taskboard.client import ApiError, TaskboardClient, TaskboardError, ValidationFailed
 from taskboard.models import (
@@ -22,6 +23,7 @@ from taskboard.models import (
     TaskCreate,
     flatten_validation_errors,
 )
+from taskboard.tui.messages import forward_worker_error
 from taskboard.tui.screens.fit import fit_body
 
 # Form fields in the order they are shown; the wire name is what errors are keyed by.
@@ -126,6 +128,9 @@ class NewTaskScreen(ModalScreen[Task | None]):
                 self.query_one(f"#{name}").display = False
         self._fit()
         self.query_one("#title", Input).focus()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        forward_worker_error(self, event)
 
     def on_resize(self) -> None:
         self._fit()

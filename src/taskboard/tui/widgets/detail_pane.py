@@ -29,6 +29,7 @@ from textual import work
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import Worker
 
 from taskboard.client import NotFound, TaskboardClient, TaskboardError
 from taskboard.models import (
@@ -41,6 +42,7 @@ from taskboard.models import (
     detect_content_type,
 )
 from taskboard.tui import format as fmt
+from taskboard.tui.messages import forward_worker_error
 from taskboard.tui.widgets.scrolling import set_content_size
 
 FETCH_DELAY = 0.08
@@ -193,6 +195,9 @@ class DetailPane(ScrollView, can_focus=True):
         self._lines: list[Strip] = []
         self._width = 0
         self._ages: tuple[str, ...] = ()  # the ages the last render showed
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        forward_worker_error(self, event)
 
     def on_mount(self) -> None:
         self.border_title = "Detail"

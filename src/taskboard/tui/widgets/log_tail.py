@@ -23,10 +23,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, Log
+from textual.worker import Worker
 
 from taskboard.client import StreamStatus, TaskboardClient, TaskboardError, Unsupported
 from taskboard.models import LogEntry, TaskStatus
 from taskboard.tui import format as fmt
+from taskboard.tui.messages import forward_worker_error
 
 FLUSH_INTERVAL = 0.1
 # While a backlog pours in (a thousand lines or more per flush), flush less often: each flush
@@ -173,6 +175,9 @@ class LogTail(Vertical):
     @property
     def view(self) -> LogView:
         return self.query_one(LogView)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        forward_worker_error(self, event)
 
     def on_mount(self) -> None:
         self.border_title = "Log"
