@@ -158,3 +158,17 @@ def test_deny_wins_and_unreadable_rules_block_auto_allow() -> None:
     assert decide([deny, allow], key) == ("deny", deny)
     assert decide([allow], key) == ("allow", allow)
     assert decide([allow, Rule("bad", "garbage", "deny")], key) is None
+
+
+async def test_a_rule_created_answers_the_requests_already_waiting_that_it_covers(client: TaskboardClient) -> None:
+    denied = await start_task(client, "writes a secret", params=asks_to_write("/secrets/key.pem"))
+    kept = await start_task(client, "writes a report", params=asks_to_write("/reports/a.md"))
+    await pending_for(client, denied.id)
+    await pending_for(client, kept.id)
+    rule = await client.create_rule("write:/secrets/*", "deny")
+    await wait_for_status(client, denied.id, "completed")  # the demo agent carries on after a denial
+    [answered] = await client.list_permissions(None, task_id=denied.id)
+    assert (answered.status, answered.decided_by) == ("denied", "rule")
+    assert [r.status for r in await client.list_permissions(None, task_id=kept.id)] == ["pending"]
+    await client.delete_rule(rule.id)  # the session's server is shared: leave no rule behind
+    await client.respond(kept.id, (await pending_for(client, kept.id)).id, "allow")

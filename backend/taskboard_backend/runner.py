@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from taskboard.models import SEED_AGENT_IDS, TaskStatus
+from taskboard.models import MAX_RESUME_COUNT, SEED_AGENT_IDS, TaskStatus, execute_refusal, resume_refusal
 from taskboard_backend.errors import ApiError, BudgetExceeded, InvalidTransition, NotFound
 from taskboard_backend.permissions import Rule, decide, request_argument, request_key, suggest_pattern
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
@@ -96,24 +96,18 @@ class Runner:
 
     async def execute(self, task_id: str) -> dict[str, Any]:
         task = await self.store.require_task(task_id)
-        if task["status"] != TaskStatus.QUEUED:
-            raise InvalidTransition(
-                f"Task not in queued state (current: {task['status']}); queue it first with "
-                'PATCH {"status": "queued"}'
-            )
+        refusal = execute_refusal(task["status"])
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         runtime = self.check_runtime(task["assigned_agent"])
         await self.check_daily_budget()
         return await self._start(task_id, runtime, resumed=False, from_statuses=[TaskStatus.QUEUED])
 
     async def resume(self, task_id: str) -> dict[str, Any]:
         task = await self.store.require_task(task_id)
-        status = TaskStatus(task["status"])
-        if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-            raise InvalidTransition(f"Task must be failed or cancelled to resume (current: {status.value})")
-        if task["attempt"] == 0:
-            raise InvalidTransition("No session to resume: the task has never been executed")
-        if task["resume_count"] >= 3:
-            raise InvalidTransition("Resume limit reached (max 3): re-queue the task for a fresh start")
+        refusal = resume_refusal(task["status"], task["attempt"], task["resume_count"])
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         runtime = self.check_runtime(task["assigned_agent"])
         await self.check_daily_budget()
         return await self._start(task_id, runtime, resumed=True,
@@ -131,8 +125,8 @@ class Runner:
                                       "pending_permissions": 0}
             if resumed:
                 fields["resume_count"] = int(row["resume_count"]) + 1
-                if fields["resume_count"] > 3:
-                    raise InvalidTransition("Resume limit reached (max 3): re-queue the task for a fresh start")
+                if fields["resume_count"] > MAX_RESUME_COUNT:  # a race lost to another resume
+                    raise InvalidTransition(resume_refusal(TaskStatus.FAILED, 1, MAX_RESUME_COUNT) or "")
             else:
                 fields["checkpoint"] = None
                 fields["progress"] = None

@@ -14,20 +14,22 @@ from taskboard.models import (
     PermissionRuleCreate,
     ProjectCreate,
     SEED_AGENT_IDS,
-    TRANSITIONS,
     TaskCreate,
     TaskStatus,
     TaskUpdate,
     WorkflowCreate,
+    delete_refusal,
     detect_content_type,
+    message_refusal,
+    transition_refusal,
 )
 from taskboard_backend.errors import ApiError, Conflict, InvalidTransition, NotFound, field_error
-from taskboard_backend.permissions import InvalidPattern, compile_pattern
+from taskboard_backend.permissions import InvalidPattern, Rule, compile_pattern, decide, request_key
 from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, transition_message, utcnow
+from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, utcnow
 
 log = logging.getLogger("taskboard.service")
 
@@ -141,8 +143,9 @@ class TaskService:
                 raise NotFound("Task not found")
             return wire
 
-        if target not in TRANSITIONS[current]:
-            raise InvalidTransition(transition_message(current, target))
+        refusal = transition_refusal(current, target)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         if target == TaskStatus.AWAITING_INPUT:
             raise InvalidTransition("awaiting_input is set by the agent when it asks a question, not through PATCH")
 
@@ -182,7 +185,10 @@ class TaskService:
                 await tx.update_task(task_id, fields)
 
     async def delete_task(self, task_id: str) -> None:
-        await self.store.require_task(task_id)
+        task = await self.store.require_task(task_id)
+        refusal = delete_refusal(task["status"])  # none today: a running task is stopped as it goes
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         async with self.store.transaction() as tx:
             row = await tx.fetchone("DELETE FROM tasks WHERE id = ? RETURNING id", (task_id,))
             if row is None:
@@ -285,8 +291,9 @@ class TaskService:
 
     async def send_message(self, task_id: str, body: MessageCreate) -> dict[str, Any]:
         task = await self.store.require_task(task_id)
-        if task["status"] != TaskStatus.AWAITING_INPUT:
-            raise InvalidTransition(f"Task is not awaiting input (current: {task['status']})")
+        refusal = message_refusal(task["status"])
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         async with self.store.transaction() as tx:
             wire = await tx.transition(task_id, TaskStatus.RUNNING, {}, from_statuses=[TaskStatus.AWAITING_INPUT])
             await tx.execute("INSERT INTO messages (task_id, role, message, created_at) VALUES (?, 'user', ?, ?)",
@@ -350,8 +357,43 @@ class TaskService:
             await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']}{note}",
                                 {"notificationId": body.notification_id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
+            answered = await self._answer_pending_by_rules(tx) if pattern is not None else []
         self.runner.deliver_permission(body.notification_id, PermissionDecision(
             behavior=body.behavior, message=body.message, updated_input=body.updated_input))
+        self._deliver_rule_answers(answered)
+
+    async def _answer_pending_by_rules(self, tx: Any) -> list[tuple[str, str]]:
+        """A rule just saved answers the requests already waiting that it covers, as it would have had
+        they arrived after it (deny rules win, as in runner.request_permission). (id, behavior) of each."""
+        rules = [Rule(r["id"], r["pattern"], r["behavior"])
+                 for r in await tx.fetchall("SELECT id, pattern, behavior FROM permission_rules")]
+        answered: list[tuple[str, str]] = []
+        for row in await tx.fetchall("SELECT * FROM permissions WHERE status = 'pending' ORDER BY created_at"):
+            key = request_key(row["tool_name"], json.loads(row["tool_input"]))
+            verdict = decide(rules, key)
+            if verdict is None:
+                continue
+            behavior, rule = verdict
+            updated = await tx.fetchone(
+                "UPDATE permissions SET status = ?, behavior = ?, decided_by = 'rule', rule_id = ?, resolved_at = ?"
+                " WHERE id = ? AND status = 'pending' RETURNING *",
+                ("allowed" if behavior == "allow" else "denied", behavior, rule.id, now_iso(), row["id"]))
+            if updated is None:
+                continue
+            task_id = row["task_id"]
+            await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
+                             (task_id,))
+            await tx.update_task(task_id, {})
+            verb = "Auto-allowed" if behavior == "allow" else "Auto-denied"
+            await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']} by rule {rule.pattern!r} "
+                                f"({key})", {"notificationId": row["id"], "ruleId": rule.id})
+            await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
+            answered.append((row["id"], behavior))
+        return answered
+
+    def _deliver_rule_answers(self, answered: list[tuple[str, str]]) -> None:
+        for notification_id, behavior in answered:
+            self.runner.deliver_permission(notification_id, PermissionDecision(behavior=behavior))
 
     async def list_permissions(self, status: str | None, task_id: str | None, limit: int) -> list[dict[str, Any]]:
         where, params = [], []
@@ -383,6 +425,8 @@ class TaskService:
             await tx.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at)"
                              " VALUES (?, ?, ?, ?, ?)",
                              (rule["id"], rule["pattern"], rule["behavior"], rule["source"], rule["createdAt"]))
+            answered = await self._answer_pending_by_rules(tx)
+        self._deliver_rule_answers(answered)
         return rule
 
     async def delete_rule(self, rule_id: str) -> None:

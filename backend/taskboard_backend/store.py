@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from taskboard.models import TRANSITIONS, TaskStatus, sources_for
+from taskboard.models import TRANSITIONS, TaskStatus, sources_for, transition_refusal
 from taskboard_backend.broker import Broker
 from taskboard_backend.errors import InvalidTransition, NotFound
 
@@ -511,8 +511,7 @@ def _and(where: str, params: list[Any], condition: str, *values: Any) -> tuple[s
 
 
 def transition_message(current: TaskStatus, target: TaskStatus) -> str:
-    allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
-    return f"Invalid status transition: {current.value} → {target.value} (allowed from {current.value}: {allowed})"
+    return transition_refusal(current, target) or f"{current.value} → {target.value} is allowed"
 
 
 # A log line's wire JSON, as the streams send it (`LogEntry` on the client side).

@@ -57,6 +57,7 @@ def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, 
     app = make_app(connector=connector, read_only=shown_read_only, contexts=choices, context=current)
     app.read_only_flag = read_only  # --read-only holds across switches; a context's own, while it is shown
     app.run()
+    sys.exit(app.return_code or 0)  # a crash (see TaskboardApp._handle_exception) is status 1
 
 
 def context_choices() -> dict[str, Any]:
@@ -115,11 +116,13 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
     server = LocalServer(db_path or data / "demo.db", log_path=data / "demo-server.log")
     server.start()  # before Textual starts, so the server boots while the UI does
     try:
-        make_app(connector=server, read_only=read_only).run()
+        app = make_app(connector=server, read_only=read_only)
+        app.run()
     finally:
         server.close()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+    sys.exit(app.return_code or 0)
 
 
 @cli.command()

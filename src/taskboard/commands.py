@@ -126,7 +126,14 @@ class Run:
         if url:
             check_url(self.target.url)
 
-    def go(self, work: Callable[[TaskSource], Awaitable[Any]], *, mutating: bool = False) -> None:
+    def go(self, work: Callable[[TaskSource], Awaitable[Any]], *, mutating: bool = False,
+           action: str | None = None) -> None:
+        """`action` names the verb's entry in taskboard/actions.py, which says whether it changes
+        anything (refused on a read-only context), as it does for the TUI's keys."""
+        if action is not None:
+            from taskboard.actions import ACTIONS  # here: `taskboard --version` must not import the client
+
+            mutating = mutating or ACTIONS[action].mutating
         if mutating and self.target.read_only:
             fail(f"Context {self.target.label!r} is read-only: nothing can be changed through it.", EXIT_REFUSED)
 
@@ -414,7 +421,7 @@ def _create_command(name: str, start: bool, help_text: str) -> click.Command:
             task = await (client.spawn(**fields) if start else client.create_task(**fields))
             run.emit(dump(task), lambda: f"{'Started' if start else 'Created'} {task.id}  {task.title}")
 
-        run.go(work, mutating=True)
+        run.go(work, action="new_task")
 
     return command
 
@@ -437,7 +444,7 @@ def _simple(name: str, call: Callable[[TaskSource, str], Awaitable[Any]], done: 
             result = await call(client, task_id)
             run.emit({"taskId": task_id, "result": dump(result)}, lambda: done.format(id=task_id))
 
-        run.go(work, mutating=True)
+        run.go(work, action=name)
 
     return command
 
@@ -479,7 +486,7 @@ def _decide(name: str, behavior: Literal["allow", "deny"]) -> click.Command:
             run.emit({"taskId": task_id, "requestId": chosen.id, "behavior": behavior, "tool": chosen.tool_name},
                      lambda: f"{verb} {chosen.tool_name} for {task_id}")
 
-        run.go(work, mutating=True)
+        run.go(work, action=name)
 
     return command
 
@@ -502,7 +509,7 @@ def msg(task_id: str, message: str, context_name: str | None, url: str | None, a
         task = await client.send_message(task_id, message)
         run.emit(dump(task), lambda: f"Sent to {task_id}; it is {task.status.value.replace('_', ' ')}")
 
-    run.go(work, mutating=True)
+    run.go(work, action="message")
 
 
 @click.command("cleanup")
@@ -544,7 +551,7 @@ def cleanup(older_than: float | None, dry_run: bool, yes: bool, context_name: st
         result = await client.cleanup(older_than)
         run.emit(dump(result), lambda: f"Removed {result.deleted} task(s)")
 
-    run.go(work, mutating=not dry_run)
+    run.go(work, action=None if dry_run else "cleanup")
 
 
 @click.command("contexts")

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictStr,
+    StringConstraints,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -37,6 +38,10 @@ MESSAGE_MAX = 10_000
 PATTERN_MAX = 500
 LIST_LIMIT_MAX = 1000
 LIST_LIMIT_DEFAULT = 100
+
+# A title as Zod's z.string().trim(): surrounding spaces go, so a title of only spaces is empty and
+# refused with the seed's "String must contain at least 1 character(s)" (a blank row on the board otherwise).
+TrimmedStr = Annotated[StrictStr, StringConstraints(strip_whitespace=True)]
 
 # Runtime ids named by seed 001, plus the two this project ships.
 SEED_AGENT_IDS = (
@@ -149,6 +154,60 @@ def sources_for(target: TaskStatus | str) -> frozenset[TaskStatus]:
     """Every status from which `target` may be reached."""
     target = TaskStatus(target)
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+# --------------------------------------------------------------------------- the task rules
+#
+# What a task may do, in the words the server refuses with. The backend's checks call these, and
+# so does taskboard/actions.py (the TUI's greyed keys, the palette, the CLI): one rule, one place.
+
+# Statuses from which running again means resuming the last session (failed/cancelled -> running).
+RESUMABLE = frozenset(s for s in sources_for(TaskStatus.RUNNING) if s.is_final)
+# Only a queued task executes: from the other statuses that may become running it is a resume, or
+# the agent's own step (awaiting_input -> running, when answered).
+EXECUTABLE = frozenset({TaskStatus.QUEUED})
+
+
+def transition_refusal(current: TaskStatus | str, target: TaskStatus | str) -> str | None:
+    """Why `current -> target` is not allowed, or None when TRANSITIONS allows it."""
+    current, target = TaskStatus(current), TaskStatus(target)
+    if target in TRANSITIONS[current]:
+        return None
+    allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
+    return f"Invalid status transition: {current.value} → {target.value} (allowed from {current.value}: {allowed})"
+
+
+def execute_refusal(status: TaskStatus | str) -> str | None:
+    status = TaskStatus(status)
+    if status in EXECUTABLE:
+        return None
+    return (f"Task not in queued state (current: {status.value}); queue it first with "
+            'PATCH {"status": "queued"}')
+
+
+def resume_refusal(status: TaskStatus | str, attempt: int, resume_count: int) -> str | None:
+    """Why the task cannot resume: it must be failed or cancelled, have run (a session to resume),
+    and be under MAX_RESUME_COUNT resumes."""
+    status = TaskStatus(status)
+    if status not in RESUMABLE:
+        return f"Task must be failed or cancelled to resume (current: {status.value})"
+    if attempt == 0:
+        return "No session to resume: the task has never been executed"
+    if resume_count >= MAX_RESUME_COUNT:
+        return f"Resume limit reached (max {MAX_RESUME_COUNT}): re-queue the task for a fresh start"
+    return None
+
+
+def message_refusal(status: TaskStatus | str) -> str | None:
+    status = TaskStatus(status)
+    if status is TaskStatus.AWAITING_INPUT:
+        return None
+    return f"Task is not awaiting input (current: {status.value})"
+
+
+def delete_refusal(status: TaskStatus | str) -> str | None:
+    """Any task may be deleted; a running one is stopped first (the server does both at once)."""
+    return None
 
 
 # --------------------------------------------------------------------------- tasks
@@ -274,7 +333,7 @@ class TaskDetail(Task):
 
 
 class TaskCreate(RequestModel):
-    title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     project_id: StrictStr | None = Field(default=None, max_length=100)
     priority: JsonInt = Field(default=2, ge=0, le=3)
@@ -287,7 +346,7 @@ class TaskCreate(RequestModel):
 
 class TaskUpdate(RequestModel):
     # title, status and priority may be left out but not cleared: not nullable, default unset.
-    title: StrictStr = Field(default=None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
+    title: TrimmedStr = Field(default=None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     status: TaskStatus = Field(default=None)  # type: ignore[assignment]
     priority: JsonInt = Field(default=None, ge=0, le=3)  # type: ignore[assignment]
@@ -516,7 +575,7 @@ class ProjectCreate(RequestModel):
 
 
 class WorkflowStep(RequestModel):
-    title: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
+    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     priority: JsonInt = Field(default=2, ge=0, le=3)
     assigned_agent: AgentId | None = None

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -39,6 +41,25 @@ async def select(pilot: Pilot[Any], task_id: str) -> None:
     await pilot.pause(0.1)  # let a batched repaint land
     assert app.table.select_task(task_id)
     await pilot.pause()
+
+
+def burst(pilot: Pilot[Any], text: str) -> None:
+    """Keys as a terminal delivers a fast typist, a paste or a slow SSH link catching up: all at once,
+    queued behind each other before the app has handled the first. (pilot.press waits for the app to
+    go idle after every key, which hides what a burst does.)"""
+    driver = pilot.app._driver
+    assert driver is not None
+    for char in text:
+        key = _character_to_key(char) if len(char) == 1 and not char.isalnum() else char
+        event = events.Key(key, char)
+        event.set_sender(pilot.app)
+        driver.send_message(event)
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows now (the screen on top, drawn over what is under it), as plain lines."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
 def notifications(app: TaskboardApp) -> list[str]:

@@ -115,6 +115,7 @@ async def test_the_modal_opens_when_the_task_in_view_asks_and_allow_once_answers
         screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen,
                              what="the permission modal")
         assert screen.request.tool_name == "Bash" and screen.request.tool_input == {"command": "npm test"}
+        await until(pilot, lambda: screen.armed, what="the modal to take its keys")  # opened by itself
         await pilot.press("a")
         await wait_for_status(client, task.id, "completed")
         answered = await client.list_permissions(None, task_id=task.id)
@@ -240,7 +241,7 @@ async def test_read_only_refuses_every_change(backend) -> None:
         app = await loaded(pilot, task.id)
         await until(pilot, lambda: app.board.permissions)
         await select(pilot, task.id)
-        for action in ("cancel", "approve", "deny", "review", "new_task", "delete", "priority", "message"):
+        for action in ("cancel", "approve", "deny", "review", "new_task", "delete", "priority_up", "message"):
             assert app.check_action(action, ()) is None, action
         await pilot.press("c", "a", "d", "n", "D", "+")
         assert app.screen is app.screen_stack[0]  # no confirm, no form opened

@@ -66,7 +66,8 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen,
                              what="the permission modal")
         assert screen.request.task_id == writer and screen.request.suggested_pattern == "Write"
-        await pilot.press("shift+tab", "shift+tab", "shift+tab")  # from Allow back to the input
+        await until(pilot, lambda: screen.armed, what="the modal to take decisions (it opened by itself)")
+        await pilot.press("tab")  # from the request's text to its input, to edit it
         assert app.focused is not None and app.focused.id == "edited-input"
         await pilot.press("end", "ctrl+u", *'{"file_path": "/srv/elsewhere.txt", "content": "edited"}', "enter")
         await until(pilot, lambda: answer_to(server, writer), what="the answer on the server")
@@ -85,7 +86,9 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         assert [r.task_id for r in inbox.requests] == [runner]
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
-        await pilot.press("shift+tab", *"not on this machine", "enter")
+        await pilot.press("tab", "tab", "tab")
+        assert app.focused is not None and app.focused.id == "deny-message"
+        await pilot.press(*"not on this machine", "enter")
         await until(pilot, lambda: answer_to(server, runner), what="the denial on the server")
         assert answer_to(server, runner) == {"behavior": "deny", "message": "not on this machine"}
 
@@ -97,7 +100,7 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         await until(pilot, lambda: isinstance(app.screen, InboxScreen))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PermissionScreen))
-        await pilot.press("shift+tab", "shift+tab")
+        await pilot.press("tab", "tab")
         assert app.focused is not None and app.focused.id == "pattern"
         assert getattr(app.focused, "value", None) == "Bash(command:make *)"
         await pilot.press("enter")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
@@ -24,12 +27,13 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from taskboard.actions import ACTION_LIST, ACTIONS, GATED, Situation, by_group, why_not
 from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
-from taskboard.client.base import NATIVE_PATTERNS, Capability
+from taskboard.client.base import NATIVE_PATTERNS
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
+from taskboard.paths import data_dir
 from taskboard.models import (
-    MAX_RESUME_COUNT,
     SEED_AGENT_IDS,
     Event,
     PermissionRequest,
@@ -47,6 +51,7 @@ from taskboard.tui.messages import (
     PermissionRequested,
     PermissionResolved,
     TaskChanged,
+    WorkerFailed,
 )
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.contexts import ContextScreen
@@ -95,92 +100,26 @@ PANES_SETTLE = 0.12
 # refreshing bindings recomposes the footer (tens of ms), which would delay the keys themselves.
 KEYS_SETTLE = 0.3
 NARROW_WIDTH = 120
+# A permission modal that opens by itself takes its decision keys (a, A, d) only after the keys have
+# been quiet this long: a key typed for the board just as it opened must not answer the request.
+AUTO_OPEN_ARM = 0.6
 
-# Actions that change something on the server: off in read-only mode.
-MUTATING = frozenset({"cancel", "resume", "queue", "execute", "approve", "deny", "review", "message",
-                      "new_task", "delete", "priority", "cleanup"})
-# Actions about the selected task (they need one, and the main or detail screen).
-TASK_ACTIONS = MUTATING - {"new_task", "cleanup"} | {"copy_id", "open_detail"}
-# Every action whose key can be off (greyed, with a reason when pressed).
-GATED = TASK_ACTIONS | {"new_task", "cleanup"}
-
-# (group, key shown, action, description): the footer, the help screen and the palette read this.
-KEYMAP: list[tuple[str, str, str, str]] = [
-    ("Task", "c", "cancel", "Cancel the task (asks first)"),
-    ("Task", "r", "resume", "Resume a failed or cancelled task"),
-    ("Task", "u", "queue", "Queue a planned task"),
-    ("Task", "x", "execute", "Execute a queued task"),
-    ("Task", "m", "message", "Answer a task awaiting input"),
-    ("Task", "+ / -", "priority", "Raise / lower the priority"),
-    ("Task", "D", "delete", "Delete the task (asks first)"),
-    ("Task", "y", "copy_id", "Copy the task id"),
-    ("Task", "enter", "open_detail", "Open the task full screen"),
-    ("Approvals", "a", "approve", "Allow the pending request once"),
-    ("Approvals", "d", "deny", "Deny the pending request"),
-    ("Approvals", "p", "review", "Review it: always allow (pattern), deny with a message"),
-    ("Approvals", "i", "inbox", "Every pending request on the board"),
-    ("Board", "n", "new_task", "New task"),
-    ("Board", "/", "search", "Search titles, ids and agents"),
-    ("Board", "F", "filter", "Filter by status (several) and project"),
-    ("Board", "s", "sort", "Sort: priority, created, updated, status"),
-    ("Board", "A", "attention", "Attention first on/off (input, approvals on top)"),
-    ("Board", "escape", "clear_filter", "Clear search and filters"),
-    ("Board", "ctrl+r", "refresh", "Reload everything from the server"),
-    ("Board", "C", "cleanup", "Remove finished tasks older than 24 h (asks first)"),
-    ("Board", "tab", "focus_next", "Next pane (table, detail, log)"),
-    ("Log", "f", "follow", "Follow the log again (when paused)"),
-    ("Log", "/", "", "Filter the log (when the log has focus)"),
-    ("App", "ctrl+k", "switch_context", "Switch to another context (server)"),
-    ("App", "?", "help", "This help"),
-    ("App", "ctrl+p", "command_palette", "Command palette"),
-    ("App", "q", "quit", "Quit"),
-]
+# The board's own keys (every action of actions.py): refused while a dialog is on top of the board.
+BOARD_ACTIONS = frozenset(ACTIONS)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# What the server must be able to do for each key to work (see Capable.why_not).
-ACTION_CAPABILITIES = {
-    "new_task": Capability.CREATE, "cancel": Capability.CANCEL, "delete": Capability.DELETE,
-    "resume": Capability.RESUME, "queue": Capability.EXECUTE, "execute": Capability.EXECUTE,
-    "approve": Capability.RESPOND, "deny": Capability.RESPOND, "review": Capability.RESPOND,
-    "message": Capability.MESSAGE, "priority": Capability.PRIORITY, "cleanup": Capability.CLEANUP,
-}
-
-
 class TaskboardApp(App[None]):
     CSS_PATH = "taskboard.tcss"
     TITLE = "taskboard"
-    BINDINGS = [
-        Binding("n", "new_task", "New"),
-        Binding("c", "cancel", "Cancel"),
-        Binding("r", "resume", "Resume"),
-        Binding("u", "queue", "Queue"),
-        Binding("x", "execute", "Execute"),
-        Binding("a", "approve", "Approve"),
-        Binding("d", "deny", "Deny"),
-        Binding("p", "review", "Review", show=False),
-        Binding("m", "message", "Message"),
-        Binding("i", "inbox", "Inbox"),
-        Binding("D", "delete", "Delete", show=False),
-        Binding("plus,equals_sign", "priority(-1)", "Priority up", show=False),
-        Binding("minus", "priority(1)", "Priority down", show=False),
-        Binding("y", "copy_id", "Copy id", show=False),
-        Binding("slash", "search", "Search"),
-        Binding("f", "follow", "Follow log", show=False),
-        Binding("F", "filter", "Filter", show=False),
-        Binding("s", "sort", "Sort", show=False),
-        Binding("A", "attention", "Attention first", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("ctrl+r", "refresh", "Refresh", show=False),
-        Binding("enter", "open_detail", "Detail", show=False),
-        Binding("ctrl+k", "switch_context", "Context", show=False),
-        Binding("C", "cleanup", "Clean up", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-    ]
+    # From actions.py, in its order (help and quit first: the footer cuts what does not fit). `/` is a
+    # priority binding: it runs as the key arrives, before the keys behind it are handed to the widget
+    # in focus (the table), so a burst typed after `/` lands in the search box (see action_search).
+    BINDINGS = [Binding(a.keys, a.name, a.title, show=a.footer, priority=a.name == "search")
+                for a in ACTION_LIST]
 
     def __init__(self, connector: Connector, *, read_only: bool = False,
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
@@ -210,6 +149,9 @@ class TaskboardApp(App[None]):
         self._panes_timer: Any = None
         self._changed: set[str] = set()
         self._permission_open: str | None = None
+        self.crash_log: Path | None = None
+        self._crash_message: str | None = None
+        self.last_key_at = 0.0  # when the last key arrived (the permission modal arms after a quiet spell)
 
     # ------------------------------------------------------------------ layout
 
@@ -220,7 +162,8 @@ class TaskboardApp(App[None]):
         self.detail = DetailPane(self.clock, id="detail")
         self.log_tail = LogTail(id="log")
         yield self.status_bar
-        yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search")
+        yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search",
+                    compact=True)
         with Horizontal(id="main"):
             yield self.table
             with Vertical(id="side"):
@@ -270,19 +213,33 @@ class TaskboardApp(App[None]):
                     await asyncio.wait_for(self._retry_now.wait(), delay)
                 except TimeoutError:
                     pass
-        if isinstance(self._top(), DisconnectedScreen):
-            self.pop_screen()
+        self._close_disconnected()
         self._watch(revision)
         if getattr(self.connector, "provisional", False):
             self._redetect()
 
+    def _disconnected_screen(self) -> DisconnectedScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, DisconnectedScreen)), None)
+
     def _show_disconnected(self, error: str, attempt: int, delay: float) -> None:
         self._set_connection("disconnected")
-        if not isinstance(self._top(), DisconnectedScreen):
-            self.push_screen(DisconnectedScreen(self.connector.label))
-        screen = self._top()
-        if isinstance(screen, DisconnectedScreen):
-            screen.show_attempt(error, attempt, delay)
+        # One such screen, wherever it is in the stack: with the palette or the context list open over
+        # it, a second one pushed on top hid them (and the next ctrl+p crashed on a duplicate palette).
+        screen = self._disconnected_screen()
+        if screen is None:
+            screen = DisconnectedScreen(self.connector.label)
+            self.push_screen(screen)
+        screen.server = self.connector.label
+        screen.show_attempt(error, attempt, delay)
+
+    def _close_disconnected(self) -> None:
+        screen = self._disconnected_screen()
+        if screen is None:
+            return
+        if self._top() is screen:
+            self.pop_screen()
+        else:  # under a dialog the person has open: it goes when that closes
+            screen.close_when_shown = True
 
     def action_retry_now(self) -> None:
         self._retry_now.set()
@@ -493,7 +450,8 @@ class TaskboardApp(App[None]):
         task = self.table.selected_task
         if self.detail.is_attached:
             self.detail.show(self.client, task, self.board.pending_for(task.id) if task else [])
-            self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "")
+            self.log_tail.show_task(self.client, task.id if task else None, task.title if task else "",
+                                    task.status if task else None, task.attempt if task else 0)
 
     @on(TaskChanged)
     def _task_changed_message(self, event: TaskChanged) -> None:
@@ -502,6 +460,8 @@ class TaskboardApp(App[None]):
         task = self.board.task(event.task_id)
         if event.task_id == self.table.selected_id:
             self.detail.show(self.client, task, self.board.pending_for(event.task_id))
+            if task is not None and self.log_tail.task_id == task.id:
+                self.log_tail.task_changed(task.status, task.attempt)
             self._refresh_keys()
         screen = self._top()
         if isinstance(screen, DetailScreen) and task is not None:
@@ -510,8 +470,9 @@ class TaskboardApp(App[None]):
     @on(PermissionRequested)
     def _permission_requested(self, event: PermissionRequested) -> None:
         request = event.request
-        if request.task_id == self.table.selected_id and not self._modal_open() and len(self.screen_stack) == 1:
-            self._review(request)
+        typing = isinstance(self.focused, Input)  # the search box: its keys are not for a modal
+        if request.task_id == self.table.selected_id and len(self.screen_stack) == 1 and not typing:
+            self._review(request, by_itself=True)
             return
         title = self._title(request.task_id)
         self.notify(f"{title} asks to use {request.tool_name}. Press i for the inbox.",
@@ -569,12 +530,15 @@ class TaskboardApp(App[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self._modal_open():
-            # Modals own their keys: `q` on a dialog's button must not quit the app.
+        if action == "search" and (self._modal_open() or isinstance(self._top(), DetailScreen)
+                                   or isinstance(self.focused, Input) or self.log_tail.has_focus_within):
+            return False  # the `/` is the focused field's (a character, the log's own filter)
+        if self._modal_open() and action in BOARD_ACTIONS:
+            # Modals own their keys: `q` on a dialog's button must not quit the app, `d` must not deny
+            # the task behind it. Everything else (Tab's focus_next, a dialog's app.* bindings) runs.
             if isinstance(self._top(), DisconnectedScreen):
-                return action in ("quit", "retry_now", "command_palette")
-            # ... and Tab / shift+Tab move between a dialog's fields.
-            return action in ("command_palette", "focus_next", "focus_previous")
+                return action in ("quit", "retry_now", "switch_context", "command_palette")
+            return action == "command_palette"
         if action not in GATED:
             return True
         if self.why_disabled(action) is not None:
@@ -589,42 +553,21 @@ class TaskboardApp(App[None]):
         return len(self.screen_stack) > 1 and not isinstance(self._top(), DetailScreen)
 
     def why_disabled(self, action: str) -> str | None:
-        """Why the action cannot run now, in words for a notification; None when it can."""
-        if action in MUTATING and self.read_only:
-            return "Read-only mode: nothing can be changed from this board."
-        capability = ACTION_CAPABILITIES.get(action)
-        if capability is not None and self.client is not None:
-            selected = self._selected_row() if action in TASK_ACTIONS else None
-            reason = self.client.why_not(capability, selected.id if selected else None)
-            if reason is not None:
-                return reason
-        if action == "new_task":
-            return None if self.client is not None and self.loaded else "Not connected yet."
-        if action not in TASK_ACTIONS:
+        """Why the action cannot run now, in words for a notification; None when it can (actions.py)."""
+        if action not in ACTIONS:
             return None
-        task = self._selected_row()
-        if task is None:
-            return "No task selected."
-        status = task.status
-        name = status.value.replace("_", " ")
-        if action == "cancel" and status.is_final:
-            return f"The task is already {name}."
-        if action == "resume":
-            if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-                return f"Only failed or cancelled tasks resume; this one is {name}."
-            if task.resume_count >= MAX_RESUME_COUNT:
-                return f"The task was resumed {MAX_RESUME_COUNT} times already (the limit)."
-        if action == "queue" and status not in (TaskStatus.PLANNED, TaskStatus.FAILED):
-            return f"Only planned (or failed) tasks can be queued; this one is {name}."
-        if action == "execute" and status is not TaskStatus.QUEUED:
-            return f"Only queued tasks execute; this one is {name} (queue it with u)."
-        if action in ("approve", "deny", "review") and not self.board.pending_for(task.id):
-            return "This task has no permission request waiting."
-        if action == "message" and status is not TaskStatus.AWAITING_INPUT:
-            return f"The task is {name}, not awaiting input."
-        if action == "delete" and status.is_active:
-            return "Cancel the task before deleting it."
-        return None
+        task = self._selected_row() if ACTIONS[action].needs_task else None
+        client = self.client
+        situation = Situation(task=task, pending=len(self.board.pending_for(task.id)) if task else 0,
+                              read_only=self.read_only, connected=client is not None and self.loaded)
+        refusal = None if client is None else (lambda capability: client.why_not(capability,
+                                                                                   task.id if task else None))
+        return why_not(action, situation, refusal)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.last_key_at = time.monotonic()
+        await super().on_event(event)
 
     def on_key(self, event: events.Key) -> None:
         # A disabled key is greyed in the footer; pressing it says why instead of doing nothing.
@@ -719,8 +662,11 @@ class TaskboardApp(App[None]):
                                        confirm_label="Clean up"), confirmed)
 
     def action_delete(self) -> None:
+        task = self._selected()
+        running = " It is {status}: its agent is stopped first." if task is not None and task.status.is_active else ""
         self._on_selected("delete", lambda client, task_id: client.delete_task(task_id), "Deleted {title}",
-                          ("Delete “{title}”?\n\nIts logs and history go with it; this cannot be undone.", "Delete"))
+                          ("Delete “{title}”?\n\nIts logs and history go with it; this cannot be undone." + running,
+                           "Delete"))
 
     def action_resume(self) -> None:
         self._on_selected("resume", lambda client, task_id: client.resume(task_id), "Resumed {title}")
@@ -731,13 +677,22 @@ class TaskboardApp(App[None]):
     def action_execute(self) -> None:
         self._on_selected("execute", lambda client, task_id: client.execute(task_id), "Started {title}")
 
-    def action_priority(self, delta: int) -> None:
+    def action_priority_up(self) -> None:
+        self._priority(-1)
+
+    def action_priority_down(self) -> None:
+        self._priority(1)
+
+    def action_plan(self) -> None:
+        self._on_selected("plan", lambda client, task_id: client.update_task(task_id, status="planned"),
+                          "{title} is planned again")
+
+    def _priority(self, delta: int) -> None:
         task = self._selected()
         if task is None or self.client is None:
             return
         value = max(0, min(3, task.priority + delta))
         if value == task.priority:
-            self.notify(f"Already P{value}.", timeout=2)
             return
         client = self.client
         self._call("priority", lambda: client.update_task(task.id, priority=value),
@@ -758,10 +713,27 @@ class TaskboardApp(App[None]):
             request = pending[0]
         if self.client is None:
             return
+        reason = self.why_disabled("approve")
+        if self.read_only and reason is not None:  # whatever path led here (inbox, modal, palette)
+            self.notify(reason, title="Read-only", severity="warning", timeout=4)
+            return
         client, chosen = self.client, request
         verb = {"allow": "Allowed", "deny": "Denied"}[decision.behavior]
         if decision.always_allow:
-            verb = f"Always allowing {decision.pattern}:"
+            waiting = set(self.board.permissions) - {chosen.id}
+            done = f"Always allowing {decision.pattern}: allowed {chosen.tool_name} for {self._title(chosen.task_id)}"
+
+            async def always() -> None:
+                await client.respond(chosen.task_id, chosen.id, "allow", always_allow=True,
+                                     permission_pattern=decision.pattern)
+                # The saved rule answers what was already waiting too (the server does it): say how many.
+                still = {p.id for p in await client.list_permissions(status="pending")}
+                more = len(waiting - still)
+                self.notify(done + (f", and {more} more waiting request{'s' if more != 1 else ''} it covers"
+                                    if more else ""), timeout=5)
+
+            self._call("approve", always, "")
+            return
         self._call("approve" if decision.behavior == "allow" else "deny",
                    lambda: client.respond(chosen.task_id, chosen.id, decision.behavior, message=decision.message,
                                           always_allow=decision.always_allow or None,
@@ -775,7 +747,7 @@ class TaskboardApp(App[None]):
         if pending:
             self._review(pending[0])
 
-    def _review(self, request: PermissionRequest) -> None:
+    def _review(self, request: PermissionRequest, *, by_itself: bool = False) -> None:
         if self._permission_open == request.id:
             return
         self._permission_open = request.id
@@ -785,8 +757,10 @@ class TaskboardApp(App[None]):
             if decision is not None and request.id in self.board.permissions:
                 self._answer(decision, request)
 
+        read_only = "Read-only mode: this board shows the request and decides nothing." if self.read_only else None
         patterns = self.client.patterns_for(request.task_id) if self.client is not None else NATIVE_PATTERNS
-        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id), patterns=patterns),
+        self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id), patterns=patterns,
+                                          read_only=read_only, arm_after=AUTO_OPEN_ARM if by_itself else 0.0),
                          decided)
 
     def action_inbox(self) -> None:
@@ -852,7 +826,9 @@ class TaskboardApp(App[None]):
     def action_search(self) -> None:
         search = self.screen_stack[0].query_one("#search", Input)
         search.add_class("visible")
-        search.focus()
+        # Focus now, not after a refresh (Widget.focus waits for one): the keys typed right after `/`
+        # may already be queued behind it, and each of them must reach the box, not the board's bindings.
+        self.screen_stack[0].set_focus(search)
 
     def action_clear_filter(self) -> None:
         search = self.screen_stack[0].query_one("#search", Input)
@@ -906,8 +882,8 @@ class TaskboardApp(App[None]):
             return
         self.read_only = self.read_only_flag or choice.read_only
         self.status_bar.read_only = self.read_only
-        self._start_over(connector, f"Switched to {name}")
         self.context = name
+        self._start_over(connector, f"Switched to {name}")
 
     def _start_over(self, connector: Connector, notice: str) -> None:
         """Stop everything about the server shown, then connect to `connector` as at start."""
@@ -919,6 +895,9 @@ class TaskboardApp(App[None]):
         if connector is not self.connector:
             self.connector.close()
         self.connector = connector
+        # The full-screen view shows a task of the old server: back to the board, from wherever ctrl+k was.
+        while isinstance(self._top(), DetailScreen):
+            self.pop_screen()
         self.loaded = False
         self.board.clear()
         self.table.server_of = None
@@ -926,6 +905,10 @@ class TaskboardApp(App[None]):
         self.log_tail.show_task(None, None)
         self.detail.show(None, None, [])
         self.status_bar.server = connector.label
+        screen = self._disconnected_screen()
+        if screen is not None:
+            screen.server = connector.label
+            screen.show_attempt("", 0, 0.0)
         self._set_connection("connecting")
         self.status_bar.update_counts()
         self.notify(notice, timeout=3)
@@ -961,23 +944,15 @@ class TaskboardApp(App[None]):
         self.log_tail.action_follow()
 
     def action_help(self) -> None:
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for group, key, _action, description in KEYMAP:
-            groups.setdefault(group, []).append((key, description))
-        self.push_screen(HelpScreen(list(groups.items())))
+        self.push_screen(HelpScreen(list(by_group().items())))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for _group, key, action, description in KEYMAP:
-            if not action or action in ("command_palette", "quit", "focus_next", "help"):
+        for action in ACTION_LIST:
+            if not action.palette or action.name == "help":
                 continue
-            if action == "priority":
-                for delta, word in ((-1, "Raise"), (1, "Lower")):
-                    yield SystemCommand(f"{word} priority", f"{word} the selected task's priority ({key})",
-                                        lambda d=delta: self.run_action(f"priority({d})"))
-                continue
-            yield SystemCommand(description.split(" (")[0], f"key: {key}",
-                                lambda a=action: self._palette_run(a))
+            yield SystemCommand(action.help.split(" (")[0], f"key: {action.key_label}",
+                                lambda a=action.name: self._palette_run(a))
         for name, choice in self.contexts.items():
             if name != self.context:
                 yield SystemCommand(f"Switch context: {name}", choice.about,
@@ -995,17 +970,40 @@ class TaskboardApp(App[None]):
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self._report_worker_error(event.worker)
+
+    @on(WorkerFailed)
+    def _child_worker_failed(self, event: WorkerFailed) -> None:
+        self._report_worker_error(event.worker)  # a widget's worker (detail fetch, log stream, new-task form)
+
+    def _report_worker_error(self, worker: Worker[Any]) -> None:
         """The one place an unexpected worker error lands: a notification, never a crash."""
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if event.worker.group == "watch":
+        error = worker.error
+        if worker.group == "watch":
             self._set_connection("reconnecting")
             self.set_timer(2.0, self._restart_watch)
         if isinstance(error, TaskboardError):
             self.notify(str(error), title="Server error", severity="error")
         else:
             self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error")
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug, not a server's answer (those are notifications): the app ends with status 1 and a
+        short message pointing at the crash log, which holds the traceback."""
+        self.crash_log = write_crash_log(error)
+        super()._handle_exception(error)
+        summary = f"{type(error).__name__}: {error}"
+        if len(summary) > 300:
+            summary = summary[:299] + "…"
+        self._crash_message = f"taskboard crashed: {summary}\nThe details are in {self.crash_log}\n"
+
+    def _print_error_renderables(self) -> None:
+        if self._crash_message is None:
+            super()._print_error_renderables()
+            return
+        self._exit_renderables.clear()
+        sys.stderr.write(self._crash_message)  # plain: the path must be copyable whole, not wrapped
 
     def _restart_watch(self) -> None:
         self._connect()
@@ -1014,6 +1012,19 @@ class TaskboardApp(App[None]):
         if self.client is not None:
             await self.client.close()
         self.connector.close()
+
+
+def write_crash_log(error: BaseException) -> Path:
+    """Append the traceback to crash.log in the data directory; its path, for the message on exit."""
+    path = data_dir() / "crash.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')} taskboard crashed\n")
+            log.write("".join(traceback.format_exception(error)))
+    except OSError:  # nowhere to write: the message says where it would have been
+        pass
+    return path
 
 
 @dataclass(frozen=True)

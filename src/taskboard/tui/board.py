@@ -64,6 +64,13 @@ class BoardFilter:
         return bool(self.statuses or self.project_id or self.text)
 
 
+def waits_for_a_slot(task: TaskSummary) -> bool:
+    """Running on the server's books, but queued behind the runner's concurrency limit (the runner
+    reports it as the "waiting" phase): shown as waiting, not as running."""
+    progress = task.progress
+    return task.status is TaskStatus.RUNNING and progress is not None and progress.phase == "waiting"
+
+
 @dataclass
 class Board:
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
@@ -74,6 +81,8 @@ class Board:
     _keys: SortedKeys = field(default_factory=SortedKeys)
     _key_of: dict[str, tuple[float, str]] = field(default_factory=dict)
     counts: dict[TaskStatus, int] = field(default_factory=lambda: dict.fromkeys(TaskStatus, 0))
+    # Of the running ones, those still waiting for a free runner slot (not running yet, to a person).
+    waiting: int = 0
     cost_micros: int = 0
     permissions: dict[str, PermissionRequest] = field(default_factory=dict)
     # Counts changes to the order, so a view can tell whether what it drew is still the board.
@@ -151,6 +160,7 @@ class Board:
         self.tasks.clear()
         self.permissions.clear()
         self.counts = dict.fromkeys(TaskStatus, 0)
+        self.waiting = 0
         self.cost_micros = 0
         self._rebuild()
 
@@ -198,6 +208,8 @@ class Board:
 
     def _count(self, task: TaskSummary, sign: int) -> None:
         self.counts[task.status] += sign
+        if waits_for_a_slot(task):
+            self.waiting += sign
         self.cost_micros += sign * task.cost_micros
 
     def _place(self, task: TaskSummary) -> None:

@@ -50,6 +50,7 @@ LOG_STYLE = {
     "stdout": "default",
     "progress": "grey50",
     "result": "green",
+    "attempt": "bold magenta",
 }
 
 
@@ -79,10 +80,9 @@ def duration(seconds: float) -> str:
 
 
 def task_age(task: Task | TaskSummary, now: datetime) -> str:
-    """Running tasks show how long they have run; the rest how long ago they last changed."""
-    if task.status.is_active and task.started_at is not None:
-        return age(task.started_at, now)
-    return age(task.updated_at, now)
+    """How long ago the task was created, as AGE reads in k9s (a cancel does not make a task 1s old);
+    when it last changed is in the detail pane."""
+    return age(task.created_at, now)
 
 
 def cost(micros: int) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from textual.dom import DOMNode
 from textual.message import Message
+from textual.worker import Worker, WorkerState
 
 from taskboard.models import PermissionRequest
 
@@ -35,3 +37,18 @@ class PermissionResolved(Message):
         super().__init__()
         self.request = request
 
+
+
+class WorkerFailed(Message):
+    """A widget's or a dialog's worker ended with an exception nobody caught. Worker.StateChanged goes
+    to the worker's own node and does not bubble, so without this such an error vanished."""
+
+    def __init__(self, worker: Worker[object]) -> None:
+        super().__init__()
+        self.worker = worker
+
+
+def forward_worker_error(node: DOMNode, event: Worker.StateChanged) -> None:
+    """For a widget's on_worker_state_changed: hand an error to the app's one error handler."""
+    if event.state is WorkerState.ERROR:
+        node.app.post_message(WorkerFailed(event.worker))

@@ -33,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
     """
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("n,escape,q", "answer(False)", "No"),
     ]
 
     def __init__(self, question: str, *, confirm_label: str = "Yes", danger: bool = True) -> None:

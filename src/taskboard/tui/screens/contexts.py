@@ -30,7 +30,7 @@ class ContextScreen(ModalScreen[str | None]):
         margin-top: 1;
     }
     """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
     def __init__(self, contexts: list[tuple[str, str]], current: str | None) -> None:
         """`contexts` is (name, what it is: url and dialect)."""

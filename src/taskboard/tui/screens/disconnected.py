@@ -1,4 +1,8 @@
-"""Shown while the server cannot be reached: what failed, and that we keep trying."""
+"""Shown while the server cannot be reached: what failed, and that we keep trying.
+
+From here a person can retry at once, quit, or switch to another context (ctrl+k, or the palette):
+the board behind it is not the only way out.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ class DisconnectedScreen(Screen[None]):
     """
     BINDINGS = [
         Binding("r", "app.retry_now", "Retry now"),
+        Binding("ctrl+k", "app.switch_context", "Switch context"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -33,20 +38,27 @@ class DisconnectedScreen(Screen[None]):
         super().__init__()
         self.server = server
         self.attempt: tuple[str, int, float] = ("", 0, 0.0)
+        # Connected while a dialog (the palette, the context list) was open over this screen.
+        self.close_when_shown = False
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Cannot reach the server"
-            yield Static(id="disconnected-body")
+            # Composed with its text: filled in on_mount, it stayed empty until the next attempt.
+            yield Static(self._text(), id="disconnected-body")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.show_attempt(*self.attempt)
+    def on_screen_resume(self) -> None:
+        if self.close_when_shown:
+            self.dismiss()
 
     def show_attempt(self, error: str, attempt: int, retry_in: float) -> None:
         self.attempt = (error, attempt, retry_in)
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self.query_one("#disconnected-body", Static).update(self._text())
+
+    def _text(self) -> Text:
+        error, attempt, retry_in = self.attempt
         text = Text()
         text.append("taskboard cannot reach ", style="bold")
         text.append(self.server, style="bold cyan")
@@ -58,5 +70,5 @@ class DisconnectedScreen(Screen[None]):
         text.append(f"Trying again in {retry_in:.0f} s; the board opens as soon as the server answers."
                     if retry_in else "Connecting…")
         text.append("\n\nStart a server with `taskboard serve`, or point taskboard at one with --url "
-                    "(or TASKBOARD_URL).", style="grey62")
-        self.query_one("#disconnected-body", Static).update(text)
+                    "(or TASKBOARD_URL), or switch to another context with ctrl+k.", style="grey62")
+        return text

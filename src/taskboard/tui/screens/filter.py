@@ -41,7 +41,7 @@ class FilterScreen(ModalScreen[BoardFilter | None]):
     }
     """
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("escape,q", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "apply", "Apply"),
     ]
 

@@ -1,4 +1,4 @@
-"""Every key, grouped; made from the bindings themselves so it cannot drift from them."""
+"""Every key, grouped; made from actions.py (the bindings' own source) so it cannot drift from them."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ class HelpScreen(ModalScreen[None]):
         for i, (title, rows) in enumerate(self.groups):
             group = Table(title=title, title_justify="left", title_style="bold underline", box=None,
                           show_header=False, padding=(0, 1), expand=True)
-            group.add_column(style="bold cyan", justify="right", width=7, no_wrap=True)
+            width = max(7, min(14, max((len(key) for key, _ in rows), default=7)))
+            group.add_column(style="bold cyan", justify="right", width=width, no_wrap=True)
             group.add_column(ratio=1)
             for key, description in rows:
                 group.add_row(key, description)

@@ -34,7 +34,7 @@ class MessageScreen(ModalScreen[str | None]):
         height: auto;
     }
     """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Cancel")]
 
     def __init__(self, task_title: str, question: str | None) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.worker import Worker
 
 from taskboard.client import ApiError, TaskboardClient, TaskboardError, ValidationFailed
 from taskboard.models import (
@@ -22,6 +23,8 @@ from taskboard.models import (
     TaskCreate,
     flatten_validation_errors,
 )
+from taskboard.tui.messages import forward_worker_error
+from taskboard.tui.screens.fit import fit_body
 
 # Form fields in the order they are shown; the wire name is what errors are keyed by.
 FIELDS = ("title", "description", "priority", "assignedAgent", "projectId", "params")
@@ -43,7 +46,9 @@ class NewTaskScreen(ModalScreen[Task | None]):
     }
     NewTaskScreen VerticalScroll {
         height: auto;
-        max-height: 30;
+    }
+    NewTaskScreen Input, NewTaskScreen Select {
+        margin-right: 1;
     }
     NewTaskScreen Label {
         margin-top: 1;
@@ -69,7 +74,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
     }
     """
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("escape,q", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Create"),
     ]
 
@@ -88,28 +93,28 @@ class NewTaskScreen(ModalScreen[Task | None]):
             box.border_title = "New task"
             with VerticalScroll():
                 yield Label(f"Title (required, up to {TITLE_MAX} characters)")
-                yield Input(id="title", placeholder="what should the agent do?")
+                yield Input(id="title", placeholder="what should the agent do?", compact=True)
                 yield Static("", id="title-error", classes="field-error")
                 yield Label("Description")
-                yield Input(id="description", placeholder=f"optional, up to {DESCRIPTION_MAX} characters")
+                yield Input(id="description", placeholder=f"optional, up to {DESCRIPTION_MAX} characters", compact=True)
                 yield Static("", id="description-error", classes="field-error")
                 yield Label("Priority", classes="native")
                 yield Select([(f"P{p}  {name}", p) for p, name in
                               ((0, "urgent"), (1, "high"), (2, "normal"), (3, "low"))],
-                             value=2, allow_blank=False, id="priority")
+                             value=2, allow_blank=False, id="priority", compact=True)
                 yield Static("", id="priority-error", classes="field-error")
                 yield Label("Agent", classes="native")
                 yield Select([(agent, agent) for agent in self.agents], prompt="server default",
-                             id="assignedAgent")
+                             id="assignedAgent", compact=True)
                 yield Static("", id="assignedAgent-error", classes="field-error")
                 yield Label("Project", classes="native")
                 yield Select([(p.name, p.id) for p in self.projects], prompt="none", id="projectId",
-                             value=self.project_id if self.project_id else Select.NULL)
+                             value=self.project_id if self.project_id else Select.NULL, compact=True)
                 yield Static("", id="projectId-error", classes="field-error")
                 yield Label('Params (JSON object, e.g. {"steps": 5})')
-                yield Input(id="params", placeholder="optional")
+                yield Input(id="params", placeholder="optional", compact=True)
                 yield Static("", id="params-error", classes="field-error")
-                yield Checkbox("Start now (queue and execute)", True, id="start")
+                yield Checkbox("Start now (queue and execute)", True, id="start", compact=True)
             yield Static("", id="form-error")
             with Horizontal(id="new-task-buttons"):
                 yield Button("Create (ctrl+s)", id="create", variant="primary")
@@ -121,7 +126,18 @@ class NewTaskScreen(ModalScreen[Task | None]):
                 widget.display = False
             for name in ("priority", "assignedAgent", "projectId", "start"):
                 self.query_one(f"#{name}").display = False
+        self._fit()
         self.query_one("#title", Input).focus()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        forward_worker_error(self, event)
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # Borders 2, the buttons 3 and their margins 2, a line of form errors.
+        fit_body(self.query_one(VerticalScroll), self.app.size.height, 8, share=0.95)
 
     # ------------------------------------------------------------------ submit
 

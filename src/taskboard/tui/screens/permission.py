@@ -1,9 +1,15 @@
 """The permission modal: what the agent wants to do, and Allow once (with the input as shown, or edited) /
-Always allow (a pattern in the server's own form) / Deny (with a message)."""
+Always allow (a pattern in the server's own form) / Deny (with a message).
+
+It opens focused on the request's text, not on a button: a bare enter (the inbox's "enter reviews",
+or a key the person was typing when the modal opened by itself) must never allow anything. Allowing
+takes `a`, or Tab to a button on purpose. On a read-only board it shows the request and decides nothing.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,6 +26,7 @@ from textual.widgets import Button, Input, Label, Static
 from taskboard.client.base import NATIVE_PATTERNS, PatternForm
 from taskboard.models import PermissionRequest
 from taskboard.tui import format as fmt
+from taskboard.tui.screens.fit import fit_body
 
 
 @dataclass(frozen=True)
@@ -47,15 +54,24 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
         background: $surface;
         padding: 0 2;
     }
+    PermissionScreen #permission-body {
+        height: auto;
+    }
     PermissionScreen #permission-input {
         height: auto;
         max-height: 12;
         background: $panel;
-        margin: 1 0;
+        margin: 1 0 0 0;
+    }
+    PermissionScreen #permission-input:focus {
+        background: $panel-lighten-1;
     }
     PermissionScreen Label {
         margin-top: 1;
         color: $text-muted;
+    }
+    PermissionScreen Input {
+        margin-right: 1;
     }
     PermissionScreen #pattern-error, PermissionScreen #input-error {
         color: $error;
@@ -70,16 +86,23 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
     }
     """
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Later"),
+        Binding("escape,q", "dismiss(None)", "Later"),
         Binding("a", "allow", "Allow once"),
         Binding("A", "always", "Always allow"),
         Binding("d", "deny", "Deny"),
     ]
 
     def __init__(self, request: PermissionRequest, *, task_title: str | None = None,
-                 patterns: PatternForm = NATIVE_PATTERNS) -> None:
+                 patterns: PatternForm = NATIVE_PATTERNS, read_only: str | None = None,
+                 arm_after: float = 0.0) -> None:
         super().__init__()
         self.request = request
+        # Why nothing may be decided here (read-only), or None.
+        self.read_only = read_only
+        # Opened by itself: the decision keys wait this long, so a key already on its way (typed for
+        # the board) does not answer a request the person has not read.
+        self.arm_after = arm_after
+        self.armed = arm_after <= 0
         self.task_title = task_title or request.task_title or request.task_id
         self.patterns = patterns
         self.original_input = json.dumps(request.tool_input, separators=(", ", ": "))
@@ -92,27 +115,59 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
             head.append(self.task_title, style="bold")
             head.append(" wants to use ")
             head.append(request.tool_name, style="bold cyan")
-            yield Static(head, id="permission-head")
-            if request.message:
-                yield Static(Text(request.message, style="italic"), id="permission-message")
-            with VerticalScroll(id="permission-input"):
-                yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
-                                    word_wrap=True, background_color="default"))
-            yield Label("Allow with this input (edit it to change what runs):")
-            yield Input(self.original_input, id="edited-input")
-            yield Static("", id="input-error")
-            yield Label(self.patterns.label)
-            yield Input(request.suggested_pattern, id="pattern")
-            yield Static("", id="pattern-error")
-            yield Label("Message to the agent when denying (optional):")
-            yield Input(placeholder="why not, or what to do instead", id="deny-message")
+            with VerticalScroll(id="permission-body", can_focus=False):
+                yield Static(head, id="permission-head")
+                if request.message:
+                    yield Static(Text(request.message, style="italic"), id="permission-message")
+                with VerticalScroll(id="permission-input"):
+                    yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
+                                        word_wrap=True, background_color="default"))
+                yield Label("Allow with this input (edit it to change what runs):")
+                yield Input(self.original_input, id="edited-input", compact=True)
+                yield Static("", id="input-error")
+                yield Label(self.patterns.label)
+                yield Input(request.suggested_pattern, id="pattern", compact=True)
+                yield Static("", id="pattern-error")
+                yield Label("Message to the agent when denying (optional):")
+                yield Input(placeholder="why not, or what to do instead", id="deny-message", compact=True)
+            if self.read_only:
+                yield Static(Text(self.read_only, style="bold yellow"), id="permission-read-only")
             with Horizontal(id="permission-buttons"):
-                yield Button("Allow once (a)", id="allow", variant="success")
-                yield Button("Always allow (A)", id="always", variant="primary")
-                yield Button("Deny (d)", id="deny", variant="error")
+                yield Button("Allow once (a)", id="allow", variant="success", disabled=bool(self.read_only))
+                yield Button("Always allow (A)", id="always", variant="primary", disabled=bool(self.read_only))
+                yield Button("Deny (d)", id="deny", variant="error", disabled=bool(self.read_only))
+                yield Button("Later (esc)", id="later")
 
     def on_mount(self) -> None:
-        self.query_one("#allow", Button).focus()
+        self._fit()
+        self.query_one("#permission-input").focus()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # Borders 2, the buttons 3 and their margins 2, the read-only line.
+        fit_body(self.query_one("#permission-body"), self.app.size.height, 7 + (1 if self.read_only else 0))
+        if not self.armed:
+            self.set_timer(self.arm_after, self._arm)
+
+    def _arm(self) -> None:
+        # Armed once the keys have been quiet for arm_after: a burst typed for the board runs out first.
+        quiet = time.monotonic() - getattr(self.app, "last_key_at", 0.0)
+        if quiet < self.arm_after:
+            self.set_timer(self.arm_after - quiet, self._arm)
+            return
+        self.armed = True
+
+    def _may_decide(self) -> bool:
+        if self.read_only:
+            self.notify(self.read_only, title="Read-only", severity="warning", timeout=4)
+            return False
+        return self.armed
+
+    @on(Button.Pressed, "#later")
+    def _later(self) -> None:
+        self.dismiss(None)
 
     def _edited_input(self) -> tuple[bool, dict[str, Any] | None]:
         """(valid, the edited input or None when it is as shown)."""
@@ -134,12 +189,16 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
 
     @on(Button.Pressed, "#allow")
     def action_allow(self) -> None:
+        if not self._may_decide():
+            return
         valid, edited = self._edited_input()
         if valid:
             self.dismiss(PermissionDecision("allow", updated_input=edited))
 
     @on(Button.Pressed, "#always")
     def action_always(self) -> None:
+        if not self._may_decide():
+            return
         pattern = self.query_one("#pattern", Input).value.strip()
         if not re.match(self.patterns.regex, pattern):
             self.query_one("#pattern-error", Static).update(self.patterns.hint)
@@ -155,6 +214,8 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
 
     @on(Button.Pressed, "#deny")
     def action_deny(self) -> None:
+        if not self._may_decide():
+            return
         message = self.query_one("#deny-message", Input).value.strip() or None
         self.dismiss(PermissionDecision("deny", message=message))
 

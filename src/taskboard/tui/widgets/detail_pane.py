@@ -3,6 +3,10 @@
 It shows the list's copy of the task at once, then fills in what only the detail routes have
 (usage from the cost ledger, provenance, siblings) from a worker; moving the cursor quickly
 cancels the fetch for the task left behind.
+
+What it says must stay true while it sits there: the ages tick (as the table's AGE does), a task
+that stopped does not go on saying what it was doing, and a failed task's error is at the top, by
+its status, not below the fold.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from textual import work
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import Worker
 
 from taskboard.client import NotFound, TaskboardClient, TaskboardError
 from taskboard.models import (
@@ -33,9 +38,11 @@ from taskboard.models import (
     Sibling,
     Task,
     TaskDetail,
+    TaskStatus,
     detect_content_type,
 )
 from taskboard.tui import format as fmt
+from taskboard.tui.messages import forward_worker_error
 from taskboard.tui.widgets.scrolling import set_content_size
 
 FETCH_DELAY = 0.08
@@ -77,6 +84,8 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
     title.append(f"{fmt.STATUS_ICON[task.status]} ", style=fmt.STATUS_STYLE[task.status])
     title.append(task.title, style="bold")
     parts.append(title)
+    if task.error:
+        parts.append(Text(f"✘ {task.error}", style="bold red"))
 
     for request in view.permissions:
         box = Text()
@@ -109,8 +118,11 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
         value = fmt.percent(task.progress)
         line = Text(fmt.progress_bar(value, 20), style="dodger_blue1")
         bits = [f"{value:.0f}%" if value is not None else "",
-                f"{task.progress.current}/{task.progress.total}" if task.progress.total else "",
-                task.progress.phase or "", task.progress.message or ""]
+                f"{task.progress.current}/{task.progress.total}" if task.progress.total else ""]
+        if task.status in (TaskStatus.CANCELLED, TaskStatus.FAILED):
+            bits.append("stopped")  # not what it was doing when it stopped
+        else:
+            bits += [task.progress.phase or "", task.progress.message or ""]
         line.append("  " + "  ".join(b for b in bits if b))
         fields.add_row("progress", line)
     fields.add_row("created", f"{task.created_at.astimezone():%Y-%m-%d %H:%M:%S} ({fmt.age(task.created_at, now)} ago)")
@@ -134,8 +146,6 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
         fields.add_row("source", view.provenance.source_type + (f" · {chain}" if chain else ""))
     parts.append(Padding(fields, (1, 0, 0, 0)))
 
-    if task.error:
-        parts.append(Padding(Text(f"✘ {task.error}", style="bold red"), (1, 0, 0, 0)))
     if task.description:
         parts.append(Rule("description", style="grey37", align="left"))
         parts.append(Text(task.description))
@@ -184,9 +194,26 @@ class DetailPane(ScrollView, can_focus=True):
         self._content: RenderableType = NO_TASK
         self._lines: list[Strip] = []
         self._width = 0
+        self._ages: tuple[str, ...] = ()  # the ages the last render showed
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        forward_worker_error(self, event)
 
     def on_mount(self) -> None:
         self.border_title = "Detail"
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Redraw when one of the ages shown would read differently, and only then (a render costs ms)."""
+        if self.view is not None and self._age_texts() != self._ages:
+            self.repaint()
+
+    def _age_texts(self) -> tuple[str, ...]:
+        if self.view is None:
+            return ()
+        task, now = self.view.detail or self.view.task, self.clock()
+        ran = fmt.duration((now - task.started_at).total_seconds()) if task.started_at and not task.finished_at else ""
+        return fmt.age(task.created_at, now), fmt.age(task.updated_at, now), ran
 
     def show(self, client: TaskboardClient | None, task: Task | None,
              permissions: list[PermissionRequest] | None = None) -> None:
@@ -216,6 +243,7 @@ class DetailPane(ScrollView, can_focus=True):
 
     def repaint(self) -> None:
         if self.view is not None:
+            self._ages = self._age_texts()
             self._set_content(render_task(self.view, self.clock(), full=self.full))
 
     @property

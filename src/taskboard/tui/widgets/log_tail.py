@@ -4,6 +4,10 @@ Lines arrive from `stream_logs` in a worker, wait in a buffer and are written in
 a thousand lines is one repaint, not a thousand). While paused the title counts the lines waiting
 below; `f` (or scrolling back to the bottom) follows again. Switching tasks replaces the worker,
 which closes the old stream.
+
+A stream ends once its task is final; a task resumed or executed again goes on writing to the same
+log, so when the task in view is active again (`task_changed`) the tail streams on from the last line
+it has, under a line that says where the new attempt begins.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, Log
+from textual.worker import Worker
 
 from taskboard.client import StreamStatus, TaskboardClient, TaskboardError, Unsupported
-from taskboard.models import LogEntry
+from taskboard.models import LogEntry, TaskStatus
 from taskboard.tui import format as fmt
+from taskboard.tui.messages import forward_worker_error
 
 FLUSH_INTERVAL = 0.1
 # While a backlog pours in (a thousand lines or more per flush), flush less often: each flush
@@ -102,8 +108,8 @@ class LogView(Log):
         tail = self._tail()
         if self.quiet or tail is None:
             return
-        if new < old:
-            tail.following = False  # the scrollbar dragged up
+        if new < old and new < self.max_scroll_y:
+            tail.following = False  # the scrollbar dragged up (not the end moving up: the view grew taller)
         elif new >= self.max_scroll_y and not tail.following:
             tail.following = True  # scrolled back to the end: follow again
 
@@ -153,9 +159,16 @@ class LogTail(Vertical):
         self._flush_timer: object | None = None
         self._last_batch = 0
         self.received = 0  # lines of this task that arrived, kept or not
+        self.last_id: int | None = None  # the last line's id: a later stream goes on from there
+        self.client: TaskboardClient | None = None
+        self.task_status: TaskStatus | None = None  # as the board last said
+        self.attempt = 0
+        self._rerun = False  # the task ran again since this stream began: stream on when it ends
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter the log (enter to keep, escape to clear)", id="log-filter")
+        # Compact: one row with no border. A bordered Input squeezed into one row drew its border
+        # and hid the text being typed.
+        yield Input(placeholder="filter the log (enter to keep, escape to clear)", id="log-filter", compact=True)
         with Vertical():
             yield LogView(id="log-view")
 
@@ -163,19 +176,25 @@ class LogTail(Vertical):
     def view(self) -> LogView:
         return self.query_one(LogView)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        forward_worker_error(self, event)
+
     def on_mount(self) -> None:
         self.border_title = "Log"
         self._update_titles()
 
     # ------------------------------------------------------------------ following a task
 
-    def show_task(self, client: TaskboardClient | None, task_id: str | None, title: str = "") -> None:
+    def show_task(self, client: TaskboardClient | None, task_id: str | None, title: str = "",
+                  status: TaskStatus | None = None, attempt: int = 0) -> None:
         if task_id == self.task_id:
             return
         self.task_id, self.task_title = task_id, title
+        self.client, self.task_status, self.attempt, self._rerun = client, status, attempt, False
         self.entries.clear()
         self._buffer.clear()
         self.received = 0
+        self.last_id = None
         self.pending = 0
         self._reset_view()
         self.following = True
@@ -186,8 +205,33 @@ class LogTail(Vertical):
             return
         self._stream(client, task_id)
 
+    def task_changed(self, status: TaskStatus, attempt: int) -> None:
+        """The board heard of the task in view: when it runs again after its stream ended, follow it."""
+        was_final = self.task_status is not None and self.task_status.is_final
+        self.task_status = status
+        if attempt > self.attempt or (was_final and not status.is_final):  # resumed, executed again
+            self._rerun = True
+        self.attempt = max(self.attempt, attempt)
+        if self._rerun and self._stream_over() and self.client is not None and self.task_id is not None:
+            self._next_attempt()
+
+    def _stream_over(self) -> bool:
+        return self.stream_state == "ended" or self.stream_state.startswith("error")
+
+    def _next_attempt(self) -> None:
+        assert self.client is not None and self.task_id is not None
+        self._rerun = False
+        self._attempt_line()
+        self._stream(self.client, self.task_id, after=self.last_id)
+
+    def _attempt_line(self) -> None:
+        label = f" attempt {self.attempt} " if self.attempt else " the task runs again "
+        self._buffer.append(LogEntry(event_type="attempt", message=f"{label:─^48}", timestamp=datetime.now().astimezone()))
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_INTERVAL, self.flush)
+
     @work(group="logs", exclusive=True, exit_on_error=False)
-    async def _stream(self, client: TaskboardClient, task_id: str) -> None:
+    async def _stream(self, client: TaskboardClient, task_id: str, after: int | None = None) -> None:
         def status(state: StreamStatus) -> None:
             self.stream_state = "reconnecting" if state is StreamStatus.RECONNECTING else "live"
             self._update_titles()
@@ -195,9 +239,11 @@ class LogTail(Vertical):
         self.stream_state = "connecting"
         self._update_titles()
         try:
-            async for batch in client.stream_log_batches(task_id, on_status=status):
+            async for batch in client.stream_log_batches(task_id, after=after, on_status=status):
                 if task_id != self.task_id:
                     return
+                if batch and batch[-1].id is not None:
+                    self.last_id = batch[-1].id
                 self._buffer.extend(batch)
                 self.received += len(batch)
                 if self._flush_timer is None:
@@ -209,6 +255,11 @@ class LogTail(Vertical):
             self.stream_state = f"error: {exc}"
         else:
             self.stream_state = "ended"
+            if self._rerun and task_id == self.task_id:
+                # Resumed while the last attempt's stream was finishing: go on with the next one.
+                self.flush()
+                self._next_attempt()
+                return
         self.flush()
 
     def flush(self) -> None:

@@ -1,4 +1,9 @@
-"""The top bar: which server, whether the board is live, counts per status, approvals and cost."""
+"""The top bar: which server, whether the board is live, counts per status, approvals and cost.
+
+Two lines that never wrap: when the terminal is narrow the server's address gives way first, then
+the zero counts and the words of the others, so the connection, the approvals, the cost and what
+the board is filtered and sorted by stay readable at 80 columns.
+"""
 
 from __future__ import annotations
 
@@ -41,43 +46,71 @@ class StatusBar(Static):
     def watch_connection(self) -> None:
         self.update_counts()
 
+    def on_resize(self) -> None:
+        self.update_counts()
+
     def update_counts(self) -> None:
         board = self.board
-        top = Text(no_wrap=True, overflow="ellipsis")
-        top.append("taskboard ", style="bold")
-        top.append(self.server, style="grey62")
+        width = max(20, (self.size.width or 160) - 2)  # less the padding
+        rest = Text(no_wrap=True)
         label, style = CONNECTION_STYLE.get(self.connection, (self.connection, "yellow"))
-        top.append("  ")
-        top.append(label, style=style)
+        rest.append("  ")
+        rest.append(label, style=style)
         if self.read_only:
-            top.append("  read-only", style="bold magenta")
+            rest.append("  read-only", style="bold magenta")
         approvals = len(board.permissions)
         if approvals:
-            top.append(f"  ⚠ {approvals} approval{'s' if approvals != 1 else ''} waiting (i)", style="bold yellow")
-        top.append(f"  {fmt.cost(board.cost_micros)} spent", style="grey70")
+            rest.append(f"  ⚠ {approvals} approval{'s' if approvals != 1 else ''} waiting (i)", style="bold yellow")
+        rest.append(f"  {fmt.cost(board.cost_micros)} spent", style="grey70")
+        top = Text(no_wrap=True, overflow="ellipsis")
+        top.append("taskboard ", style="bold")
+        room = width - len(top) - len(rest)
+        server = self.server if len(self.server) <= room else self.server[:max(0, room - 1)] + "…"
+        top.append(server, style="grey62")
+        top.append_text(rest)
 
-        bottom = Text(no_wrap=True, overflow="ellipsis")
-        for status in _COUNTED:
-            count = board.counts.get(status, 0)
-            bottom.append(f"{fmt.STATUS_ICON[status]} {count} {fmt.STATUS_LABEL[status]}",
-                          style=fmt.STATUS_STYLE[status] if count else "grey37")
-            bottom.append("  ")
+        summary = Text(no_wrap=True)
         shown = len(board)
-        bottom.append(f"│ {shown:,} of {len(board.tasks):,} shown", style="grey62")
+        summary.append(f"│ {shown:,} of {len(board.tasks):,} shown", style="grey62")
         flt = board.filter
         if flt.statuses:
-            bottom.append(f" · status {','.join(sorted(s.value for s in flt.statuses))}", style="cyan")
+            summary.append(f" · status {','.join(sorted(s.value for s in flt.statuses))}", style="cyan")
         if flt.project_id:
-            bottom.append(f" · project {flt.project_id[:8]}", style="cyan")
+            summary.append(f" · project {flt.project_id[:8]}", style="cyan")
         if flt.text:
-            bottom.append(f" · /{flt.text}", style="cyan")
-        bottom.append(f" · sort {board.sort.value}{' (attention first)' if board.attention_first else ''}", style="grey62")
-        content = Text("\n").join([top, bottom])
+            summary.append(f" · /{flt.text}", style="cyan")
+        summary.append(f" · sort {board.sort.value}{', attention first' if board.attention_first else ''}",
+                       style="grey62")
+        bottom = Text(no_wrap=True, overflow="ellipsis")
+        for counts in (self._counts(words=True, zeros=True), self._counts(words=True, zeros=False),
+                       self._counts(words=False, zeros=False)):
+            if len(counts) + len(summary) <= width:
+                break
+        bottom.append_text(counts)
+        bottom.append_text(summary)
+        content = Text("\n", no_wrap=True, overflow="ellipsis").join([top, bottom])
         # Its size never changes, so a repaint of this widget alone (update() would re-lay out the
         # whole screen, 20 times a second in an update storm); and none when nothing it shows changed.
         if content.plain != self._shown.plain:
             self._shown = content
             self.refresh()
+
+    def _counts(self, *, words: bool, zeros: bool) -> Text:
+        counts = Text(no_wrap=True)
+        waiting = self.board.waiting
+        for status in _COUNTED:
+            count = self.board.counts.get(status, 0)
+            if status is TaskStatus.RUNNING:
+                count -= waiting  # the ones waiting for a runner slot are counted as waiting, below
+            if count or zeros:
+                label = f" {fmt.STATUS_LABEL[status]}" if words else ""
+                counts.append(f"{fmt.STATUS_ICON[status]} {count}{label}",
+                              style=fmt.STATUS_STYLE[status] if count else "grey37")
+                counts.append("  " if words else " ")
+            if status is TaskStatus.RUNNING and waiting:
+                counts.append(f"◌ {waiting}{' waiting' if words else ''}", style="yellow")
+                counts.append("  " if words else " ")
+        return counts
 
     def render(self) -> Text:
         return self._shown

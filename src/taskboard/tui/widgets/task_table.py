@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from taskboard.models import Task, TaskSummary
 from taskboard.tui import format as fmt
-from taskboard.tui.board import Board
+from taskboard.tui.board import Board, waits_for_a_slot
 from taskboard.tui.widgets.scrolling import set_content_size
 
 _CACHE_LIMIT = 4096
@@ -34,8 +34,8 @@ def _columns(width: int, servers: bool = False) -> list[tuple[str, str, int]]:
     cols = [("status", "STATUS", 11), ("priority", "P", 2), ("title", "TITLE", 0)]
     if servers:  # a board over several servers names each row's
         cols.insert(0, ("server", "SERVER", 12 if width >= 100 else 8))
-    if width >= 70:
-        cols.append(("agent", "AGENT", 16 if width >= 120 else 12))
+    if width >= 70:  # agent ids run to 23 characters (openai-codex-app-server): wider as there is room
+        cols.append(("agent", "AGENT", 24 if width >= 110 else 16 if width >= 90 else 12))
     cols.append(("progress", "PROGRESS", 12 if width >= 120 else 8))
     cols.append(("age", "AGE", 4))
     cols.append(("cost", "COST", 7))
@@ -287,6 +287,8 @@ class TaskTable(ScrollView, can_focus=True):
             label = f"{fmt.STATUS_ICON[status]} {fmt.STATUS_LABEL[status]}"
             if task.pending_permissions:
                 return "⚠ approve", _style("bold yellow")
+            if waits_for_a_slot(task):
+                return "◌ waiting", _style("yellow")
             return label, _style(fmt.STATUS_STYLE[status])
         if column == "priority":
             return fmt.priority(task.priority), _style(fmt.PRIORITY_STYLE.get(task.priority, "default"))
