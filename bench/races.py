@@ -46,9 +46,11 @@ async def _new_task(http: httpx.AsyncClient, rng: random.Random) -> str | None:
     return response.json()["id"] if response.status_code == 201 else None
 
 
-async def _client(url: str, ids: list[str], rng: random.Random, until: float, tally: Tally) -> None:
+async def _client(url: str, ids: list[str], rng: random.Random, until: float, tally: Tally,
+                  min_calls: int = 0, hard_stop: float = 0.0) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        while time.monotonic() < until:
+        # For `seconds`, and on until `min_calls` were made in all (a loaded machine), but never past hard_stop.
+        while time.monotonic() < until or (sum(tally.calls.values()) < min_calls and time.monotonic() < hard_stop):
             task_id = rng.choice(ids)
             action = rng.choices(ACTIONS, WEIGHTS)[0]
             path = f"/api/tasks/{task_id}"
@@ -116,8 +118,9 @@ def _legal_histories(events: list[dict[str, Any]], tally: Tally) -> dict[str, tu
     return last
 
 
-async def race(seconds: float, clients: int = 50, seed: int = 1) -> tuple[Tally, int, int]:
-    """Returns the tally, the number of events checked and of tasks compared with the store."""
+async def race(seconds: float, clients: int = 50, seed: int = 1, min_calls: int = 0) -> tuple[Tally, int, int]:
+    """Returns the tally, the number of events checked and of tasks compared with the store. With
+    `min_calls`, the race goes on past `seconds` (up to 10x) until that many calls were made."""
     rng = random.Random(seed)
     tally = Tally()
     with temp_dir() as tmp, running_server(tmp / "races.db", "--demo-speed", "1", "--concurrency", "16") as server:
@@ -129,8 +132,9 @@ async def race(seconds: float, clients: int = 50, seed: int = 1) -> tuple[Tally,
             watcher = asyncio.create_task(_watch(server.url, since, events, stop))
             ids = [i for i in [await _new_task(http, rng) for _ in range(TASKS)] if i]
             until = time.monotonic() + seconds
-            await asyncio.gather(*(_client(server.url, ids, random.Random(rng.random()), until, tally)
-                                   for _ in range(clients)))
+            hard_stop = time.monotonic() + 10 * seconds
+            await asyncio.gather(*(_client(server.url, ids, random.Random(rng.random()), until, tally, min_calls,
+                                           hard_stop) for _ in range(clients)))
             # Let the runs settle: cancel whatever still runs, then wait for the stream to catch up.
             for task_id in list(ids):
                 await http.post(f"/api/tasks/{task_id}/cancel")

@@ -38,7 +38,8 @@ async def test_the_crash_check_notices_a_lost_task_and_a_lost_line(tmp_path) -> 
 
 
 async def test_races_keep_every_history_legal() -> None:
-    tally, events, compared = await race(3.0, clients=50, seed=3)
+    # Enough racing calls whatever else the machine is doing (CI runs the suite a worker per core).
+    tally, events, compared = await race(3.0, clients=50, seed=3, min_calls=300)
     assert tally.problems == []
     assert sum(tally.calls.values()) > 200
     assert not any(code >= 500 for code in tally.statuses)
