@@ -42,7 +42,7 @@ class Runner:
         self.settings = settings
         self.runtimes: dict[str, Runtime] = {"demo": DemoRuntime()}
         if settings.enable_shell:
-            self.runtimes["shell"] = ShellRuntime()
+            self.runtimes["shell"] = ShellRuntime(settings.shell_env)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}

@@ -36,7 +36,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
+    # Not inheritable (Python's default, said here because it matters): a task's child that held
+    # the listening socket would keep the port after the server died, and a restart on it would fail.
+    sock.set_inheritable(False)
     return sock
 
 

@@ -143,6 +143,9 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
               envvar="TASKBOARD_DEMO_SPEED", help="Speed-up of the demo runtime (tests use large values).")
 @click.option("--enable-shell", is_flag=True,
               help="Enable the shell runtime, which runs task commands on this machine.")
+@click.option("--shell-env", "shell_env", multiple=True, metavar="NAME",
+              help="Also pass this variable of the server's environment to shell tasks (repeatable). They get "
+                   "PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR and TERM, never the API key.")
 @click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
               help="USD; execute and resume answer 429 once today's runs cost this much.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
@@ -159,18 +162,20 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
-          concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, daily_budget: float | None,
+          concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
+          daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
           alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
-    from taskboard_backend.settings import Settings, default_db_path
+    from taskboard_backend.settings import SHELL_ENV_DEFAULT, Settings, default_db_path
 
     settings = Settings(
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
         allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
         stream_stall_seconds=stream_stall_seconds,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
+        shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
