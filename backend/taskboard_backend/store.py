@@ -345,7 +345,8 @@ def new_id() -> str:
 
 
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    # allow_nan=False: a non-finite number refused at the door must not get in by another way either.
+    return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def task_row_to_wire(row: aiosqlite.Row | dict[str, Any]) -> dict[str, Any]:
@@ -424,7 +425,7 @@ class Tx:
             body["task"] = task
         if permission is not None:
             body["permission"] = permission
-        payload = json.dumps(body, separators=(",", ":"))
+        payload = json.dumps(body, separators=(",", ":"), allow_nan=False)
         self.db.execute(
             "INSERT INTO events (revision, type, task_id, payload) VALUES (?, ?, ?, ?)",
             (rev, type_, task_id, payload),
