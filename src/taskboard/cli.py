@@ -199,14 +199,16 @@ def web(host: str, port: int, public_url: str | None, context_names: tuple[str, 
         dialect: str | None, read_only: bool) -> None:
     """Serve the board in a web browser (textual-serve), on loopback unless told otherwise.
 
+    The URL it prints carries a secret made for this run: only a browser given it gets the board, and
+    pages on other sites are refused (Host and Origin are checked, as the API checks them).
+
     Each browser tab runs its own board, as `taskboard` would with the same options. The API key
     travels in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
     """
     import shlex
 
-    from textual_serve.server import Server
-
     from taskboard.connect import loopback_host
+    from taskboard.web import serve as serve_web
 
     args = [sys.executable, "-m", "taskboard"]
     for name in context_names:
@@ -220,9 +222,13 @@ def web(host: str, port: int, public_url: str | None, context_names: tuple[str, 
         click.echo(f"taskboard: warning: serving on {host}: anyone who can reach this port can steer the board. "
                    "Prefer an SSH tunnel to a loopback address.", err=True)
     shown = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    click.echo(f"taskboard: web board at {shown} (ctrl+c stops it)", err=False)
-    sys.stdout.flush()
-    Server(shlex.join(args), host=host, port=port, title="taskboard", public_url=public_url).serve()
+
+    def announce(url: str) -> None:
+        # The URL carries this run's secret: the page and its websocket refuse anyone without it.
+        click.echo(f"taskboard: web board at {url} (ctrl+c stops it)", err=False)
+        sys.stdout.flush()
+
+    serve_web(shlex.join(args), host=host, port=port, public_url=shown, announce=announce)
 
 
 def _add_verbs() -> None:
