@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from taskboard_backend.app import create_app
+from taskboard_backend.connections import guarded_protocol
 from taskboard_backend.settings import Settings
 from taskboard_backend.streams import DroppedStreamFilter
 
@@ -50,9 +51,15 @@ def base_url(host: str, sock: socket.socket) -> str:
 
 def _config(settings: Settings, log_level: str) -> uvicorn.Config:
     logging.getLogger("uvicorn.error").addFilter(DroppedStreamFilter())
+    forwarded = ",".join(settings.forwarded_allow_ips)
     return uvicorn.Config(
         create_app(settings), log_level=log_level, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=3, loop="auto", http="auto", ws="none",
+        timeout_graceful_shutdown=3, loop="auto", ws="none",
+        http=guarded_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds,
+                              settings.max_connections),
+        # X-Forwarded-For names the client only when a proxy we were told of sent it: uvicorn's default
+        # trusts it from 127.0.0.1, so any local client could choose its own address per request.
+        proxy_headers=bool(forwarded), forwarded_allow_ips=forwarded or None,
     )
 
 

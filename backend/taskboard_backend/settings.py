@@ -56,6 +56,13 @@ class Settings:
     workflow_step_max_budget_usd: float = WORKFLOW_STEP_MAX_BUDGET_USD
     daily_budget_usd: float | None = None
     max_body_bytes: int = 1024 * 1024
+    # Proxies whose X-Forwarded-For is believed (uvicorn's --forwarded-allow-ips); none by default.
+    forwarded_allow_ips: tuple[str, ...] = ()
+    # A request's headers must arrive within this of its first byte, its body within this of them.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    # Open connections past this are closed as they come (streams and the board count too).
+    max_connections: int = 1000
     # How many watch events the store keeps for Last-Event-ID replay before a reset.
     event_retention: int = 50_000
     # Streams send a comment this often when idle, so proxies and clients know they are alive.

@@ -136,6 +136,13 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
               help="Also answer to this host name (repeatable; TASKBOARD_ALLOWED_HOSTS takes a space-separated "
                    "list). IP addresses, localhost and this machine's name always work; other names are refused "
                    "(DNS rebinding). '*' turns the check off, for a proxy that does it.")
+@click.option("--forwarded-allow-ips", "forwarded_allow_ips", default=None, metavar="ADDRS",
+              help="Believe X-Forwarded-For from these proxy addresses (comma-separated). Off by default: "
+                   "the client's address is the connection's.")
+@click.option("--max-connections", default=1000, show_default=True, type=click.IntRange(8, 1_000_000),
+              help="Open connections past this are closed as they arrive.")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), hidden=True,
+              help="Seconds a request may take to send its headers.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
               help="How many tasks run at once.")
 @click.option("--demo", is_flag=True, help="Seed demo projects and tasks, and keep the board moving.")
@@ -162,6 +169,7 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
+          forwarded_allow_ips: str | None, max_connections: int, header_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
           daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
@@ -174,6 +182,8 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
         allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
         stream_stall_seconds=stream_stall_seconds,
+        forwarded_allow_ips=tuple(a.strip() for a in (forwarded_allow_ips or "").split(",") if a.strip()),
+        max_connections=max_connections, header_timeout_seconds=header_timeout,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
         shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
