@@ -316,6 +316,13 @@ class RunContextImpl:
             await self._owns(tx)
             await tx.task_event(self.task_id, "log", event_type, message[:10_000], data)
 
+    async def log_many(self, lines: list[tuple[str, str]]) -> None:
+        if not lines:
+            return
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            await tx.task_events(self.task_id, "log", [(event_type, message[:10_000]) for event_type, message in lines])
+
     async def progress(self, current: int, total: int | None = None, *, phase: str | None = None,
                        message: str | None = None) -> None:
         percent = round(100.0 * current / total, 1) if total else None

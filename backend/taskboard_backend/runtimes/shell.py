@@ -37,6 +37,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,6 +51,7 @@ READ_CHUNK = 64 * 1024
 # After the shell has exited and its group was ended: how long the rest of its output may take.
 DRAIN_SECONDS = 2.0
 TRUNCATED = " [… line truncated: {n} bytes in all]"
+LOG_BATCH = 500
 # What the store keeps of one log line (RunContextImpl.log).
 LOG_LINE_CHARS = 10_000
 
@@ -65,9 +67,11 @@ def child_environment(names: tuple[str, ...], ctx: RunContext) -> dict[str, str]
     return env
 
 
-async def read_lines(stream: asyncio.StreamReader, limit: int = MAX_LINE_BYTES) -> AsyncIterator[tuple[bytes, int]]:
-    """(line, its full length in bytes) for each line; a line over `limit` comes cut to `limit`, and
-    only what is kept is held in memory."""
+async def read_line_batches(stream: asyncio.StreamReader,
+                            limit: int = MAX_LINE_BYTES) -> AsyncIterator[list[tuple[bytes, int]]]:
+    """The lines of each chunk read, as (line, its full length in bytes): one batch per read, so a
+    command that prints fast has its lines stored a transaction per batch, not one per line. A line
+    over `limit` comes cut to `limit`, and only what is kept is held in memory."""
     buf = bytearray()
     head: bytes | None = None  # the kept start of an overlong line, until its newline comes
     dropped = 0
@@ -75,14 +79,17 @@ async def read_lines(stream: asyncio.StreamReader, limit: int = MAX_LINE_BYTES) 
         chunk = await stream.read(READ_CHUNK)
         if not chunk:
             if head is not None:
-                yield head, len(head) + dropped + len(buf)
+                yield [(head, len(head) + dropped + len(buf))]
             elif buf:
-                yield bytes(buf[:limit]), len(buf)
+                yield [(bytes(buf[:limit]), len(buf))]
             return
         buf += chunk
+        batch: list[tuple[bytes, int]] = []
+        start = 0
         while True:
-            end = buf.find(b"\n")
+            end = buf.find(b"\n", start)
             if end < 0:
+                del buf[:start]
                 if head is None and len(buf) > limit:
                     head = bytes(buf[:limit])
                     dropped = len(buf) - limit
@@ -91,14 +98,32 @@ async def read_lines(stream: asyncio.StreamReader, limit: int = MAX_LINE_BYTES) 
                     dropped += len(buf)
                     buf.clear()
                 break
+            length = end - start
             if head is not None:
-                yield head, len(head) + dropped + end
+                batch.append((head, len(head) + dropped + length))
                 head, dropped = None, 0
-            elif end > limit:
-                yield bytes(buf[:limit]), end
             else:
-                yield bytes(buf[:end]), end
-            del buf[:end + 1]
+                batch.append((bytes(buf[start:start + min(length, limit)]), length))
+            start = end + 1
+        if batch:
+            yield batch
+
+
+class Tail:
+    """The last MAX_RESULT_CHARS of the output, which become the result when the command gives none."""
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque()
+        self.chars = 0
+
+    def append(self, line: str) -> None:
+        self.lines.append(line)
+        self.chars += len(line) + 1
+        while self.chars > MAX_RESULT_CHARS + 1 and len(self.lines) > 1:
+            self.chars -= len(self.lines.popleft()) + 1
+
+    def text(self) -> str:
+        return "\n".join(self.lines)[-MAX_RESULT_CHARS:]
 
 
 def log_text(raw: bytes, size: int) -> str:
@@ -199,7 +224,7 @@ class ShellRuntime:
             raise RuntimeFailure("Shell tasks need params.command (a string)")
         proc = await Child.start(["/bin/sh", "-c", command], child_environment(self.env_names, ctx))
         await ctx.log("system", f"$ {command}", {"pid": proc.pid})
-        output: list[str] = []
+        output = Tail()
         result: dict[str, Any] = {}
         readers = asyncio.gather(self._read_stdout(ctx, proc, output, result), self._read_stderr(ctx, proc))
         try:
@@ -230,26 +255,33 @@ class ShellRuntime:
             raise RuntimeFailure(f"Command exited with status {code}")
         text = result.get("text")
         if text is None:
-            text = "\n".join(output)[-MAX_RESULT_CHARS:]
+            text = output.text()
         return RunOutcome(result=text, result_data=result.get("data"))
 
-    async def _read_stdout(self, ctx: RunContext, proc: Child,
-                           output: list[str], result: dict[str, Any]) -> None:
-        async for raw, size in read_lines(proc.stdout):
-            line = raw.decode("utf-8", "replace").rstrip("\r")
-            if line.startswith(PROTOCOL_PREFIX):
-                if size != len(raw):
-                    await ctx.log("stderr", f"Protocol line refused: longer than {MAX_LINE_BYTES} bytes")
+    async def _read_stdout(self, ctx: RunContext, proc: Child, output: Tail, result: dict[str, Any]) -> None:
+        async for batch in read_line_batches(proc.stdout):
+            lines: list[tuple[str, str]] = []
+            for raw, size in batch:
+                if raw.startswith(PROTOCOL_PREFIX.encode()):
+                    # What was printed before it is stored before it is acted on.
+                    if lines:
+                        await store_lines(ctx, lines)
+                        lines = []
+                    if size != len(raw):
+                        await ctx.log("stderr", f"Protocol line refused: longer than {MAX_LINE_BYTES} bytes")
+                        continue
+                    text = raw.decode("utf-8", "replace").rstrip("\r")
+                    await self._handle_message(ctx, proc, text[len(PROTOCOL_PREFIX):], result)
                     continue
-                await self._handle_message(ctx, proc, line[len(PROTOCOL_PREFIX):], result)
-                continue
-            line = log_text(raw, size)
-            output.append(line)
-            await ctx.log("stdout", line)
+                line = log_text(raw, size)
+                output.append(line)
+                lines.append(("stdout", line))
+            await store_lines(ctx, lines)
 
     async def _read_stderr(self, ctx: RunContext, proc: Child) -> None:
-        async for raw, size in read_lines(proc.stderr):
-            await ctx.log("stderr", log_text(raw, size))
+        async for batch in read_line_batches(proc.stderr):
+            await store_lines(ctx, [("stderr", log_text(raw, size)) for raw, size in batch])
+
 
     async def _handle_message(self, ctx: RunContext, proc: Child, text: str,
                               result: dict[str, Any]) -> None:
@@ -288,6 +320,15 @@ class ShellRuntime:
             await _write_line(proc, {"message": answer})
         else:
             await ctx.log("stderr", f"Unknown protocol message type {kind!r} ignored")
+
+
+async def store_lines(ctx: RunContext, lines: list[tuple[str, str]]) -> None:
+    """At most LOG_BATCH lines a transaction, and the loop's other work between them: a command that
+    prints 100,000 lines does not hold up a list request for the length of one huge commit."""
+    for start in range(0, len(lines), LOG_BATCH):
+        await ctx.log_many(lines[start:start + LOG_BATCH])
+        if start + LOG_BATCH < len(lines):
+            await asyncio.sleep(0)
 
 
 def _count(value: Any) -> bool:
