@@ -207,3 +207,9 @@ async def test_a_negative_cost_is_refused(start_server) -> None:
         lines = [e.message async for e in client.stream_logs(task.id)]
         assert "Protocol line refused: costMicros must be a whole number, 0 or more (got -900000000)" in lines
         assert "Protocol line refused: inputTokens must be a whole number, 0 or more (got -5)" in lines
+
+
+def test_the_server_warns_when_shell_tasks_could_call_it_without_a_key(start_server) -> None:
+    warning = "the shell runtime is on and there is no API key"
+    assert any(warning in line for line in start_server("--enable-shell").output)
+    assert not any(warning in line for line in start_server("--enable-shell", env={"TASKBOARD_API_KEY": KEY}).output)

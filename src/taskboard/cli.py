@@ -143,6 +143,8 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
               help="Open connections past this are closed as they arrive.")
 @click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), hidden=True,
               help="Seconds a request may take to send its headers.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600), hidden=True,
+              help="Seconds a request may take to send its body, once its headers are in.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
               help="How many tasks run at once.")
 @click.option("--demo", is_flag=True, help="Seed demo projects and tasks, and keep the board moving.")
@@ -169,7 +171,7 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
-          forwarded_allow_ips: str | None, max_connections: int, header_timeout: float,
+          forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
           daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
@@ -183,7 +185,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
         stream_stall_seconds=stream_stall_seconds,
         forwarded_allow_ips=tuple(a.strip() for a in (forwarded_allow_ips or "").split(",") if a.strip()),
-        max_connections=max_connections, header_timeout_seconds=header_timeout,
+        max_connections=max_connections, header_timeout_seconds=header_timeout, body_timeout_seconds=body_timeout,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
         shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
@@ -191,6 +193,10 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
     )
     settings.require_safe_bind()
+    if enable_shell and not settings.api_key:
+        click.echo("taskboard: warning: the shell runtime is on and there is no API key: any process on this "
+                   "machine, a shell task's own included, can call this API and answer permission requests. "
+                   "Set TASKBOARD_API_KEY to keep tasks from deciding for themselves.", err=True)
     serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)
 
 
