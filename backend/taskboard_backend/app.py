@@ -30,7 +30,7 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, use_fixed_clock
+from taskboard_backend.store import Store, StoreNotWritable, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
@@ -141,8 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
             await runner.shutdown()
-            # Anything still running was cut off by the shutdown: say so now, resumable.
-            await service.recover()
+            # Anything still running was cut off by the shutdown: say so now, resumable. If the store
+            # cannot be written (a full disk), the next start-up says it instead.
+            try:
+                await service.recover()
+            except StoreNotWritable as exc:
+                log.warning("could not mark interrupted tasks at shutdown (%s); the next start-up will", exc.message)
             await store.close()
 
     app = FastAPI(

@@ -16,6 +16,7 @@ import uvicorn
 from taskboard_backend.app import create_app
 from taskboard_backend.connections import guarded_protocol
 from taskboard_backend.settings import Settings
+from taskboard_backend.store import StoreUnavailable, check_database, claim_database
 from taskboard_backend.streams import DroppedStreamFilter
 
 
@@ -86,6 +87,13 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdin: bool = False) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        # Before the port: a second server on this database, or a file that is not one, is one line.
+        claim_database(settings.db_path)
+        check_database(settings.db_path)
+    except (StoreUnavailable, OSError) as exc:
+        print(f"taskboard: {exc}", file=sys.stderr, flush=True)
+        sys.exit(3)
     sock = bind_socket(settings.host, settings.port)
     server = _Server(_config(settings, log_level))
     url = base_url(settings.host, sock)

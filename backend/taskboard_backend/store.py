@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ import aiosqlite
 
 from taskboard.models import TRANSITIONS, TaskStatus, sources_for
 from taskboard_backend.broker import Broker
-from taskboard_backend.errors import InvalidTransition, NotFound
+from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
 
 log = logging.getLogger("taskboard.store")
 
@@ -547,6 +548,89 @@ def transition_message(current: TaskStatus, target: TaskStatus) -> str:
 LOG_JSON_FIELDS = "'id', id, 'taskId', task_id, 'eventType', event_type, 'message', message, 'timestamp', ts"
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot be opened or used as it is; the message is one line for a person."""
+
+
+class StoreNotWritable(ApiError):
+    """A write failed for a reason outside the request: the disk, the file, its permissions."""
+
+    status = 503
+    code = "store_not_writable"
+
+
+_held_locks: dict[Path, tuple[int, int]] = {}  # path -> (fd, holders in this process)
+
+
+def claim_database(path: Path) -> None:
+    """Take the database's lock file for this process, or say which process has it.
+
+    Two servers on one file each "recovered" the other's live tasks as failed and then fought over
+    revisions (every write a 500). The lock is a flock on `<db>.lock`, which the kernel drops when the
+    process dies however it dies, so a SIGKILLed server never blocks the next one; the descriptor is
+    close-on-exec, so no task's child holds it either."""
+    path = Path(path).resolve()
+    if path in _held_locks:
+        fd, n = _held_locks[path]
+        _held_locks[path] = (fd, n + 1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = Path(f"{path}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreUnavailable(f"{path} is in use by another taskboard server (pid {other}); stop it, or "
+                               "give this one another --db") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held_locks[path] = (fd, 1)
+
+
+def check_database(path: Path) -> None:
+    """A one-line StoreUnavailable for a file that is not a SQLite database, or one this version cannot read."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"{path} cannot be opened as a taskboard database: {exc}") from None
+    if version > SCHEMA_VERSION:
+        raise StoreUnavailable(f"{path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})")
+
+
+def release_database(path: Path) -> None:
+    path = Path(path).resolve()
+    held = _held_locks.get(path)
+    if held is None:
+        return
+    fd, n = held
+    if n > 1:
+        _held_locks[path] = (fd, n - 1)
+        return
+    del _held_locks[path]
+    os.close(fd)
+
+
+def _not_writable(exc: sqlite3.Error) -> StoreNotWritable | None:
+    """A write error that is the disk's or the file's, named as such; None for anything else."""
+    text = str(exc).lower()
+    if "full" in text:
+        return StoreNotWritable("The database cannot be written: the disk is full (database or disk is full); "
+                                "free some space and try again", status=507)
+    if "readonly" in text or "read-only" in text:
+        return StoreNotWritable("The database cannot be written: the file is read-only "
+                                f"({exc}); check its permissions and attributes")
+    if "disk i/o" in text or "unable to open" in text:
+        return StoreNotWritable(f"The database cannot be written: {exc}")
+    return None
+
+
 class Store:
     def __init__(self, path: Path, broker: Broker, *, event_retention: int = 50_000) -> None:
         self.path = Path(path)
@@ -561,6 +645,9 @@ class Store:
         self._slow_reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self.commits = 0
+        # Why writes fail right now (None when the last one worked): /api/health says it.
+        self.write_problem: str | None = None
+        self._identity: tuple[int, int] | None = None
         self._checkpoint_soon = asyncio.Event()
         self.checkpoints = 0
 
@@ -568,10 +655,19 @@ class Store:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _connect_sync(self.path)
-        # Checkpoints (which fsync) run on a thread, not at the end of some unlucky commit on the loop.
-        self._writer.execute("PRAGMA wal_autocheckpoint=0")
-        self._migrate(self._writer)
+        claim_database(self.path)
+        try:
+            self._writer = _connect_sync(self.path)
+            # Checkpoints (which fsync) run on a thread, not at the end of some unlucky commit on the loop.
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._migrate(self._writer)
+        except sqlite3.DatabaseError as exc:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            release_database(self.path)
+            raise StoreUnavailable(f"{self.path} cannot be opened as a taskboard database: {exc}") from None
+        self._identity = self._file_identity()
         self._inline = _connect_sync(self.path)
         self._inline.set_progress_handler(lambda: time.perf_counter() > self._inline_deadline, 20000)
         self._slow_reader = await self._connect()
@@ -615,8 +711,8 @@ class Store:
                     async with self._write_lock:
                         if self._writer is not None:
                             await asyncio.to_thread(self._writer.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                log.warning("WAL checkpoint failed", exc_info=True)
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
 
     async def _connect(self) -> aiosqlite.Connection:
         db = await aiosqlite.connect(self.path, isolation_level=None)
@@ -628,7 +724,7 @@ class Store:
     def _migrate(self, db: sqlite3.Connection) -> None:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise StoreUnavailable(
                 f"{self.path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -642,7 +738,27 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def file_problem(self) -> str | None:
+        """Whether the file opened is still the one at the path: one deleted or replaced while the server
+        runs would take every later write with it at the next restart."""
+        if self._identity is not None and self._file_identity() != self._identity:
+            return (f"the database file {self.path} was deleted or replaced while the server ran; "
+                    "restart the server")
+        return None
+
+    def health_problem(self) -> str | None:
+        return self.file_problem() or self.write_problem
+
     async def close(self) -> None:
+        if self._writer is not None:
+            release_database(self.path)
         if self._checkpointer is not None:
             self._checkpointer.cancel()
         if self._slow_reader is not None:
@@ -752,17 +868,32 @@ class Store:
         async with self._write_lock:
             db = self._writer
             before = self.revision
-            db.execute("BEGIN IMMEDIATE")
+            gone = self.file_problem()
+            if gone is not None:
+                raise StoreNotWritable(f"The database cannot be written: {gone}")
             tx = Tx(self, db)
             try:
-                yield tx
-                if tx.events and tx.events[-1][0] // 1000 != before // 1000:
-                    db.execute("DELETE FROM events WHERE revision <= ?", (tx.events[-1][0] - self.event_retention,))
-                db.execute("COMMIT")
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    yield tx
+                    if tx.events and tx.events[-1][0] // 1000 != before // 1000:
+                        db.execute("DELETE FROM events WHERE revision <= ?",
+                                   (tx.events[-1][0] - self.event_retention,))
+                    db.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    named = _not_writable(exc)
+                    if named is None:
+                        raise
+                    self.write_problem = named.message
+                    raise named from exc
             except BaseException:
                 self.revision = before
-                db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): a second ROLLBACK would raise
+                # "no transaction is active" and hide the error that matters.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
+            self.write_problem = None
             self.committed_revision = self.revision
             self.commits += 1
             if self.commits % WAL_LOOK_EVERY == 0 and self.wal_bytes() > WAL_CHECKPOINT_BYTES:

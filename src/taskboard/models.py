@@ -596,7 +596,8 @@ class Runtime(WireModel):
 
 
 class Health(WireModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    store: str | None = None  # why the store cannot be written, when status is degraded
     version: str
     revision: int
     uptime_seconds: float
