@@ -142,3 +142,32 @@ async def _gone(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rfind(b")") + 2:][:1] == b"Z"
+
+
+async def test_an_immutable_database_refuses_writes_by_name_and_health_says_so(start_server, tmp_path: Path) -> None:
+    db = tmp_path / "frozen.db"
+    server = start_server(db=db)
+    frozen = [db, Path(f"{db}-wal")]  # not -shm: the server does not survive that (it is mapped in memory)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        assert (await http.post("/api/tasks", json={"title": "before"})).status_code == 201
+        made = subprocess.run(["chattr", "+i", *map(str, frozen)], capture_output=True)
+        if made.returncode != 0:
+            pytest.skip("needs chattr +i (root, a file system with attributes)")
+        try:
+            async def refused() -> httpx.Response | None:
+                response = await http.post("/api/tasks", json={"title": "after"})
+                return response if response.status_code != 201 else None
+
+            try:
+                response = await wait_until(refused, timeout=10)
+            except Exception:
+                raise AssertionError("".join(server.output)[-3000:]) from None
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "store_not_writable"
+            assert response.json()["error"].startswith("The database cannot be written: ")
+            health = (await http.get("/api/health")).json()
+            assert health["status"] == "degraded" and health["store"] == response.json()["error"]
+        finally:
+            subprocess.run(["chattr", "-i", *map(str, frozen)], check=False)
+        assert (await http.post("/api/tasks", json={"title": "thawed"})).status_code == 201
+        assert (await http.get("/api/health")).json()["status"] == "ok"
