@@ -456,6 +456,8 @@ class PermissionResponse(RequestModel):
     always_allow: StrictBool | None = None
     permission_pattern: StrictStr | None = Field(default=None, min_length=1, max_length=PATTERN_MAX,
                                                  json_schema_extra={"pattern": PATTERN_REGEX})
+    # A pattern for every tool, or every argument of one, is refused unless this says it is meant.
+    allow_broad: StrictBool = False
 
 
 class PermissionRule(WireModel):
@@ -469,6 +471,8 @@ class PermissionRule(WireModel):
 class PermissionRuleCreate(RequestModel):
     pattern: StrictStr = Field(min_length=1, max_length=PATTERN_MAX, json_schema_extra={"pattern": PATTERN_REGEX})
     behavior: Literal["allow", "deny"]
+    # An allow rule for every tool, or for every argument of one, is refused unless this says it is meant.
+    allow_broad: StrictBool = False
 
 
 # --------------------------------------------------------------------------- provenance, siblings
