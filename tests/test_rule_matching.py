@@ -137,3 +137,22 @@ async def test_always_allow_refuses_a_pattern_broader_than_any_request(server, c
     assert [p.id for p in await pending()] == [request.id]  # still a person's to answer
     await client.respond(task.id, request.id, "allow")
     await wait_for_status(client, task.id, "completed")
+
+
+@given(st.sampled_from(["*", "bash", "Write", " grep ", "frobnicate"]),
+       st.lists(st.sampled_from(["*", "**", "/", "?", "\\*", "a", " ", "\n", "x/y", ";"]), min_size=1, max_size=5))
+def test_the_schema_says_which_allow_rules_are_broad(tool: str, parts: list[str]) -> None:
+    """The OpenAPI schema's BROAD_PATTERN_REGEX (what clients and fuzzers see) and the server's check agree."""
+    import re
+
+    from taskboard.models import BROAD_PATTERN_REGEX, PATTERN_REGEX
+    from taskboard_backend.permissions import InvalidPattern, broadness
+
+    pattern = f"{tool}:{''.join(parts)}"
+    if not re.match(PATTERN_REGEX, pattern):
+        return
+    try:
+        compiled = compile_pattern(pattern)
+    except InvalidPattern:
+        return
+    assert bool(re.match(BROAD_PATTERN_REGEX, pattern)) == (broadness(compiled) is not None), pattern
