@@ -16,13 +16,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import api, board, crash, fanout, fuzz, logtail, races, startup, streams
+from bench import abuse, api, board, crash, fanout, fuzz, logtail, races, startup, streams
 from bench.common import FULL, QUICK, Outcome, Row, fmt, machine
 
 BENCHMARKS = {"api": api.run, "fanout": fanout.run, "board": board.run, "logtail": logtail.run,
               "startup": startup.run,
               # The reliability harnesses (issue 5): their rows are counts of problems, target 0.
-              "crash": crash.run, "races": races.run, "streams": streams.run, "fuzz": fuzz.run}
+              "crash": crash.run, "races": races.run, "streams": streams.run, "fuzz": fuzz.run,
+              # Issue 19: the disk and memory a busy or hostile client can take.
+              "abuse": abuse.run}
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 

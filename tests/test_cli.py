@@ -302,11 +302,12 @@ def test_web_serves_the_board_on_loopback(server: ServerProcess) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith(f"taskboard: web board at http://127.0.0.1:{port}")
+        assert line.startswith(f"taskboard: web board at http://127.0.0.1:{port}/?token=")
+        token = line.split("?token=", 1)[1].split()[0]
         deadline = time.monotonic() + 20
         while True:
             try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                page = httpx.get(f"http://127.0.0.1:{port}/?token={token}", timeout=2)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -315,7 +316,7 @@ def test_web_serves_the_board_on_loopback(server: ServerProcess) -> None:
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert f"ws://127.0.0.1:{port}/ws" in page.text  # the page opens the board's websocket
         # Through that websocket, as the browser would: the board itself, on our server.
-        screen = asyncio.run(_web_terminal(f"http://127.0.0.1:{port}/ws", until=server.url.encode()))
+        screen = asyncio.run(_web_terminal(f"http://127.0.0.1:{port}/ws?token={token}", until=server.url.encode()))
         assert b"taskboard" in screen and server.url.encode() in screen
     finally:
         proc.terminate()

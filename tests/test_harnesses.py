@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import sqlite3
 
+from bench.abuse import WAL_TARGET_MB, memory_under_connections, wal_under_log_lines
 from bench.crash import Round, _check, crash_rounds
 from bench.races import race
 from bench.streams import harness
@@ -52,3 +53,19 @@ async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm() ->
     assert found.figures["breaks"] == 10
     assert found.figures["slow_dropped_s"] < 30
     assert found.figures["sigterm_exit_s"] < 5
+
+
+async def test_the_wal_stays_bounded_under_a_flood_of_log_lines() -> None:
+    """Issue 19, finding 6: four tasks printing 25,000 lines each took the WAL to 1.4 GB, and it never
+    shrank; now it stays under the target and is cut back once they are done, every line stored."""
+    found = await wal_under_log_lines(25_000, board=200)
+    assert found["lines_missing"] == 0 and found["failed_tasks"] == 0
+    assert found["wal_max_mb"] < WAL_TARGET_MB
+    assert found["wal_after_mb"] < 9  # journal_size_limit (8 MiB), or truncated when quiet
+
+
+async def test_keyless_posts_are_answered_before_their_body_and_slow_connections_closed() -> None:
+    found = await memory_under_connections(40, half=10, silent=5, header_timeout=1.0)
+    assert found["answered"] == 40  # a 401 came back before a byte of the 1 MiB body was sent
+    assert found["slow_still_open"] == 0 and found["slow_closed_max_s"] < 5
+    assert found["peak_mb"] - found["start_mb"] < 50

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskboard import __version__
+from taskboard_backend import strictjson
 from taskboard_backend.broker import Broker
 from taskboard_backend.errors import install_error_handlers, single_valued_query
 from taskboard_backend.fast_list import FastListMiddleware
@@ -29,12 +30,15 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, use_fixed_clock
+from taskboard_backend.store import Store, StoreNotWritable, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
 class BodyLimitMiddleware:
-    """413 for a body over the limit, whether it says its length or streams it."""
+    """413 for a body over the limit, whether it says its length or streams it; 400 for a JSON body
+    that is not strict JSON (NaN, Infinity, 1e400) or nests deeper than strictjson.MAX_JSON_DEPTH,
+    before any route sees it, so no way in (task bodies, updatedInput, workflow step params) can
+    store a value that a strict parser, or Starlette's own JSONResponse, would refuse later."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -70,6 +74,11 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        refusal = _not_strict_json(scope, body)
+        if refusal is not None:
+            await send_json(send, 400, {"error": {"formErrors": [f"Invalid JSON body: {refusal}"], "fieldErrors": {}},
+                                        "code": "validation_error"})
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -80,6 +89,28 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _not_strict_json(scope: Scope, body: bytes) -> str | None:
+    """Why a body FastAPI would read as JSON is not strict JSON, or None. Text that is not JSON at all
+    is left to FastAPI, which says "Invalid JSON body" as it always has."""
+    if not body:
+        return None
+    content_type = b""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.split(b";", 1)[0].strip().lower()
+            break
+    # FastAPI reads a body as JSON when it says so, or says nothing.
+    if content_type and content_type != b"application/json" and not content_type.endswith(b"+json"):
+        return None
+    try:
+        strictjson.loads(body)
+    except strictjson.NotStrictJson as exc:
+        return str(exc)
+    except ValueError:  # not JSON at all (or not UTF-8)
+        return None
+    return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -110,8 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
             await runner.shutdown()
-            # Anything still running was cut off by the shutdown: say so now, resumable.
-            await service.recover()
+            # Anything still running was cut off by the shutdown: say so now, resumable. If the store
+            # cannot be written (a full disk), the next start-up says it instead.
+            try:
+                await service.recover()
+            except StoreNotWritable as exc:
+                log.warning("could not mark interrupted tasks at shutdown (%s); the next start-up will", exc.message)
             await store.close()
 
     app = FastAPI(
@@ -132,9 +167,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Innermost: the board's list requests skip FastAPI's routing, only after every check below.
     app.add_middleware(FastListMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit: a request without the key is answered before its body is read, so
+    # unauthenticated clients cannot make the server hold their bodies.
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: a request from another site is refused before anything else.
     app.add_middleware(HostOriginMiddleware, bound_host=settings.host, allowed_hosts=settings.allowed_hosts)
 

@@ -32,6 +32,8 @@ NUMBER = re.compile(r"[0-9]{1,9}")
 # The route's max_length for the text parameters; anything longer is FastAPI's to refuse.
 MAX_TEXT = 200
 MAX_STATUS = 20
+# The route's max_length on `status` (a list) counts values: a 21st is its 400.
+MAX_STATUS_VALUES = 20
 
 
 class FastListMiddleware:
@@ -58,6 +60,8 @@ def plain_list_query(raw: bytes) -> dict[str, object] | None:
             if len(value) > MAX_STATUS:
                 return None
             statuses.append(value)
+            if len(statuses) > MAX_STATUS_VALUES:
+                return None
         elif name in seen or name not in ("projectId", "sort", "limit", "offset", "view"):
             return None  # repeated (a 400) or not one of ours (q, workflowId, ... or unknown): the route's
         else:

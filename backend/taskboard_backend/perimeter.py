@@ -3,8 +3,15 @@
 - `HostOriginMiddleware`: a loopback server is reachable from any web page in the user's browser,
   through DNS rebinding (a site's name re-pointed at 127.0.0.1) or a plain cross-site request.
   Requests naming another site in `Host` or `Origin` are refused.
-- `ApiKeyMiddleware`: one key, compared in constant time; an address that keeps guessing wrong
-  keys is made to wait.
+- `ApiKeyMiddleware`: one key, compared in constant time, checked before the body is read; an
+  address that keeps guessing wrong keys is made to wait (`FailureLimiter`).
+
+The limiter's address is the TCP peer: uvicorn rewrites it from `X-Forwarded-For` only for the
+proxies named with `--forwarded-allow-ips` (off by default; uvicorn's own default trusts loopback,
+which let any local client name itself anew on every guess). Every loopback address is one address
+(127.0.0.2 is the same machine as 127.0.0.1), an IPv6 peer counts by its /64, the table of addresses
+is bounded and sheds the oldest (never all at once, which unlocked a locked address), and a ceiling
+on failed keys per minute across all addresses holds whatever the addresses are.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import ipaddress
 import json
 import socket
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +32,10 @@ OPEN_PATHS = frozenset({"/api/health"})
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 AUTH_FAILURES_ALLOWED = 10
 AUTH_FAILURE_WINDOW = 60.0
+# Wrong keys per window from every address together: guessing cannot go faster than this, however
+# many addresses the guesser has.
+AUTH_FAILURES_GLOBAL = 100
+AUTH_ADDRESSES_KEPT = 10_000
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
@@ -106,17 +117,87 @@ class HostOriginMiddleware:
                 or (requested is not None and name == requested))
 
 
+def limiter_key(address: str) -> str:
+    """The address a guess is counted against: loopback is one machine, an IPv6 client its /64."""
+    ip = _ip(address)
+    if ip is None:
+        return address
+    if ip.is_loopback:
+        return "loopback"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return limiter_key(str(ip.ipv4_mapped))
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class FailureLimiter:
+    """Failed keys per address and in all, over a sliding window."""
+
+    def __init__(self, per_address: int = AUTH_FAILURES_ALLOWED, in_all: int = AUTH_FAILURES_GLOBAL,
+                 window: float = AUTH_FAILURE_WINDOW, max_addresses: int = AUTH_ADDRESSES_KEPT) -> None:
+        self.per_address = per_address
+        self.in_all = in_all
+        self.window = window
+        self.max_addresses = max_addresses
+        self.failures: OrderedDict[str, deque[float]] = OrderedDict()  # oldest first
+        self.all_failures: deque[float] = deque()
+
+    def _prune(self, recent: deque[float], now: float) -> None:
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+
+    def wait(self, address: str, now: float) -> tuple[int, str] | None:
+        """(seconds, who) to wait before this address may try a key again, or None."""
+        self._prune(self.all_failures, now)
+        if len(self.all_failures) >= self.in_all:
+            return max(1, int(self.all_failures[0] + self.window - now + 0.999)), "all addresses"
+        key = limiter_key(address)
+        recent = self.failures.get(key)
+        if recent is None:
+            return None
+        self._prune(recent, now)
+        if not recent:
+            del self.failures[key]
+            return None
+        if len(recent) >= self.per_address:
+            return max(1, int(recent[0] + self.window - now + 0.999)), address
+        return None
+
+    def record(self, address: str, now: float) -> None:
+        self.all_failures.append(now)
+        key = limiter_key(address)
+        recent = self.failures.pop(key, None)
+        if recent is None:
+            recent = deque()
+            if len(self.failures) >= self.max_addresses:
+                # First whatever has aged out of the window, then the oldest addresses not locked,
+                # and a locked one only if nothing else is left.
+                for stale in [k for k, v in self.failures.items() if not v or v[-1] <= now - self.window]:
+                    del self.failures[stale]
+                unlocked = (k for k, v in list(self.failures.items()) if len(v) < self.per_address)
+                while len(self.failures) >= self.max_addresses:
+                    victim = next(unlocked, None)
+                    if victim is None:
+                        self.failures.popitem(last=False)
+                    else:
+                        del self.failures[victim]
+        recent.append(now)
+        self.failures[key] = recent  # moved to the newest end
+
+
 class ApiKeyMiddleware:
-    """X-API-Key or Authorization: Bearer, compared in constant time.
+    """X-API-Key or Authorization: Bearer, compared in constant time, before the body is read.
 
     After AUTH_FAILURES_ALLOWED wrong keys within AUTH_FAILURE_WINDOW seconds, an address gets 429
-    (right key or not) until its oldest failure is out of the window: guessing stays slow. A missing
-    key is not a guess and is not counted."""
+    (right key or not) until its oldest failure is out of the window: guessing stays slow. After
+    AUTH_FAILURES_GLOBAL wrong keys from all addresses together, every address waits the same way.
+    A missing key is not a guess and is not counted."""
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
         self.api_key = api_key.encode()
-        self.failures: dict[str, deque[float]] = {}
+        self.limiter = FailureLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -124,18 +205,13 @@ class ApiKeyMiddleware:
             return
         client = (scope.get("client") or ("?", 0))[0]
         now = time.monotonic()
-        recent = self.failures.get(client)
-        if recent is not None:
-            while recent and recent[0] <= now - AUTH_FAILURE_WINDOW:
-                recent.popleft()
-            if not recent:
-                del self.failures[client]
-            elif len(recent) >= AUTH_FAILURES_ALLOWED:
-                wait = max(1, int(recent[0] + AUTH_FAILURE_WINDOW - now + 0.999))
-                await send_json(send, 429, {
-                    "error": f"Too many failed API key attempts from {client}; try again in {wait} s",
-                    "code": "rate_limited"}, [(b"retry-after", str(wait).encode())])
-                return
+        waiting = self.limiter.wait(client, now)
+        if waiting is not None:
+            wait, who = waiting
+            await send_json(send, 429, {
+                "error": f"Too many failed API key attempts from {who}; try again in {wait} s",
+                "code": "rate_limited"}, [(b"retry-after", str(wait).encode())])
+            return
         presented: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"x-api-key":
@@ -150,8 +226,6 @@ class ApiKeyMiddleware:
             error = "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
         else:
             error = "Invalid API key"
-            if len(self.failures) > 10_000:
-                self.failures.clear()  # a flood of addresses must not grow this without bound
-            self.failures.setdefault(client, deque()).append(now)
+            self.limiter.record(client, now)
         await send_json(send, 401, {"error": error, "code": "unauthorized"},
-                        [(b"www-authenticate", b'Bearer realm="taskboard"')])
+                        [(b"www-authenticate", b'Bearer realm="taskboard"'), (b"connection", b"close")])

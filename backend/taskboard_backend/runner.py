@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,14 @@ from taskboard_backend.permissions import Rule, decide, request_argument, reques
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
-from taskboard_backend.store import new_id, now_iso, utcnow
+from taskboard_backend.store import StoreNotWritable, new_id, now_iso, utcnow
 
 if TYPE_CHECKING:
     from taskboard_backend.settings import Settings
     from taskboard_backend.store import Store, Tx
 
 log = logging.getLogger("taskboard.runner")
+FINISH_RETRY_SECONDS = 1.0
 
 class RunBudgetExceeded(Exception):
     pass
@@ -42,12 +44,13 @@ class Runner:
         self.settings = settings
         self.runtimes: dict[str, Runtime] = {"demo": DemoRuntime()}
         if settings.enable_shell:
-            self.runtimes["shell"] = ShellRuntime()
+            self.runtimes["shell"] = ShellRuntime(settings.shell_env)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
         self._answer_waiters: dict[str, asyncio.Future[str]] = {}
         self.on_finished: list[Any] = []  # callbacks(task_wire) after a run ends
+        self._finishing: set[asyncio.Task[None]] = set()  # runs waiting for the disk to say they ended
 
     # ------------------------------------------------------------------ runtime choice
 
@@ -152,6 +155,8 @@ class Runner:
             await asyncio.wait_for(asyncio.shield(handle), 5)
 
     async def shutdown(self) -> None:
+        for retry in list(self._finishing):
+            retry.cancel()  # start-up recovery fails what is still running, resumable
         handles = [h for _, h in self._active.values()]
         for handle in handles:
             handle.cancel()
@@ -174,21 +179,30 @@ class Runner:
                 await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
             async with self._slots:
                 result = await runtime.run(ctx)
-            final = await self._finish(task_id, attempt, TaskStatus.COMPLETED, result=result)
+            try:
+                final = await self._finish(task_id, attempt, TaskStatus.COMPLETED, result=result)
+            except StoreNotWritable as exc:
+                final = await self._finish_or_later(task_id, attempt, f"Interrupted: {exc.message}; resume it "
+                                                                      "once the database can be written again")
             outcome = "completed"
         except asyncio.CancelledError:
             outcome = "cancelled"
         except StaleAttempt:
             outcome = "superseded"
         except RunBudgetExceeded as exc:
-            final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=str(exc))
+            final = await self._finish_or_later(task_id, attempt, str(exc))
             outcome = "budget_exceeded"
         except RuntimeFailure as exc:
-            final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=str(exc))
+            final = await self._finish_or_later(task_id, attempt, str(exc))
             outcome = "failed"
+        except StoreNotWritable as exc:
+            # The run cannot write its log or progress: it ends, failed and resumable, once it can be said.
+            final = await self._finish_or_later(task_id, attempt, f"Interrupted: {exc.message}; resume it once "
+                                                                  "the database can be written again")
+            outcome = "interrupted"
         except Exception as exc:  # a bug in a runtime must not leave the task running
             log.exception("runtime %s crashed on task %s", runtime.id, task_id)
-            final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=f"Runtime error: {exc}")
+            final = await self._finish_or_later(task_id, attempt, f"Runtime error: {exc}")
             outcome = "failed"
         finally:
             if self._active.get(task_id, (None,))[0] == attempt:
@@ -219,9 +233,38 @@ class Runner:
                 await self._expire_permissions(tx, task_id)
                 await tx.task_event(task_id, "log", "system", f"Task {status.value}")
                 return wire
+        except StoreNotWritable:
+            raise
         except ApiError:
             # Lost the race to a cancel or an external PATCH: that final state stands.
             return None
+
+    async def _finish_or_later(self, task_id: str, attempt: int, error: str) -> dict[str, Any] | None:
+        """Fail the run now, or, when the database cannot be written (a full disk), as soon as it can: a
+        task that could not say it stopped must not stay `running` for ever."""
+        try:
+            return await self._finish(task_id, attempt, TaskStatus.FAILED, error=error)
+        except (StoreNotWritable, sqlite3.Error) as exc:
+            log.warning("could not end the run of %s yet (%s); trying again every %g s", task_id, exc,
+                        FINISH_RETRY_SECONDS)
+            retry = asyncio.create_task(self._finish_when_writable(task_id, attempt, error),
+                                        name=f"finish-later:{task_id}:{attempt}")
+            self._finishing.add(retry)
+            retry.add_done_callback(self._finishing.discard)
+            return None
+
+    async def _finish_when_writable(self, task_id: str, attempt: int, error: str) -> None:
+        while True:
+            await asyncio.sleep(FINISH_RETRY_SECONDS)
+            try:
+                final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=error)
+            except (StoreNotWritable, sqlite3.Error):
+                continue
+            if final is not None:
+                for callback in self.on_finished:
+                    with contextlib.suppress(Exception):
+                        await callback(final)
+            return
 
     async def _close_run(self, task_id: str, attempt: int, outcome: str) -> None:
         with contextlib.suppress(Exception):
@@ -309,6 +352,13 @@ class RunContextImpl:
         async with self.store.transaction() as tx:
             await self._owns(tx)
             await tx.task_event(self.task_id, "log", event_type, message[:10_000], data)
+
+    async def log_many(self, lines: list[tuple[str, str]]) -> None:
+        if not lines:
+            return
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            await tx.task_events(self.task_id, "log", [(event_type, message[:10_000]) for event_type, message in lines])
 
     async def progress(self, current: int, total: int | None = None, *, phase: str | None = None,
                        message: str | None = None) -> None:

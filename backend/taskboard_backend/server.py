@@ -14,7 +14,9 @@ from typing import Any
 import uvicorn
 
 from taskboard_backend.app import create_app
+from taskboard_backend.connections import guarded_protocol
 from taskboard_backend.settings import Settings
+from taskboard_backend.store import StoreUnavailable, check_database, claim_database
 from taskboard_backend.streams import DroppedStreamFilter
 
 
@@ -36,7 +38,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
+    # Not inheritable (Python's default, said here because it matters): a task's child that held
+    # the listening socket would keep the port after the server died, and a restart on it would fail.
+    sock.set_inheritable(False)
     return sock
 
 
@@ -48,9 +52,15 @@ def base_url(host: str, sock: socket.socket) -> str:
 
 def _config(settings: Settings, log_level: str) -> uvicorn.Config:
     logging.getLogger("uvicorn.error").addFilter(DroppedStreamFilter())
+    forwarded = ",".join(settings.forwarded_allow_ips)
     return uvicorn.Config(
         create_app(settings), log_level=log_level, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=3, loop="auto", http="auto", ws="none",
+        timeout_graceful_shutdown=3, loop="auto", ws="none",
+        http=guarded_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds,
+                              settings.max_connections),
+        # X-Forwarded-For names the client only when a proxy we were told of sent it: uvicorn's default
+        # trusts it from 127.0.0.1, so any local client could choose its own address per request.
+        proxy_headers=bool(forwarded), forwarded_allow_ips=forwarded or None,
     )
 
 
@@ -77,6 +87,13 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdin: bool = False) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        # Before the port: a second server on this database, or a file that is not one, is one line.
+        claim_database(settings.db_path)
+        check_database(settings.db_path)
+    except (StoreUnavailable, OSError) as exc:
+        print(f"taskboard: {exc}", file=sys.stderr, flush=True)
+        sys.exit(3)
     sock = bind_socket(settings.host, settings.port)
     server = _Server(_config(settings, log_level))
     url = base_url(settings.host, sock)

@@ -11,6 +11,12 @@ from taskboard.models import DEFAULT_MAX_BUDGET_USD, WORKFLOW_STEP_MAX_BUDGET_US
 from taskboard.paths import data_dir
 
 
+# What a command needs to find programs, write temporary files and print text; nothing that grants
+# anything. `--shell-env NAME` adds to it.
+SHELL_ENV_DEFAULT = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                     "TERM")
+
+
 def default_db_path() -> Path:
     return data_dir() / "taskboard.db"
 
@@ -40,6 +46,9 @@ class Settings:
     # Divides every sleep of the demo runtime: 1.0 makes a demo task take 5-30 s.
     demo_speed: float = 1.0
     enable_shell: bool = False
+    # The only variables of the server's environment a shell task's child gets (besides the
+    # TASKBOARD_TASK_* ones it is given): never the API key or anything else the server holds.
+    shell_env: tuple[str, ...] = SHELL_ENV_DEFAULT
     default_runtime: str = "demo"
     # In demo mode the seed's agent ids run on the demo runtime, so the board looks real.
     alias_seed_agents: bool = False
@@ -47,6 +56,13 @@ class Settings:
     workflow_step_max_budget_usd: float = WORKFLOW_STEP_MAX_BUDGET_USD
     daily_budget_usd: float | None = None
     max_body_bytes: int = 1024 * 1024
+    # Proxies whose X-Forwarded-For is believed (uvicorn's --forwarded-allow-ips); none by default.
+    forwarded_allow_ips: tuple[str, ...] = ()
+    # A request's headers must arrive within this of its first byte, its body within this of them.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    # Open connections past this are closed as they come (streams and the board count too).
+    max_connections: int = 1000
     # How many watch events the store keeps for Last-Event-ID replay before a reset.
     event_retention: int = 50_000
     # Streams send a comment this often when idle, so proxies and clients know they are alive.

@@ -11,10 +11,15 @@ not stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import itertools
 import json
+import logging
+import os
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +31,9 @@ import aiosqlite
 
 from taskboard.models import TRANSITIONS, TaskStatus, sources_for, transition_refusal
 from taskboard_backend.broker import Broker
-from taskboard_backend.errors import InvalidTransition, NotFound
+from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
+
+log = logging.getLogger("taskboard.store")
 
 SCHEMA_VERSION = 2
 # A read first runs on the event loop's own thread, and is moved to a reader thread if it takes
@@ -34,8 +41,21 @@ SCHEMA_VERSION = 2
 # threads costs (GIL included), while a search over a million rows must not stall the loop.
 INLINE_READ_SECONDS = 0.003
 CHECKPOINT_SECONDS = 1.0
+# The WAL is checkpointed every CHECKPOINT_SECONDS after any commit, and at once when it passes
+# WAL_CHECKPOINT_BYTES (a fast writer fills it faster than once a second: a task create writes
+# ~100 KB of pages, a batch of log lines more). A checkpoint that readers kept from finishing is
+# done again as TRUNCATE, holding the write lock, once the WAL passes WAL_TRUNCATE_BYTES; and
+# journal_size_limit cuts the file back when SQLite restarts it. Before, checkpoints only followed
+# watch-event revisions (log lines have none), were never forced, and the file never shrank: 5.8 GB
+# for four tasks printing 100,000 lines each.
+WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024
+WAL_TRUNCATE_BYTES = 32 * 1024 * 1024
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
+# How often (in commits) the WAL's size is looked at: a stat is ~2 us, a commit ~100 us.
+WAL_LOOK_EVERY = 16
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
+    f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}",
     # NORMAL in WAL mode: a commit survives a killed process; only power loss may drop the last ones.
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
@@ -345,7 +365,8 @@ def new_id() -> str:
 
 
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    # allow_nan=False: a non-finite number refused at the door must not get in by another way either.
+    return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def task_row_to_wire(row: aiosqlite.Row | dict[str, Any]) -> dict[str, Any]:
@@ -424,7 +445,7 @@ class Tx:
             body["task"] = task
         if permission is not None:
             body["permission"] = permission
-        payload = json.dumps(body, separators=(",", ":"))
+        payload = json.dumps(body, separators=(",", ":"), allow_nan=False)
         self.db.execute(
             "INSERT INTO events (revision, type, task_id, payload) VALUES (?, ?, ?, ?)",
             (rev, type_, task_id, payload),
@@ -442,6 +463,15 @@ class Tx:
         )
         self.touched_tasks.add(task_id)
         return int(cur.lastrowid or 0)
+
+    async def task_events(self, task_id: str, kind: str, lines: list[tuple[str, str]]) -> None:
+        """Many events of one task with no data, in one statement (a batch of log lines)."""
+        ts = now_iso()
+        self.db.executemany(
+            "INSERT INTO task_events (task_id, kind, event_type, message, data, ts) VALUES (?, ?, ?, ?, NULL, ?)",
+            [(task_id, kind, event_type, message, ts) for event_type, message in lines],
+        )
+        self.touched_tasks.add(task_id)
 
     async def update_task(self, task_id: str, fields: dict[str, Any], *,
                           from_statuses: Iterable[TaskStatus] | None = None,
@@ -518,6 +548,89 @@ def transition_message(current: TaskStatus, target: TaskStatus) -> str:
 LOG_JSON_FIELDS = "'id', id, 'taskId', task_id, 'eventType', event_type, 'message', message, 'timestamp', ts"
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot be opened or used as it is; the message is one line for a person."""
+
+
+class StoreNotWritable(ApiError):
+    """A write failed for a reason outside the request: the disk, the file, its permissions."""
+
+    status = 503
+    code = "store_not_writable"
+
+
+_held_locks: dict[Path, tuple[int, int]] = {}  # path -> (fd, holders in this process)
+
+
+def claim_database(path: Path) -> None:
+    """Take the database's lock file for this process, or say which process has it.
+
+    Two servers on one file each "recovered" the other's live tasks as failed and then fought over
+    revisions (every write a 500). The lock is a flock on `<db>.lock`, which the kernel drops when the
+    process dies however it dies, so a SIGKILLed server never blocks the next one; the descriptor is
+    close-on-exec, so no task's child holds it either."""
+    path = Path(path).resolve()
+    if path in _held_locks:
+        fd, n = _held_locks[path]
+        _held_locks[path] = (fd, n + 1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = Path(f"{path}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreUnavailable(f"{path} is in use by another taskboard server (pid {other}); stop it, or "
+                               "give this one another --db") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held_locks[path] = (fd, 1)
+
+
+def check_database(path: Path) -> None:
+    """A one-line StoreUnavailable for a file that is not a SQLite database, or one this version cannot read."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True)) as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"{path} cannot be opened as a taskboard database: {exc}") from None
+    if version > SCHEMA_VERSION:
+        raise StoreUnavailable(f"{path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})")
+
+
+def release_database(path: Path) -> None:
+    path = Path(path).resolve()
+    held = _held_locks.get(path)
+    if held is None:
+        return
+    fd, n = held
+    if n > 1:
+        _held_locks[path] = (fd, n - 1)
+        return
+    del _held_locks[path]
+    os.close(fd)
+
+
+def _not_writable(exc: sqlite3.Error) -> StoreNotWritable | None:
+    """A write error that is the disk's or the file's, named as such; None for anything else."""
+    text = str(exc).lower()
+    if "full" in text:
+        return StoreNotWritable("The database cannot be written: the disk is full (database or disk is full); "
+                                "free some space and try again", status=507)
+    if "readonly" in text or "read-only" in text:
+        return StoreNotWritable("The database cannot be written: the file is read-only "
+                                f"({exc}); check its permissions and attributes")
+    if "disk i/o" in text or "unable to open" in text:
+        return StoreNotWritable(f"The database cannot be written: {exc}")
+    return None
+
+
 class Store:
     def __init__(self, path: Path, broker: Broker, *, event_retention: int = 50_000) -> None:
         self.path = Path(path)
@@ -531,15 +644,30 @@ class Store:
         self._inline_deadline = 0.0
         self._slow_reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.commits = 0
+        # Why writes fail right now (None when the last one worked): /api/health says it.
+        self.write_problem: str | None = None
+        self._identity: tuple[int, int] | None = None
+        self._checkpoint_soon = asyncio.Event()
+        self.checkpoints = 0
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _connect_sync(self.path)
-        # Checkpoints (which fsync) run on a thread, not at the end of some unlucky commit on the loop.
-        self._writer.execute("PRAGMA wal_autocheckpoint=0")
-        self._migrate(self._writer)
+        claim_database(self.path)
+        try:
+            self._writer = _connect_sync(self.path)
+            # Checkpoints (which fsync) run on a thread, not at the end of some unlucky commit on the loop.
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._migrate(self._writer)
+        except sqlite3.DatabaseError as exc:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            release_database(self.path)
+            raise StoreUnavailable(f"{self.path} cannot be opened as a taskboard database: {exc}") from None
+        self._identity = self._file_identity()
         self._inline = _connect_sync(self.path)
         self._inline.set_progress_handler(lambda: time.perf_counter() > self._inline_deadline, 20000)
         self._slow_reader = await self._connect()
@@ -549,13 +677,42 @@ class Store:
         self.committed_revision = self.revision
         self._checkpointer = asyncio.create_task(self._checkpoint_now_and_then())
 
+    def wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
+
     async def _checkpoint_now_and_then(self) -> None:
-        checkpointed = self.committed_revision
+        checkpointed = self.commits
         while True:
-            await asyncio.sleep(CHECKPOINT_SECONDS)
-            if self.committed_revision != checkpointed and self._slow_reader is not None:
-                checkpointed = self.committed_revision
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CHECKPOINT_SECONDS):
+                    await self._checkpoint_soon.wait()
+            self._checkpoint_soon.clear()
+            if self._slow_reader is None:
+                continue
+            if self.commits == checkpointed:
+                if self.wal_bytes() > WAL_SIZE_LIMIT and self._writer is not None:
+                    # Quiet now, after a burst: nothing would restart the WAL, so cut it back here.
+                    with contextlib.suppress(sqlite3.Error):
+                        async with self._write_lock:
+                            if self._writer is not None:
+                                await asyncio.to_thread(self._writer.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
+                continue
+            checkpointed = self.commits
+            try:
+                # PASSIVE, on the reader's thread: writers go on meanwhile.
                 await self._slow_reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self.checkpoints += 1
+                if self.wal_bytes() > WAL_TRUNCATE_BYTES and self._writer is not None:
+                    # Readers kept it from finishing (or writes outran it): finish it holding the
+                    # write lock, on a thread, so the loop serves reads while it runs.
+                    async with self._write_lock:
+                        if self._writer is not None:
+                            await asyncio.to_thread(self._writer.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
 
     async def _connect(self) -> aiosqlite.Connection:
         db = await aiosqlite.connect(self.path, isolation_level=None)
@@ -567,7 +724,7 @@ class Store:
     def _migrate(self, db: sqlite3.Connection) -> None:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise StoreUnavailable(
                 f"{self.path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -581,7 +738,27 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def file_problem(self) -> str | None:
+        """Whether the file opened is still the one at the path: one deleted or replaced while the server
+        runs would take every later write with it at the next restart."""
+        if self._identity is not None and self._file_identity() != self._identity:
+            return (f"the database file {self.path} was deleted or replaced while the server ran; "
+                    "restart the server")
+        return None
+
+    def health_problem(self) -> str | None:
+        return self.file_problem() or self.write_problem
+
     async def close(self) -> None:
+        if self._writer is not None:
+            release_database(self.path)
         if self._checkpointer is not None:
             self._checkpointer.cancel()
         if self._slow_reader is not None:
@@ -691,18 +868,36 @@ class Store:
         async with self._write_lock:
             db = self._writer
             before = self.revision
-            db.execute("BEGIN IMMEDIATE")
+            gone = self.file_problem()
+            if gone is not None:
+                raise StoreNotWritable(f"The database cannot be written: {gone}")
             tx = Tx(self, db)
             try:
-                yield tx
-                if tx.events and tx.events[-1][0] // 1000 != before // 1000:
-                    db.execute("DELETE FROM events WHERE revision <= ?", (tx.events[-1][0] - self.event_retention,))
-                db.execute("COMMIT")
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    yield tx
+                    if tx.events and tx.events[-1][0] // 1000 != before // 1000:
+                        db.execute("DELETE FROM events WHERE revision <= ?",
+                                   (tx.events[-1][0] - self.event_retention,))
+                    db.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    named = _not_writable(exc)
+                    if named is None:
+                        raise
+                    self.write_problem = named.message
+                    raise named from exc
             except BaseException:
                 self.revision = before
-                db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): a second ROLLBACK would raise
+                # "no transaction is active" and hide the error that matters.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
+            self.write_problem = None
             self.committed_revision = self.revision
+            self.commits += 1
+            if self.commits % WAL_LOOK_EVERY == 0 and self.wal_bytes() > WAL_CHECKPOINT_BYTES:
+                self._checkpoint_soon.set()
             # Published only after the commit, and still under the lock, so order holds.
             self.broker.publish(tx.events)
             for task_id in tx.touched_tasks:

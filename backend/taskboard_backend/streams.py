@@ -22,6 +22,7 @@ from taskboard_backend.broker import Broker
 from taskboard_backend.store import Store
 
 BATCH = 500
+MAX_EVENT_ID = 2**62
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -78,7 +79,8 @@ def frame(event_id: int | None, data: str, event: str | None = None) -> str:
 def parse_last_event_id(header: str | None, after: int | None) -> int | None:
     if header is not None and header.strip():
         try:
-            return max(0, int(header.strip()))
+            # Capped as ?after= is: no id is that large, and SQLite's integers stop at 2**63 - 1.
+            return min(max(0, int(header.strip())), MAX_EVENT_ID)
         except ValueError:
             return None
     return after

@@ -139,6 +139,15 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
               help="Also answer to this host name (repeatable; TASKBOARD_ALLOWED_HOSTS takes a space-separated "
                    "list). IP addresses, localhost and this machine's name always work; other names are refused "
                    "(DNS rebinding). '*' turns the check off, for a proxy that does it.")
+@click.option("--forwarded-allow-ips", "forwarded_allow_ips", default=None, metavar="ADDRS",
+              help="Believe X-Forwarded-For from these proxy addresses (comma-separated). Off by default: "
+                   "the client's address is the connection's.")
+@click.option("--max-connections", default=1000, show_default=True, type=click.IntRange(8, 1_000_000),
+              help="Open connections past this are closed as they arrive.")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), hidden=True,
+              help="Seconds a request may take to send its headers.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600), hidden=True,
+              help="Seconds a request may take to send its body, once its headers are in.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
               help="How many tasks run at once.")
 @click.option("--demo", is_flag=True, help="Seed demo projects and tasks, and keep the board moving.")
@@ -146,6 +155,9 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
               envvar="TASKBOARD_DEMO_SPEED", help="Speed-up of the demo runtime (tests use large values).")
 @click.option("--enable-shell", is_flag=True,
               help="Enable the shell runtime, which runs task commands on this machine.")
+@click.option("--shell-env", "shell_env", multiple=True, metavar="NAME",
+              help="Also pass this variable of the server's environment to shell tasks (repeatable). They get "
+                   "PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR and TERM, never the API key.")
 @click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
               help="USD; execute and resume answer 429 once today's runs cost this much.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
@@ -162,23 +174,32 @@ def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
-          concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, daily_budget: float | None,
+          forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
+          concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
+          daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
           alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
-    from taskboard_backend.settings import Settings, default_db_path
+    from taskboard_backend.settings import SHELL_ENV_DEFAULT, Settings, default_db_path
 
     settings = Settings(
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
         allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
         stream_stall_seconds=stream_stall_seconds,
+        forwarded_allow_ips=tuple(a.strip() for a in (forwarded_allow_ips or "").split(",") if a.strip()),
+        max_connections=max_connections, header_timeout_seconds=header_timeout, body_timeout_seconds=body_timeout,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
+        shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
     )
     settings.require_safe_bind()
+    if enable_shell and not settings.api_key:
+        click.echo("taskboard: warning: the shell runtime is on and there is no API key: any process on this "
+                   "machine, a shell task's own included, can call this API and answer permission requests. "
+                   "Set TASKBOARD_API_KEY to keep tasks from deciding for themselves.", err=True)
     serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)
 
 
@@ -197,14 +218,16 @@ def web(host: str, port: int, public_url: str | None, context_names: tuple[str, 
         dialect: str | None, read_only: bool) -> None:
     """Serve the board in a web browser (textual-serve), on loopback unless told otherwise.
 
+    The URL it prints carries a secret made for this run: only a browser given it gets the board, and
+    pages on other sites are refused (Host and Origin are checked, as the API checks them).
+
     Each browser tab runs its own board, as `taskboard` would with the same options. The API key
     travels in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
     """
     import shlex
 
-    from textual_serve.server import Server
-
     from taskboard.connect import loopback_host
+    from taskboard.web import serve as serve_web
 
     args = [sys.executable, "-m", "taskboard"]
     for name in context_names:
@@ -218,9 +241,13 @@ def web(host: str, port: int, public_url: str | None, context_names: tuple[str, 
         click.echo(f"taskboard: warning: serving on {host}: anyone who can reach this port can steer the board. "
                    "Prefer an SSH tunnel to a loopback address.", err=True)
     shown = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    click.echo(f"taskboard: web board at {shown} (ctrl+c stops it)", err=False)
-    sys.stdout.flush()
-    Server(shlex.join(args), host=host, port=port, title="taskboard", public_url=public_url).serve()
+
+    def announce(url: str) -> None:
+        # The URL carries this run's secret: the page and its websocket refuse anyone without it.
+        click.echo(f"taskboard: web board at {url} (ctrl+c stops it)", err=False)
+        sys.stdout.flush()
+
+    serve_web(shlex.join(args), host=host, port=port, public_url=shown, announce=announce)
 
 
 def _add_verbs() -> None:

@@ -37,6 +37,10 @@ class RunContext(Protocol):
 
     async def log(self, event_type: str, message: str, data: dict[str, Any] | None = None) -> None: ...
 
+    async def log_many(self, lines: list[tuple[str, str]]) -> None:
+        """(event_type, message) lines in one transaction: a fast printer costs one commit a batch."""
+        ...
+
     async def progress(self, current: int, total: int | None = None, *, phase: str | None = None,
                        message: str | None = None) -> None: ...
 
