@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - uvicorn without httptools
 
 
 def guarded_protocol(header_timeout: float, body_timeout: float, max_connections: int) -> type[asyncio.Protocol]:
-    class GuardedHttpProtocol(_Base):  # type: ignore[misc, valid-type]
+    class GuardedHttpProtocol(_Base):
         _timer: asyncio.TimerHandle | None = None
 
         def _arm(self, seconds: float) -> None:

@@ -14,7 +14,17 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from taskboard.models import MessageCreate, PermissionResponse, ProjectCreate, TaskCreate, TaskStatus, TaskUpdate, WorkflowCreate, WorkflowStep
+from taskboard.models import (
+    AgentId,
+    MessageCreate,
+    PermissionResponse,
+    ProjectCreate,
+    TaskCreate,
+    TaskStatus,
+    TaskUpdate,
+    WorkflowCreate,
+    WorkflowStep,
+)
 from taskboard_backend.errors import ApiError
 from taskboard_backend.runtimes.demo import demo_output
 from taskboard_backend.service import TaskService
@@ -22,7 +32,7 @@ from taskboard_backend.store import utcnow
 
 log = logging.getLogger("taskboard.demo")
 
-_AGENTS = ["claude-code", "openai-codex-app-server", "anthropic-direct", "ollama"]
+_AGENTS: list[AgentId] = ["claude-code", "openai-codex-app-server", "anthropic-direct", "ollama"]
 _PROFILES = ["data-analyst", "technical-writer", "code-reviewer", "researcher"]
 
 _LIVE_TITLES = [
@@ -54,7 +64,7 @@ async def seed_demo(service: TaskService) -> None:
     research = await service.create_project(ProjectCreate(name="Research Digest",
                                                           description="Weekly literature summaries"))
 
-    history: list[tuple[str, str, TaskStatus, int, str, dict[str, Any]]] = [
+    history: list[tuple[str, str, TaskStatus, int, AgentId, dict[str, Any]]] = [
         ("Summarize churn interviews", marketing["id"], TaskStatus.COMPLETED, 1,
          "claude-code", {"output": "markdown", "hours": 26}),
         ("Generate pricing page copy", marketing["id"], TaskStatus.COMPLETED, 2,
@@ -89,7 +99,7 @@ async def seed_demo(service: TaskService) -> None:
                          params={"steps": 5}),
         ]))
 
-    live = [
+    live: list[tuple[int, dict[str, Any], str]] = [
         (0, {"permission": True}, marketing["id"]),
         (1, {"question": {"message": "Should action items include owners, or just the tasks?", "atStep": 2}},
          marketing["id"]),
@@ -100,7 +110,7 @@ async def seed_demo(service: TaskService) -> None:
 
 
 async def _historic_task(service: TaskService, title: str, project_id: str, status: TaskStatus, priority: int,
-                         agent: str, extra: dict[str, Any]) -> None:
+                         agent: AgentId, extra: dict[str, Any]) -> None:
     hours = extra.get("hours", 1)
     created, started, finished = _ts(timedelta(hours=hours)), _ts(timedelta(hours=hours, minutes=-1)), \
         _ts(timedelta(hours=hours, minutes=-4))

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 from collections.abc import Coroutine
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -23,9 +24,10 @@ from taskboard_backend.streams import DroppedStreamFilter
 class _Server(uvicorn.Server):
     """Ends open streams at once on SIGTERM/SIGINT instead of waiting for their clients."""
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Signal handlers run on the loop's thread, so the broker can be told directly.
-        self.config.app.state.service.store.broker.shutdown()
+        app: Any = self.config.app
+        app.state.service.store.broker.shutdown()
         super().handle_exit(sig, frame)
 
 

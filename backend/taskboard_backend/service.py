@@ -97,6 +97,7 @@ class TaskService:
                  json.dumps(body.document_ids or []), workflow_id, step_index, source_type, parent_id,
                  now, now, rev),
             )
+            assert row is not None  # INSERT ... RETURNING gives the row
             wire = task_row_to_wire(row)
             await tx.emit("task.upserted", task_id=task_id, task=wire, revision=rev)
             await tx.task_event(task_id, "progress", "status", f"Status: {status.value}", {"status": status.value})

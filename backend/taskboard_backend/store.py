@@ -426,7 +426,8 @@ class Tx:
         return self.db.execute(sql, params)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        return self.db.execute(sql, params).fetchone()
+        row: sqlite3.Row | None = self.db.execute(sql, params).fetchone()
+        return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self.db.execute(sql, params).fetchall()
@@ -528,7 +529,7 @@ class Tx:
 
 def _filters(*, statuses: list[str] | None, project_id: str | None) -> tuple[str, list[Any]]:
     """The WHERE clause for the filters both tasks and task_counts have."""
-    where, params = "", []
+    where, params = "", list[Any]()
     if statuses:
         where, params = _and(where, params, "status IN (" + ",".join("?" * len(statuses)) + ")", *statuses)
     if project_id is not None:

@@ -50,7 +50,7 @@ class EventStreamResponse(StreamingResponse):
         except TimeoutError:
             log.warning("dropped a stream client that took no data for %g s", self.stall_seconds)
             DroppedStreamFilter.expected += 1
-            await self.body_iterator.aclose()  # type: ignore[union-attr]
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
 class DroppedStreamFilter(logging.Filter):
@@ -104,7 +104,8 @@ async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, aft
     """
     broker.open_streams += 1
     try:
-        async with contextlib.aclosing(_task_stream(store, broker, task_id, kind, after, heartbeat)) as chunks:
+        async with contextlib.aclosing(_task_stream(store, broker, task_id, kind, after,  # type: ignore[type-var]
+                                                    heartbeat)) as chunks:
             async for chunk in chunks:
                 yield chunk
     finally:

@@ -12,7 +12,8 @@ from taskboard_backend.service import TaskService
 
 async def get_service(request: Request) -> TaskService:
     # async: a plain def dependency would be run on a worker thread for every request.
-    return request.app.state.service
+    service: TaskService = request.app.state.service
+    return service
 
 
 Service = Annotated[TaskService, Depends(get_service)]

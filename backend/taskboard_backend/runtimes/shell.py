@@ -31,6 +31,7 @@ What the child gets, and what it does not (SECURITY.md, "Shell tasks"):
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import json
 import os
@@ -175,7 +176,7 @@ class Child:
         readers = []
         for fd in (out_r, err_r):
             reader = asyncio.StreamReader(limit=READ_CHUNK * 2)
-            transport, _ = await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r),
+            transport, _ = await loop.connect_read_pipe(functools.partial(asyncio.StreamReaderProtocol, reader),
                                                         os.fdopen(fd, "rb", 0))
             transports.append(transport)
             readers.append(reader)
@@ -193,8 +194,13 @@ class Child:
         except (AttributeError, OSError):
             return await asyncio.to_thread(self.popen.wait)
         loop = asyncio.get_running_loop()
-        exited = loop.create_future()
-        loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def on_exit() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, on_exit)
         try:
             await exited
         finally:
@@ -229,7 +235,7 @@ class ShellRuntime:
         readers = asyncio.gather(self._read_stdout(ctx, proc, output, result), self._read_stderr(ctx, proc))
         try:
             waiter = asyncio.ensure_future(proc.wait())
-            await asyncio.wait([readers, waiter], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([readers, waiter], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
             if readers.done():
                 readers.result()  # a reader's error ends the run
             code = await waiter
