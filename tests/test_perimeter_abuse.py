@@ -13,8 +13,6 @@ import time
 import httpx
 import pytest
 
-from tests.helpers import wait_until
-
 from taskboard_backend.perimeter import (
     AUTH_ADDRESSES_KEPT,
     AUTH_FAILURES_ALLOWED,
@@ -22,6 +20,7 @@ from taskboard_backend.perimeter import (
     FailureLimiter,
     limiter_key,
 )
+from tests.helpers import wait_until
 
 KEY = "the-right-key"
 

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import httpx
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

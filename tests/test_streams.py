@@ -6,10 +6,10 @@ import asyncio
 import json
 
 import httpx
-from taskboard_backend.broker import Broker
 
 from taskboard.client import StreamStatus, TaskboardClient
 from taskboard.models import Event
+from taskboard_backend.broker import Broker
 from tests.helpers import FAST, start_task, wait_for_status
 
 

@@ -115,7 +115,7 @@ async def test_everything_the_server_sends_parses_strictly(http: httpx.AsyncClie
     """After a run that logged, asked, used floats and finished, every kind of response is strict JSON."""
     task = await start_task(client, "floats", params={"steps": 3, "stepSeconds": 0.01, "ratio": 0.1, "big": 1e300})
     await wait_for_status(client, task.id, "completed")
-    for path in ("/api/tasks", f"/api/tasks?status=completed&view=summary", f"/api/tasks/{task.id}",
+    for path in ("/api/tasks", "/api/tasks?status=completed&view=summary", f"/api/tasks/{task.id}",
                  f"/api/tasks/{task.id}/output", f"/api/tasks/{task.id}/result", f"/api/tasks/{task.id}/messages",
                  "/api/tasks/stats", "/api/permissions", "/api/permissions/rules", "/api/runtimes",
                  "/api/health", "/api/projects", "/api/workflows", "/openapi.json", "/api/nope"):

@@ -241,7 +241,7 @@ def task_table(tasks: list[Any], now: datetime, width: int | None = None) -> Any
     (`width`) and is cut with an ellipsis there; in a pipe (no width) nothing is cut."""
     from rich.table import Table
 
-    from taskboard.tui.format import STATUS_ICON, STATUS_STYLE, percent, task_age
+    from taskboard.format import STATUS_ICON, STATUS_STYLE, percent, task_age
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     status_width = max((len(t.status.value) + 2 for t in tasks), default=6)  # "✔ completed"

@@ -779,8 +779,8 @@ class ErrorBody(BaseModel):
 
 
 class FieldErrors(BaseModel):
-    formErrors: list[str] = Field(default_factory=list)  # noqa: N815 - wire name
-    fieldErrors: dict[str, list[str]] = Field(default_factory=dict)  # noqa: N815
+    formErrors: list[str] = Field(default_factory=list)
+    fieldErrors: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class ValidationErrorBody(BaseModel):

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-
 from textual.command import CommandPalette
 from textual.widgets import Input
 

@@ -32,7 +32,6 @@ from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardE
 from taskboard.client.base import NATIVE_PATTERNS
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
-from taskboard.paths import data_dir
 from taskboard.models import (
     SEED_AGENT_IDS,
     Event,
@@ -45,6 +44,7 @@ from taskboard.models import (
     TaskStatus,
     TaskSummary,
 )
+from taskboard.paths import data_dir
 from taskboard.tui.board import Board, BoardFilter
 from taskboard.tui.messages import (
     BoardLoaded,

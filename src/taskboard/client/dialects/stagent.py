@@ -509,7 +509,7 @@ class StagentClient(DialectClient):
                     async for events in stream:
                         queue.put_nowait([sse.data for sse in events if sse.data])
                 raise ConnectionLost(f"Stream from {self.base_url}{path} ended", url=self.base_url)
-            except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            except BaseException as exc:
                 queue.put_nowait(exc)
 
         reader = asyncio.create_task(pump())

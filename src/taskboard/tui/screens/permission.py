@@ -9,8 +9,8 @@ takes `a`, or Tab to a button on purpose. On a read-only board it shows the requ
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,9 +23,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from taskboard import format as fmt
 from taskboard.client.base import NATIVE_PATTERNS, PatternForm
 from taskboard.models import PermissionRequest
-from taskboard.tui import format as fmt
 from taskboard.tui.screens.fit import fit_body
 
 

@@ -31,6 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker
 
+from taskboard import format as fmt
 from taskboard.client import NotFound, TaskboardClient, TaskboardError
 from taskboard.models import (
     PermissionRequest,
@@ -41,7 +42,6 @@ from taskboard.models import (
     TaskStatus,
     detect_content_type,
 )
-from taskboard.tui import format as fmt
 from taskboard.tui.messages import forward_worker_error
 from taskboard.tui.widgets.scrolling import set_content_size
 

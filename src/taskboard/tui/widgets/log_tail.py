@@ -25,9 +25,9 @@ from textual.reactive import reactive
 from textual.widgets import Input, Log
 from textual.worker import Worker
 
+from taskboard import format as fmt
 from taskboard.client import StreamStatus, TaskboardClient, TaskboardError, Unsupported
 from taskboard.models import LogEntry, TaskStatus
-from taskboard.tui import format as fmt
 from taskboard.tui.messages import forward_worker_error
 
 FLUSH_INTERVAL = 0.1

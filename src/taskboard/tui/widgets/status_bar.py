@@ -11,8 +11,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from taskboard import format as fmt
 from taskboard.models import TaskStatus
-from taskboard.tui import format as fmt
 from taskboard.tui.board import Board
 
 CONNECTION_STYLE = {

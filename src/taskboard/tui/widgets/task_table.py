@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from taskboard import format as fmt
 from taskboard.models import Task, TaskSummary
-from taskboard.tui import format as fmt
 from taskboard.tui.board import Board, waits_for_a_slot
 from taskboard.tui.widgets.scrolling import set_content_size
 

@@ -1,4 +1,5 @@
-"""How values look on screen: status icons and colours, ages, costs, progress bars."""
+"""How values look in a terminal (the board and the CLI alike): status icons and colours, ages, costs, progress
+bars. Plain data and rich styles, no textual: the scripting verbs use it too."""
 
 from __future__ import annotations
 
