@@ -21,6 +21,7 @@ from typing import Any
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
@@ -108,6 +109,10 @@ class TaskboardApp(App[None]):
     TITLE = "taskboard"
     # The board's keys are BoardScreen's (and DetailScreen's) bindings, made from actions.py: a dialog
     # pushed over the board takes them out of play. The actions run here, where the connection is.
+    # Tab and shift+Tab as priority bindings: focus moves as the key arrives, so the keys typed behind
+    # it in one burst (a paste, a fast typist over SSH) go to the next field, not the one it left.
+    BINDINGS = [Binding("tab", "focus_next", "Next field", show=False, priority=True),
+                Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True)]
     # The board's widgets (BoardScreen's), set by get_default_screen.
     status_bar: StatusBar
     table: TaskTable
