@@ -43,17 +43,25 @@ async def select(pilot: Pilot[Any], task_id: str) -> None:
     await pilot.pause()
 
 
-def burst(pilot: Pilot[Any], text: str) -> None:
+NAMED_KEYS = {"tab": "\t", "shift+tab": None, "enter": "\r", "escape": "\x1b"}
+
+
+def burst(pilot: Pilot[Any], *parts: str) -> None:
     """Keys as a terminal delivers a fast typist, a paste or a slow SSH link catching up: all at once,
     queued behind each other before the app has handled the first. (pilot.press waits for the app to
-    go idle after every key, which hides what a burst does.)"""
+    go idle after every key, which hides what a burst does.) Each part is text, or a named key
+    ("tab", "shift+tab", "enter", "escape")."""
     driver = pilot.app._driver
     assert driver is not None
-    for char in text:
-        key = _character_to_key(char) if len(char) == 1 and not char.isalnum() else char
-        event = events.Key(key, char)
-        event.set_sender(pilot.app)
-        driver.send_message(event)
+    for part in parts:
+        if part in NAMED_KEYS:
+            keys = [(part, NAMED_KEYS[part])]
+        else:
+            keys = [(_character_to_key(c) if not c.isalnum() else c, c) for c in part]
+        for key, char in keys:
+            event = events.Key(key, char)
+            event.set_sender(pilot.app)
+            driver.send_message(event)
 
 
 def screen_text(app: Any) -> str:

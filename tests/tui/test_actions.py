@@ -56,7 +56,7 @@ async def test_footer_greys_keys_in_place_as_the_cursor_rests(backend) -> None:
         app = await loaded(pilot, running.id, finished.id)
 
         def cancel_key():
-            return next(k for k in app.query_one(KeyFooter).query("FooterKey") if k.action == "cancel")
+            return next(k for k in app.query_one(KeyFooter).query("FooterKey") if k.action in ("cancel", "app.cancel"))
 
         await select(pilot, running.id)
         await until(pilot, lambda: not cancel_key().has_class("-disabled"), what="cancel enabled")

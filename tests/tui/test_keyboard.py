@@ -141,6 +141,19 @@ async def test_the_filter_dialog_reaches_the_project_by_tab(backend) -> None:
                     "in docs" not in screen_text(app), what="only Ops's task on screen")
 
 
+async def test_a_burst_through_the_form_puts_each_part_in_its_field(backend) -> None:
+    server, client = backend
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewTaskScreen) and focused_id(app) == "title")
+        burst(pilot, "hello", "tab", "desc", "tab", "tab", "tab", "tab", "{}")  # as tmux send-keys delivers it
+        screen = app.screen
+        fields = [screen.query_one(f"#{name}", Input) for name in ("title", "description", "params")]
+        await until(pilot, lambda: [f.value for f in fields] == ["hello", "desc", "{}"],
+                    what="each part in its own field")
+
+
 # ---------------------------------------------------------------- 10. no sequence of enters allows
 
 

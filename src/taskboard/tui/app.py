@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
@@ -53,6 +52,7 @@ from taskboard.tui.messages import (
     TaskChanged,
     WorkerFailed,
 )
+from taskboard.tui.screens.board import BoardScreen
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.contexts import ContextScreen
 from taskboard.tui.screens.detail import DetailScreen
@@ -64,7 +64,6 @@ from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionDecision, PermissionScreen
 from taskboard.tui.widgets.detail_pane import DetailPane
-from taskboard.tui.widgets.key_footer import KeyFooter
 from taskboard.tui.widgets.log_tail import LogTail
 from taskboard.tui.widgets.status_bar import StatusBar
 from taskboard.tui.widgets.task_table import TaskTable
@@ -104,10 +103,6 @@ NARROW_WIDTH = 120
 # been quiet this long: a key typed for the board just as it opened must not answer the request.
 AUTO_OPEN_ARM = 0.6
 
-# The board's own keys (every action of actions.py): refused while a dialog is on top of the board.
-BOARD_ACTIONS = frozenset(ACTIONS)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -115,11 +110,17 @@ def _utcnow() -> datetime:
 class TaskboardApp(App[None]):
     CSS_PATH = "taskboard.tcss"
     TITLE = "taskboard"
-    # From actions.py, in its order (help and quit first: the footer cuts what does not fit). `/` is a
-    # priority binding: it runs as the key arrives, before the keys behind it are handed to the widget
-    # in focus (the table), so a burst typed after `/` lands in the search box (see action_search).
-    BINDINGS = [Binding(a.keys, a.name, a.title, show=a.footer, priority=a.name == "search")
-                for a in ACTION_LIST]
+    # The board's keys are BoardScreen's (and DetailScreen's) bindings, made from actions.py: a dialog
+    # pushed over the board takes them out of play. The actions run here, where the connection is.
+    # Tab and shift+Tab as priority bindings: focus moves as the key arrives, so the keys typed behind
+    # it in one burst (a paste, a fast typist over SSH) go to the next field, not the one it left.
+    BINDINGS = [Binding("tab", "focus_next", "Next field", show=False, priority=True),
+                Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True)]
+    # The board's widgets (BoardScreen's), set by get_default_screen.
+    status_bar: StatusBar
+    table: TaskTable
+    detail: DetailPane
+    log_tail: LogTail
 
     def __init__(self, connector: Connector, *, read_only: bool = False,
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
@@ -155,29 +156,19 @@ class TaskboardApp(App[None]):
 
     # ------------------------------------------------------------------ layout
 
-    def compose(self) -> ComposeResult:
-        # Kept as attributes: workers reach them while a modal (another screen) is on top.
-        self.status_bar = StatusBar(self.connector.label, self.board, read_only=self.read_only, id="status")
-        self.table = TaskTable(self.board, self.clock, id="tasks")
-        self.detail = DetailPane(self.clock, id="detail")
-        self.log_tail = LogTail(id="log")
-        yield self.status_bar
-        yield Input(placeholder="search titles, ids, agents · enter keeps it · escape clears", id="search",
-                    compact=True)
-        with Horizontal(id="main"):
-            yield self.table
-            with Vertical(id="side"):
-                yield self.detail
-                yield self.log_tail
-        yield KeyFooter()
+    def get_default_screen(self) -> Screen[Any]:
+        """The board (layout and keys, screens/board.py); its widgets stay reachable from here, as
+        the workers update them while a dialog is on top."""
+        screen = BoardScreen(self.connector.label, self.board, self.clock, read_only=self.read_only)
+        self.status_bar, self.table, self.detail, self.log_tail = (screen.status_bar, screen.table,
+                                                                   screen.detail, screen.log_tail)
+        return screen
 
     def on_mount(self) -> None:
         # What start-up built (modules, the DOM, styles) lives as long as the app: out of the
         # collector's sight, the first full collection does not walk it (60 ms, in the first second
         # of a big board's load, when keys are pressed).
         gc.freeze()
-        self.table.focus()
-        self.table.empty_message = "Loading tasks…"
         self._apply_width(self.size.width)
         self._connect()
 
@@ -530,15 +521,8 @@ class TaskboardApp(App[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "search" and (self._modal_open() or isinstance(self._top(), DetailScreen)
-                                   or isinstance(self.focused, Input) or self.log_tail.has_focus_within):
+        if action == "search" and (isinstance(self.focused, Input) or self.log_tail.has_focus_within):
             return False  # the `/` is the focused field's (a character, the log's own filter)
-        if self._modal_open() and action in BOARD_ACTIONS:
-            # Modals own their keys: `q` on a dialog's button must not quit the app, `d` must not deny
-            # the task behind it. Everything else (Tab's focus_next, a dialog's app.* bindings) runs.
-            if isinstance(self._top(), DisconnectedScreen):
-                return action in ("quit", "retry_now", "switch_context", "command_palette")
-            return action == "command_palette"
         if action not in GATED:
             return True
         if self.why_disabled(action) is not None:
@@ -548,9 +532,6 @@ class TaskboardApp(App[None]):
     def _top(self) -> Screen[Any] | None:
         stack = self.screen_stack
         return stack[-1] if stack else None
-
-    def _modal_open(self) -> bool:
-        return len(self.screen_stack) > 1 and not isinstance(self._top(), DetailScreen)
 
     def why_disabled(self, action: str) -> str | None:
         """Why the action cannot run now, in words for a notification; None when it can (actions.py)."""
@@ -568,20 +549,6 @@ class TaskboardApp(App[None]):
         if isinstance(event, events.Key):
             self.last_key_at = time.monotonic()
         await super().on_event(event)
-
-    def on_key(self, event: events.Key) -> None:
-        # A disabled key is greyed in the footer; pressing it says why instead of doing nothing.
-        if self._modal_open():
-            return
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            if event.key in binding.key.split(","):
-                action = binding.action.split("(")[0]
-                reason = self.why_disabled(action)
-                if reason is not None:
-                    event.stop()
-                    self.notify(reason, title=binding.description, severity="warning", timeout=4)
-                return
 
     # ------------------------------------------------------------------ actions
 

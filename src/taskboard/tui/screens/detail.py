@@ -5,21 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 
+from taskboard.actions import ACTION_LIST
 from taskboard.client import TaskboardClient
 from taskboard.models import PermissionRequest, Task
+from taskboard.tui.screens.board import action_bindings, explain_disabled_key
 from taskboard.tui.widgets.detail_pane import DetailPane
 from taskboard.tui.widgets.key_footer import KeyFooter
 
 
 class DetailScreen(Screen[None]):
+    # Its own keys first (escape, enter and q go back), then the board's actions on this task.
     BINDINGS = [
         Binding("escape,enter,q", "app.pop_screen", "Back"),
         Binding("j,down", "scroll(1)", "Down", show=False),
         Binding("k,up", "scroll(-1)", "Up", show=False),
+        *action_bindings(a for a in ACTION_LIST if a.name != "search"),
     ]
 
     def __init__(self, client: TaskboardClient | None, task: Task, clock: Callable[[], datetime],
@@ -39,6 +44,9 @@ class DetailScreen(Screen[None]):
         pane.border_title = "Task"
         pane.show(self.client, self.task_, self.permissions)
         pane.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        explain_disabled_key(self, self.BINDINGS[3:], event)  # type: ignore[arg-type]
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(DetailPane).scroll_relative(y=lines, animate=False)
