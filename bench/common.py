@@ -171,7 +171,7 @@ def machine() -> dict[str, str]:
     for name in packages:
         try:
             versions[name] = version(name)
-        except Exception:  # noqa: BLE001 - a missing optional package is reported as such
+        except Exception:
             versions[name] = "not installed"
     import sqlite3
 

@@ -33,7 +33,7 @@ def create_app(db: Path) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/api/tasks")
-    async def list_tasks(status: list[str] | None = Query(None), projectId: str | None = None,  # noqa: N803
+    async def list_tasks(status: list[str] | None = Query(None), projectId: str | None = None,
                          sort: str = "priority", limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         where, params = [], []
         if status:

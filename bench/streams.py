@@ -111,7 +111,7 @@ async def resumes(url: str, log_task: str, breaks: int, rng: random.Random, find
 async def slow_reader(server: ServerProcess, findings: Findings) -> None:
     """A watch client that never reads while the server commits far more than any buffer holds."""
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    _reader, writer = await asyncio.open_connection(host, int(port))
     writer.transport.set_write_buffer_limits(0)
     sock = writer.get_extra_info("socket")
     import socket as socket_module

@@ -20,7 +20,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   # The exact versions the tests and snapshots were made with (constraints.txt); users get the ranges.
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" \
-      -e "$ROOT[test,bench]" >&2
+      -e "$ROOT[test,bench,lint]" >&2
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

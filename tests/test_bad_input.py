@@ -43,7 +43,7 @@ def zod(response: httpx.Response) -> tuple[list[str], dict[str, list[str]]]:
 async def test_create_validation_uses_the_zod_body(http: httpx.AsyncClient, body: dict, field: str,
                                                    message: str) -> None:
     before = int((await http.get("/api/tasks", params={"limit": 1})).headers["x-total-count"])
-    form, fields = zod(await http.post("/api/tasks", json=body))
+    _form, fields = zod(await http.post("/api/tasks", json=body))
     assert fields[field] == [message]
     after = int((await http.get("/api/tasks", params={"limit": 1})).headers["x-total-count"])
     assert after == before  # nothing was created

@@ -4,6 +4,7 @@ actions its capability set allows, the errors its document names, and the reason
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -307,7 +308,7 @@ async def test_polling_backs_off_while_the_server_is_away() -> None:
     while len(calls) < 5:
         await asyncio.sleep(0.02)
     task.cancel()
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert 0.45 < gaps[0] < 0.8  # the interval, at least 0.5 s
     assert 0.95 < gaps[1] < 1.4 and 1.95 < gaps[2] < 2.5  # backing off: 2x, 4x
     assert 0.45 < gaps[3] < 0.8  # back to the interval once it answers

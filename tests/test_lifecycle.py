@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from taskboard.client import BudgetExceeded, InvalidTransition, TaskboardClient
@@ -102,7 +104,7 @@ async def test_workflow_steps_run_one_after_another(client: TaskboardClient) -> 
     await wait_for_status(client, last.id, "completed")
     tasks = [await client.get_task(t.id) for t in run.tasks]
     # Each step started only after the one before it had finished.
-    for before, after in zip(tasks, tasks[1:], strict=False):
+    for before, after in itertools.pairwise(tasks):
         assert before.finished_at <= after.started_at
     assert (await client.get_workflow(run.id)).status == "completed"
     detail = tasks[1]

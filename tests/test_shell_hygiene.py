@@ -171,7 +171,7 @@ async def test_a_task_ends_when_its_command_ends(client: TaskboardClient, tmp_pa
         done = await wait_for_status(client, task.id, "completed", "failed", timeout=10)
         assert done.status == "completed", done.error
         pid = await read_pid(marker)
-        await wait_until(lambda: _async(not alive(pid)), timeout=5)
+        await wait_until(lambda pid=pid: _async(not alive(pid)), timeout=5)
 
 
 async def test_cancel_ends_the_group_even_when_the_shell_ignores_it(client: TaskboardClient,

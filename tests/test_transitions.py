@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 
 import httpx
@@ -134,5 +135,5 @@ async def test_cancel_versus_complete_races_end_in_exactly_one_final_state(clien
         history = watched[task_id]
         finals = [s for s in history if s in ("cancelled", "completed", "failed")]
         assert len(finals) == 1, (task_id, history)
-        for a, b in zip(history, history[1:], strict=False):
+        for a, b in itertools.pairwise(history):
             assert TaskStatus(b) in TRANSITIONS[TaskStatus(a)], (task_id, history)

@@ -191,7 +191,8 @@ def _truthful_openapi(schema: dict[str, Any], auth: bool) -> None:
     """Validation errors are 400 with seed 001's body, never FastAPI's 422; add the shared error models."""
     from pydantic.json_schema import models_json_schema
 
-    _, defs = models_json_schema([(m, "validation") for m in SCHEMA_MODELS], ref_template="#/components/schemas/{model}")
+    _, defs = models_json_schema([(m, "validation") for m in SCHEMA_MODELS],
+                                 ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(defs.get("$defs", {}))
     for name in ("HTTPValidationError", "ValidationError"):

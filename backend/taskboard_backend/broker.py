@@ -49,7 +49,7 @@ class Subscription:
         self.closed = True
         self._wake()
 
-    async def wait(self, timeout: float) -> bool:
+    async def wait(self, timeout: float) -> bool:  # noqa: ASYNC109 - the stall guard's one timer, not a caller's
         """Until something is pending or the subscription is closed; False on timeout."""
         if self.pending or self.closed:
             return True

@@ -104,7 +104,7 @@ def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdi
         if exit_with_stdin:
             _exit_on_stdin_eof(server, asyncio.get_running_loop())
         started = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not started.done():
+        while not server.started and not started.done():  # noqa: ASYNC110 - uvicorn offers no started event
             await asyncio.sleep(0.01)
         if server.started:
             # One machine-readable line: tests and `taskboard demo` read the URL from it.

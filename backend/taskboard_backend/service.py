@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from taskboard.models import (
+    SEED_AGENT_IDS,
     CleanupRequest,
     MessageCreate,
     PermissionResponse,
     PermissionRuleCreate,
     ProjectCreate,
-    SEED_AGENT_IDS,
     TaskCreate,
     TaskStatus,
     TaskUpdate,

@@ -10,7 +10,6 @@ from pathlib import Path
 from taskboard.models import DEFAULT_MAX_BUDGET_USD, WORKFLOW_STEP_MAX_BUDGET_USD
 from taskboard.paths import data_dir
 
-
 # What a command needs to find programs, write temporary files and print text; nothing that grants
 # anything. `--shell-env NAME` adds to it.
 SHELL_ENV_DEFAULT = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",

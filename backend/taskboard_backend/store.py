@@ -29,7 +29,7 @@ from typing import Any
 
 import aiosqlite
 
-from taskboard.models import TRANSITIONS, TaskStatus, sources_for, transition_refusal
+from taskboard.models import TaskStatus, sources_for, transition_refusal
 from taskboard_backend.broker import Broker
 from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
 
@@ -823,13 +823,15 @@ class Store:
             where, params = _and(where, params, "assigned_agent = ?", assigned_agent)
         if q:
             escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where, params = _and(where, params, "(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR id = ?)",
+            where, params = _and(where, params,
+                                 "(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR id = ?)",
                                  f"%{escaped}%", f"%{escaped}%", q)
         # Read the committed revision first: the page then holds at least every change up
         # to it, so a watch started from it misses nothing (a repeat is harmless).
         revision = self.committed_revision
         rows = await self.fetchall(
-            f"SELECT {TASK_SUMMARY_SQL if summary else 'wire'}, {total_sql} FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+            f"SELECT {TASK_SUMMARY_SQL if summary else 'wire'}, {total_sql} FROM tasks{where} "
+            f"ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
             [*total_params, *params, limit, offset])
         if offset == 0 and len(rows) < limit:
             total = len(rows)
@@ -853,7 +855,8 @@ class Store:
         return await self.fetchall(
             f"SELECT id, 'id: ' || id || char(10) || 'data: ' || CASE WHEN data IS NULL OR data = '' "
             f"THEN json_object({LOG_JSON_FIELDS}) ELSE json_object({LOG_JSON_FIELDS}, 'data', json(data)) END "
-            "|| char(10) || char(10) FROM task_events WHERE task_id = ? AND kind = 'log' AND id > ? ORDER BY id LIMIT ?",
+            "|| char(10) || char(10) FROM task_events WHERE task_id = ? AND kind = 'log' AND id > ? "
+            "ORDER BY id LIMIT ?",
             (task_id, after, limit),
         )
 

@@ -60,7 +60,8 @@ class DroppedStreamFilter(logging.Filter):
     expected = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if DroppedStreamFilter.expected and record.getMessage() == "ASGI callable returned without completing response.":
+        dropped = record.getMessage() == "ASGI callable returned without completing response."
+        if DroppedStreamFilter.expected and dropped:
             DroppedStreamFilter.expected -= 1
             return False
         return True

@@ -6,6 +6,7 @@ FastAPI, uvicorn or Textual.
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,7 +74,7 @@ def context_choices() -> dict[str, Any]:
                             settings=t.settings, read_only=t.read_only)
 
     return {name: ContextChoice(about=f"{ctx.url}  {ctx.dialect}" + ("  read-only" if ctx.read_only else ""),
-                                connect=lambda n=name: connector(n), read_only=ctx.read_only)
+                                connect=functools.partial(connector, name), read_only=ctx.read_only)
             for name, ctx in load_config().contexts.items()}
 
 
@@ -88,8 +89,9 @@ def board_connector(context_names: tuple[str, ...], all_contexts: bool, url: str
     if all_contexts:
         names = list(load_config().contexts)
     single = len(names) <= 1  # the flags refine one server; several contexts are taken as written
+    wanted: list[str | None] = list(names) or [None]
     targets = [resolve_target(name, url if single else None, api_key if single else None,
-                              dialect if single else None) for name in names or [None]]
+                              dialect if single else None) for name in wanted]
     servers = [RemoteServer(t.url, t.api_key, label=t.label, dialect=t.dialect, poll_interval=t.poll_interval,
                             settings=t.settings, read_only=t.read_only) for t in targets]
     if len(servers) == 1:

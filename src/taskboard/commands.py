@@ -564,9 +564,10 @@ def contexts(as_json: bool) -> None:
     from taskboard.config import load_config
 
     config = load_config()
-    rows: list[dict[str, Any]] = [{"name": c.name, "url": c.url, "dialect": c.dialect, "key": c.key_source, "readOnly": c.read_only,
-             "pollInterval": c.poll_interval, "default": c.name == config.default_context,
-             "settings": {k: v for k, v in c.settings.items()}} for c in config.contexts.values()]
+    rows: list[dict[str, Any]] = [
+        {"name": c.name, "url": c.url, "dialect": c.dialect, "key": c.key_source, "readOnly": c.read_only,
+         "pollInterval": c.poll_interval, "default": c.name == config.default_context,
+         "settings": dict(c.settings.items())} for c in config.contexts.values()]
     if as_json:
         click.echo(json.dumps({"config": str(config.path), "contexts": rows}, indent=2, default=str))
         return

@@ -142,7 +142,7 @@ async def test_the_filter_dialog_reaches_the_project_by_tab(backend) -> None:
 
 
 async def test_a_burst_through_the_form_puts_each_part_in_its_field(backend) -> None:
-    server, client = backend
+    server, _client = backend
     async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot)
         await pilot.press("n")
@@ -554,8 +554,8 @@ async def test_at_140_columns_the_summary_is_whole_and_the_log_filter_shows_what
         await pilot.press("tab", "tab")
         assert app.log_tail.has_focus_within
         await pilot.press("slash", *"zzq")
-        await until(pilot, lambda: any(l.strip("│ ").startswith("zzq") for l in screen_text(app).splitlines()
-                                       if "│" in l) or "│zzq" in screen_text(app), what="the typed filter")
+        await until(pilot, lambda: any(line.strip("│ ").startswith("zzq") for line in screen_text(app).splitlines()
+                                       if "│" in line) or "│zzq" in screen_text(app), what="the typed filter")
 
 
 # ---------------------------------------------------------------- 12. the smaller ones

@@ -31,8 +31,8 @@ What the child gets, and what it does not (SECURITY.md, "Shell tasks"):
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -165,7 +165,7 @@ class Child:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            popen = subprocess.Popen(
+            popen = subprocess.Popen(  # noqa: ASYNC220 - Popen for its fd control; waited on through a pidfd
                 argv, stdin=in_r, stdout=out_w, stderr=err_w, env=env, close_fds=True,
                 start_new_session=True,  # its own process group, so cancel can end all of it
             )
@@ -427,7 +427,7 @@ async def kill_group(pgid: int) -> None:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + wait
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while _group_alive(pgid) and time.monotonic() < deadline:  # noqa: ASYNC110 - no event says a group died
             await asyncio.sleep(0.02)
         if not _group_alive(pgid):
             return

@@ -65,9 +65,8 @@ def _event(block: bytes) -> ServerSentEvent | None:
         elif name == "id":
             if "\0" not in value:
                 event_id = value
-        elif name == "retry":
-            if value.isascii() and value.isdigit():
-                retry = int(value)
+        elif name == "retry" and value.isascii() and value.isdigit():
+            retry = int(value)
     if not data and not kind and event_id is None and retry is None:
         return None
     return ServerSentEvent(event=kind, data="\n".join(data), id=event_id, retry=retry)

@@ -27,8 +27,8 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from taskboard.actions import ACTION_LIST, ACTIONS, GATED, Situation, by_group, why_not
-from taskboard.client import ApiError, StreamStatus, TaskboardClient, TaskboardError
-from taskboard.client.base import NATIVE_PATTERNS
+from taskboard.client import ApiError, StreamStatus, TaskboardError
+from taskboard.client.base import NATIVE_PATTERNS, TaskSource
 from taskboard.config import ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.models import (
@@ -133,7 +133,7 @@ class TaskboardApp(App[None]):
         self.context = context
         self.clock = clock
         self.use_bell = bell
-        self.client: TaskboardClient | None = None
+        self.client: TaskSource | None = None
         self.board = Board()
         self.projects: list[Project] = []
         self.agents: list[str] = list(SEED_AGENT_IDS)
@@ -365,7 +365,8 @@ class TaskboardApp(App[None]):
             if board.upsert(event.task):
                 self._task_changed(event.task.id)
                 # A change seen live: a task first seen failed (a polled server may never show it running) too.
-                if event.task.status is TaskStatus.FAILED and (before is None or before.status is not TaskStatus.FAILED):
+                failed = event.task.status is TaskStatus.FAILED
+                if failed and (before is None or before.status is not TaskStatus.FAILED):
                     self._announce_failure(event.task)
         elif event.type == "task.deleted" and event.task_id:
             if board.remove(event.task_id):
@@ -586,7 +587,7 @@ class TaskboardApp(App[None]):
 
         self.run_worker(run(), group="actions", exit_on_error=False)
 
-    def _on_selected(self, action: str, call: Callable[[TaskboardClient, str], Awaitable[Any]], done: str,
+    def _on_selected(self, action: str, call: Callable[[TaskSource, str], Awaitable[Any]], done: str,
                      confirm: tuple[str, str] | None = None) -> None:
         """`call(client, task_id)` for the selected task, asking first when `confirm` is (question, button)."""
         task = self._selected()

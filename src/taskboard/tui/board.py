@@ -247,7 +247,8 @@ class _Ids(Sequence[str]):
         return len(self._keys)
 
     def __getitem__(self, index: int) -> str:  # type: ignore[override]
-        return self._keys[index][-1]
+        key: str = self._keys[index][-1]
+        return key
 
 
 __all__ = ["STATUS_RANK", "Board", "BoardFilter", "SortOrder"]

@@ -84,7 +84,8 @@ class Detection(NamedTuple):
     certain: bool = True  # False: a guess from an empty server, to be checked again when tasks appear
 
 
-async def detect_dialect(url: str, api_key: str | None = None, *, timeout: float = 20.0) -> Detection:
+async def detect_dialect(url: str, api_key: str | None = None, *,
+                         timeout: float = 20.0) -> Detection:  # noqa: ASYNC109 - httpx's per-request timeout
     """Which API answers at `url`, and what was seen. An empty list alone proves nothing: the other
     routes are asked too (Stagent answers /api/profiles; Next.js's 404 is a web page), and a guess is
     marked uncertain. The agent platform has no call that can be probed without a task, so it is never
@@ -129,7 +130,8 @@ async def _detect_empty(http: httpx.AsyncClient, health: httpx.Response) -> Dete
     """GET /api/tasks answered [] : look for more before saying which API this is."""
     profiles = await http.get("/api/profiles")
     if profiles.status_code == 200 and isinstance(_json(profiles), list):
-        return Detection("stagent", "GET /api/tasks answered [] and GET /api/profiles a list of agent profiles: Stagent")
+        return Detection("stagent", "GET /api/tasks answered [] and GET /api/profiles a list of agent profiles: "
+                                    "Stagent")
     notifications = await http.get("/api/notifications", params={"countOnly": "true"})
     if isinstance(_json(notifications), dict) and "count" in _json(notifications):
         return Detection("stagent", "GET /api/tasks answered [] and /api/notifications a count: Stagent")

@@ -251,7 +251,8 @@ class StagentClient(DialectClient):
         return await self.get_task(task.id)
 
     async def update_task(self, task_id: str, body: Any = None, **fields: Any) -> Task:
-        return self.to_task(await self._json("PATCH", f"/api/tasks/{path_segment(task_id)}", body=camel_body(body, fields)))
+        row = await self._json("PATCH", f"/api/tasks/{path_segment(task_id)}", body=camel_body(body, fields))
+        return self.to_task(row)
 
     async def queue(self, task_id: str) -> Task:
         return await self.update_task(task_id, status="queued")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import ClassVar
 
 from textual import events
 from textual.app import ComposeResult
@@ -53,7 +54,7 @@ def explain_disabled_key(screen: Screen[object], bindings: Iterable[Binding], ev
 
 
 class BoardScreen(Screen[None]):
-    BINDINGS = action_bindings()
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = list(action_bindings())
 
     def __init__(self, server: str, board: Board, clock: Callable[[], datetime], *, read_only: bool) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from taskboard.actions import ACTION_LIST
-from taskboard.client import TaskboardClient
+from taskboard.client.base import TaskSource
 from taskboard.models import PermissionRequest, Task
 from taskboard.tui.screens.board import action_bindings, explain_disabled_key
 from taskboard.tui.widgets.detail_pane import DetailPane
@@ -27,7 +27,7 @@ class DetailScreen(Screen[None]):
         *action_bindings(a for a in ACTION_LIST if a.name != "search"),
     ]
 
-    def __init__(self, client: TaskboardClient | None, task: Task, clock: Callable[[], datetime],
+    def __init__(self, client: TaskSource | None, task: Task, clock: Callable[[], datetime],
                  permissions: list[PermissionRequest]) -> None:
         super().__init__()
         self.client = client

@@ -14,7 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker
 
-from taskboard.client import ApiError, TaskboardClient, TaskboardError, ValidationFailed
+from taskboard.client import ApiError, TaskboardError, ValidationFailed
+from taskboard.client.base import TaskSource
 from taskboard.models import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -78,7 +79,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
         Binding("ctrl+s", "submit", "Create"),
     ]
 
-    def __init__(self, client: TaskboardClient, *, projects: list[Project], agents: list[str],
+    def __init__(self, client: TaskSource, *, projects: list[Project], agents: list[str],
                  project_id: str | None = None) -> None:
         super().__init__()
         self.client = client
@@ -161,7 +162,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
             return None, None
         try:
             value = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return None, f"Invalid JSON: {exc.msg} (column {exc.colno})"
         if not isinstance(value, dict):
             return None, "Expected object"
@@ -185,7 +186,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
         try:
             TaskCreate.model_validate(body)
         except ValidationError as exc:
-            _, found = flatten_validation_errors(list(exc.errors()))
+            _, found = flatten_validation_errors([dict(e) for e in exc.errors()])
             field_errors = {**found, **field_errors}
         if field_errors:
             self.show_errors(field_errors, [])

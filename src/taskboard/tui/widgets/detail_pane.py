@@ -32,7 +32,8 @@ from textual.strip import Strip
 from textual.worker import Worker
 
 from taskboard import format as fmt
-from taskboard.client import NotFound, TaskboardClient, TaskboardError
+from taskboard.client import NotFound, TaskboardError
+from taskboard.client.base import TaskSource
 from taskboard.models import (
     PermissionRequest,
     Provenance,
@@ -215,7 +216,7 @@ class DetailPane(ScrollView, can_focus=True):
         ran = fmt.duration((now - task.started_at).total_seconds()) if task.started_at and not task.finished_at else ""
         return fmt.age(task.created_at, now), fmt.age(task.updated_at, now), ran
 
-    def show(self, client: TaskboardClient | None, task: Task | None,
+    def show(self, client: TaskSource | None, task: Task | None,
              permissions: list[PermissionRequest] | None = None) -> None:
         """Show `task` now; fetch the rest if it is another task or it changed."""
         if task is None:
@@ -288,7 +289,7 @@ class DetailPane(ScrollView, can_focus=True):
         return Strip.blank(width, self.visual_style.rich_style)
 
     @work(group="detail", exclusive=True, exit_on_error=False)
-    async def _fetch(self, client: TaskboardClient, task_id: str) -> None:
+    async def _fetch(self, client: TaskSource, task_id: str) -> None:
         await asyncio.sleep(FETCH_DELAY)  # cancelled if the cursor moves on: a debounce
         try:
             detail = await client.get_task(task_id)

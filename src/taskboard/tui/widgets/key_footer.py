@@ -8,13 +8,15 @@ when the keys shown are the same ones, this footer flips their disabled state an
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 
 class KeyFooter(Footer):
-    def bindings_changed(self, screen: Screen) -> None:
+    def bindings_changed(self, screen: Screen[Any]) -> None:
         if not (self.is_attached and screen is self.screen and screen.app.app_focus and self._bindings_ready):
             super().bindings_changed(screen)
             return

@@ -26,7 +26,8 @@ from textual.widgets import Input, Log
 from textual.worker import Worker
 
 from taskboard import format as fmt
-from taskboard.client import StreamStatus, TaskboardClient, TaskboardError, Unsupported
+from taskboard.client import StreamStatus, TaskboardError, Unsupported
+from taskboard.client.base import TaskSource
 from taskboard.models import LogEntry, TaskStatus
 from taskboard.tui.messages import forward_worker_error
 
@@ -160,7 +161,7 @@ class LogTail(Vertical):
         self._last_batch = 0
         self.received = 0  # lines of this task that arrived, kept or not
         self.last_id: int | None = None  # the last line's id: a later stream goes on from there
-        self.client: TaskboardClient | None = None
+        self.client: TaskSource | None = None
         self.task_status: TaskStatus | None = None  # as the board last said
         self.attempt = 0
         self._rerun = False  # the task ran again since this stream began: stream on when it ends
@@ -185,7 +186,7 @@ class LogTail(Vertical):
 
     # ------------------------------------------------------------------ following a task
 
-    def show_task(self, client: TaskboardClient | None, task_id: str | None, title: str = "",
+    def show_task(self, client: TaskSource | None, task_id: str | None, title: str = "",
                   status: TaskStatus | None = None, attempt: int = 0) -> None:
         if task_id == self.task_id:
             return
@@ -226,12 +227,13 @@ class LogTail(Vertical):
 
     def _attempt_line(self) -> None:
         label = f" attempt {self.attempt} " if self.attempt else " the task runs again "
-        self._buffer.append(LogEntry(event_type="attempt", message=f"{label:─^48}", timestamp=datetime.now().astimezone()))
+        self._buffer.append(LogEntry(event_type="attempt", message=f"{label:─^48}",
+                                     timestamp=datetime.now().astimezone()))
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(FLUSH_INTERVAL, self.flush)
 
     @work(group="logs", exclusive=True, exit_on_error=False)
-    async def _stream(self, client: TaskboardClient, task_id: str, after: int | None = None) -> None:
+    async def _stream(self, client: TaskSource, task_id: str, after: int | None = None) -> None:
         def status(state: StreamStatus) -> None:
             self.stream_state = "reconnecting" if state is StreamStatus.RECONNECTING else "live"
             self._update_titles()

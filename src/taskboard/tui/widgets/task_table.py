@@ -248,7 +248,7 @@ class TaskTable(ScrollView, can_focus=True):
     def _header(self, width: int) -> Strip:
         style = self.get_component_rich_style("task-table--header")
         cells = []
-        for key, title, w in self._layout(width):
+        for _key, title, w in self._layout(width):
             cells.append(set_cell_size(f" {title}", w + 1))
         return Strip([Segment(set_cell_size("".join(cells), width), style)], width)
 
