@@ -72,6 +72,13 @@ async def test_usage_errors_exit_2(start_server: Callable[..., ServerProcess]) -
         assert result.returncode == 2 and said in result.stderr, (args, result.stderr)
 
 
+async def test_approving_an_unknown_task_says_not_found(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server()
+    result = taskboard("approve", "nope", "--url", server.url)
+    assert result.returncode == 1 and "(404)" in result.stderr and "not found" in result.stderr.lower(), result.stderr
+    assert "no permission request waiting" not in result.stderr
+
+
 async def test_a_closed_pipe_is_a_normal_end(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server()
     await made(server, *[f"task {n}" for n in range(300)])

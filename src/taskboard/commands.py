@@ -472,6 +472,7 @@ def _decide(name: str, behavior: Literal["allow", "deny"]) -> click.Command:
             from taskboard.client.dialects import Capability
 
             client.require(Capability.RESPOND)
+            await client.get_task(task_id)  # an unknown task is "not found", not "nothing waiting"
             waiting = await client.list_permissions("pending", task_id=task_id)
             chosen = next((r for r in waiting if r.id == request_id), None) if request_id else \
                 (min(waiting, key=lambda r: r.created_at) if waiting else None)
