@@ -24,10 +24,43 @@ from taskboard.client import TaskboardClient  # noqa: E402
 from taskboard.connect import RemoteServer  # noqa: E402
 from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
-from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board  # noqa: E402
+from tests.helpers import wait_for_status  # noqa: E402
+from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
 from tests.tui.pilot import settle  # noqa: E402
 
 OUT = ROOT / "screenshots"
+
+# Beyond the snapshot tests' board: enough work for a full screen, agents caught mid-run.
+FINISHED = [
+    ("Draft the Q3 board update", 1, "claude-code", "markdown"),
+    ("Summarize support tickets by theme", 2, "anthropic-direct", "markdown"),
+    ("Write the retry helper for webhooks", 1, "openai-codex-app-server", "code"),
+    ("Extract KPIs from the board deck", 2, "claude-code", "json"),
+    ("Translate the pricing FAQ into German", 3, "ollama", "text"),
+    ("Audit the IAM roles of the staging account", 0, "claude-code", "markdown"),
+]
+MID_RUN = [  # (title, priority, agent, steps, held at step)
+    ("Refactor the invoice PDF renderer", 1, "openai-codex-app-server", 10, 7),
+    ("Cluster NPS comments from November", 2, "claude-code", 6, 3),
+    ("Reconcile Stripe payouts with the ledger", 0, "claude-code", 12, 10),
+]
+HERO = ("Analyze Q4 revenue trends by region", 0, "claude-code", 8, 6)
+
+
+async def seed_showcase(client: TaskboardClient) -> str:
+    """More tasks than the snapshot board, and the hero (the board shot's selected task) mid-run; its id."""
+    project = (await client.create_project("Finance", "Closing the books")).id
+    for title, priority, agent, output in FINISHED:
+        task_id = await _run(client, title, project_id=project, priority=priority, assigned_agent=agent,
+                             params={"steps": 3, "stepSeconds": 0.01, "output": output})
+        await wait_for_status(client, task_id, "completed")
+    for title, priority, agent, steps, hold in [*MID_RUN, HERO]:
+        task_id = await _run(client, title, project_id=project, priority=priority, assigned_agent=agent,
+                             agent_profile="data-analyst",
+                             description="Review the revenue data and write a summary with charts, region by region.",
+                             params={"steps": steps, "stepSeconds": 0.01, "holdAtStep": hold})
+        await _settled(client, task_id, hold - 1)
+    return task_id
 
 
 async def shoot(url: str, name: str, size: tuple[int, int],
@@ -45,11 +78,12 @@ async def shoot(url: str, name: str, size: tuple[int, int],
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "board.db", *SERVER_ARGS)
+        server = ServerProcess(Path(tmp) / "board.db", *SERVER_ARGS, "--concurrency", "16")
         server.start()
         try:
             async with TaskboardClient(server.url) as client:
                 ids = await seed_board(client)
+                ids["hero"] = await seed_showcase(client)
 
             async def select(pilot: Pilot[Any], app: TaskboardApp, role: str) -> None:
                 app.table.select_task(ids[role])
@@ -67,9 +101,9 @@ async def main() -> None:
                 await pilot.press("question_mark")
 
             async def running(pilot: Pilot[Any], app: TaskboardApp) -> None:
-                await select(pilot, app, "running")
+                await select(pilot, app, "hero")
 
-            await shoot(server.url, "board", (160, 45), running)
+            await shoot(server.url, "board", (160, 40), running)
             await shoot(server.url, "permission", (160, 45), permission)
             await shoot(server.url, "detail", (120, 45), detail)
             await shoot(server.url, "help", (120, 45), help_screen)

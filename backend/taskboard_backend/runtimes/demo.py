@@ -12,6 +12,7 @@ params (all optional):
   permission      true, or {"tool": ..., "input": {...}, "message": ..., "atStep": n}
   question        a question string, or {"message": ..., "atStep": n}
   failAtStep      fail with an error at that step
+  holdAtStep      stop at that step and stay running until cancelled (a board frozen mid-run, for screenshots)
   costPerStepMicros  override the per-step cost (to exercise the budget)
   output          "markdown" (default), "code", "json" or "text"
 """
@@ -90,7 +91,11 @@ class DemoRuntime:
         cost_override = params.get("costPerStepMicros")
 
         notes: list[str] = []
+        hold_step = params.get("holdAtStep") if isinstance(params.get("holdAtStep"), int) else None
         for step in range(start + 1, steps + 1):
+            if step == hold_step:
+                await ctx.progress(step - 1, steps, phase="working", message=_THOUGHTS[(step - 1) % len(_THOUGHTS)])
+                await ctx.sleep(10 ** 9)  # until cancelled
             await ctx.progress(step - 1, steps, phase="working", message=_THOUGHTS[(step - 1) % len(_THOUGHTS)])
             await ctx.log("assistant", f"{_THOUGHTS[(step - 1) % len(_THOUGHTS)]} (step {step}/{steps})")
             path = _FILES[rng.randrange(len(_FILES))]

@@ -271,6 +271,10 @@ class TaskTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         for column, _, w in self._layout(width):
             text, style = self._cell(task, column, w, age)
+            if cursor and style is not None:
+                # On the cursor's own colour a status colour can vanish (running's blue on the blue cursor):
+                # the cursor row keeps the emphasis and takes the cursor's text colour.
+                style = Style(bold=style.bold, italic=style.italic)
             segments.append(Segment(" ", base))
             segments.append(Segment(set_cell_size(text, w), base + style if style else base))
         used = sum(cell_len(s.text) for s in segments)
