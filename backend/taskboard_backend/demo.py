@@ -3,6 +3,12 @@
 The seed runs once, on an empty database. The driver then keeps a few tasks
 running and, about once a minute each, starts one that asks for a permission
 and one that asks a question.
+
+On a later start the demo's own agents that the last stop cut off (the server's
+recovery marked them failed, "Interrupted") pick up again: quitting the demo is
+not a failure of its simulated work, and a board that reopens on a wall of
+failed tasks shows nothing the demo is for. Tasks on real runtimes (shell) keep
+the recovery's failed-and-resumable status: resuming real work is the user's call.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ from taskboard.models import (
     WorkflowCreate,
     WorkflowStep,
 )
-from taskboard_backend.errors import ApiError
+from taskboard_backend.errors import ApiError, InvalidTransition
 from taskboard_backend.runtimes.demo import demo_output
-from taskboard_backend.service import TaskService
+from taskboard_backend.service import INTERRUPTED_ERROR, TaskService
 from taskboard_backend.store import utcnow
 
 log = logging.getLogger("taskboard.demo")
@@ -56,6 +62,7 @@ def _ts(delta: timedelta) -> str:
 async def seed_demo(service: TaskService) -> None:
     row = await service.store.fetchone("SELECT COUNT(*) AS n FROM tasks")
     if row and row["n"]:
+        await pick_up_interrupted(service)
         return
     marketing = await service.create_project(ProjectCreate(name="Marketing Analysis",
                                                            description="Revenue and campaign reporting"))
@@ -107,6 +114,32 @@ async def seed_demo(service: TaskService) -> None:
     ]
     for index, params, project_id in live:
         await _start(service, index, params, project_id)
+
+
+async def pick_up_interrupted(service: TaskService) -> list[str]:
+    """Resume the demo runtime's tasks that a stop interrupted, from their checkpoints; the ones picked up.
+
+    One past its resume limit starts again from the top (re-queued), as the limit's message advises.
+    """
+    picked: list[str] = []
+    for row in await service.store.fetchall(
+            "SELECT id, assigned_agent FROM tasks WHERE status = 'failed' AND error = ? ORDER BY created_at",
+            (INTERRUPTED_ERROR,)):
+        if service.runner.runtime_id_for(row["assigned_agent"]) != "demo":
+            continue
+        try:
+            try:
+                await service.resume(row["id"])
+            except InvalidTransition:
+                await service.update_task(row["id"], TaskUpdate(status=TaskStatus.QUEUED))
+                await service.execute(row["id"])
+        except ApiError as exc:  # the daily budget, say: the task stays failed, resumable by hand
+            log.warning("demo could not pick up %s: %s", row["id"], exc.message)
+            continue
+        picked.append(row["id"])
+    if picked:
+        log.warning("picked up %d interrupted demo task(s)", len(picked))
+    return picked
 
 
 async def _historic_task(service: TaskService, title: str, project_id: str, status: TaskStatus, priority: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -44,6 +45,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
     # the listening socket would keep the port after the server died, and a restart on it would fail.
     sock.set_inheritable(False)
     return sock
+
+
+def bind_error(host: str, port: int, exc: OSError) -> str:
+    """One line for a socket that would not bind: which address, and what to do about it."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"{shown} is already in use (another process is listening there): stop it, "
+                "or pick another --port (0 picks a free one)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {shown}: {host} is not an address of this machine (see --host)"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {shown}: permission denied (ports below 1024 need privileges; pick another --port)"
+    return f"cannot listen on {shown}: {exc.strerror or exc}"
 
 
 def base_url(host: str, sock: socket.socket) -> str:
@@ -96,7 +110,11 @@ def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdi
     except (StoreUnavailable, OSError) as exc:
         print(f"taskboard: {exc}", file=sys.stderr, flush=True)
         sys.exit(3)
-    sock = bind_socket(settings.host, settings.port)
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"taskboard: {bind_error(settings.host, settings.port, exc)}", file=sys.stderr, flush=True)
+        sys.exit(2)  # the address given is the problem: a usage error
     server = _Server(_config(settings, log_level))
     url = base_url(settings.host, sock)
 

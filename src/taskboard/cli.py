@@ -100,30 +100,72 @@ def board_connector(context_names: tuple[str, ...], all_contexts: bool, url: str
 
 
 @cli.command()
-@click.option("--temp", is_flag=True, help="Use a throwaway database, removed on exit.")
+@click.option("--temp", is_flag=True,
+              help="Use a throwaway database, removed on exit (also on a hangup, SIGTERM or ctrl+c; what a "
+                   "killed demo left behind is removed by the next one).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Database file [default: demo.db in the user data directory].")
+@click.option("--port", default=0, type=click.IntRange(0, 65535),
+              help="The bundled server's port on 127.0.0.1, for other clients to reach it "
+                   "[default: 0, a free one; the board shows it].")
 @click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
-def demo(temp: bool, db_path: Path | None, read_only: bool) -> None:
+def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
     """Start the bundled server with a live demo board, and open the board on it."""
-    import shutil
-    import tempfile
+    import asyncio
+    import os
+    import signal
+    import threading
 
-    from taskboard.connect import LocalServer
+    from taskboard.connect import DemoDir, LocalServer, check_bindable
     from taskboard.paths import data_dir
-    from taskboard.tui.app import make_app
 
-    workdir = Path(tempfile.mkdtemp(prefix="taskboard-demo-")) if temp else None
-    data = workdir or data_dir()
-    server = LocalServer(db_path or data / "demo.db", log_path=data / "demo-server.log")
-    server.start()  # before Textual starts, so the server boots while the UI does
+    if port:
+        try:
+            check_bindable("127.0.0.1", port)  # here, not in the child's log behind the board
+        except OSError as exc:
+            from taskboard_backend.server import bind_error
+
+            click.echo(f"taskboard: {bind_error('127.0.0.1', port, exc)}", err=True)
+            sys.exit(2)
+    DemoDir.sweep()  # what earlier demos, killed before they could clean up, left behind
+    workdir = DemoDir.create() if temp else None
+    data = workdir.path if workdir else data_dir()
+    server = LocalServer(db_path or data / "demo.db", log_path=data / "demo-server.log", port=port,
+                         on_start=workdir.record if workdir else None)
+
+    def clean_up() -> None:
+        server.close()
+        if workdir is not None:
+            workdir.remove()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # A hangup (the terminal or tmux session closed), SIGTERM or SIGINT: the server and the temp
+        # directory go first, then the board is asked to end; if the board cannot (its terminal is
+        # gone), the process ends anyway a moment later, with nothing left behind.
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
+        clean_up()
+        code = 128 + signum
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            sys.exit(code)
+        deadline = threading.Timer(3.0, os._exit, (code,))
+        deadline.daemon = True
+        deadline.start()
+        loop.call_soon_threadsafe(lambda: app.exit(return_code=code))
+
+    handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+    for sig in handled:
+        signal.signal(sig, on_signal)
     try:
+        server.start()  # before Textual starts, so the server boots while the UI does
+        from taskboard.tui.app import make_app
+
         app = make_app(connector=server, read_only=read_only)
         app.run()
     finally:
-        server.close()
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        clean_up()
     sys.exit(app.return_code or 0)
 
 

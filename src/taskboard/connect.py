@@ -8,9 +8,14 @@ take the other with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +33,17 @@ def loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Raise the OSError a server binding host:port would meet (the port busy, the address not ours).
+
+    The same options as the server's socket, so a port in TIME_WAIT is not called busy.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1)
 
 
 class ServerStartError(Exception):
@@ -107,11 +123,14 @@ class LocalServer:
     """
 
     def __init__(self, db_path: Path, *, log_path: Path, extra_args: tuple[str, ...] = ("--demo",),
-                 start_timeout: float = 30.0) -> None:
+                 start_timeout: float = 30.0, port: int = 0,
+                 on_start: Callable[[int], None] | None = None) -> None:
         self.db_path = db_path
         self.log_path = log_path
         self.extra_args = extra_args
         self.start_timeout = start_timeout
+        self.port = port  # 0: a free one
+        self.on_start = on_start  # told each server process's pid (the demo's temp dir records it)
         self.process: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
         self.label = "local demo server"
@@ -121,11 +140,16 @@ class LocalServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "taskboard", "serve", "--host", "127.0.0.1", "--port", "0",
+                [sys.executable, "-m", "taskboard", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--db", str(self.db_path), "--exit-with-stdin", *self.extra_args],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # Its own session: a hangup or ctrl+c meant for the board reaches us, and we stop the
+                # server in order (it marks its running tasks) instead of the terminal killing it mid-write.
+                start_new_session=True,
             )
+        if self.on_start is not None:
+            self.on_start(self.process.pid)
 
     def _read_url(self) -> str:
         assert self.process is not None and self.process.stdout is not None
@@ -169,3 +193,82 @@ class LocalServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class DemoDir:
+    """`taskboard demo --temp`'s throwaway directory (database, server log), and the sweep of those
+    that killed demos left behind.
+
+    Each holds OWNER: a line per process using it (the demo, its server), pid and start time. A
+    directory is a leftover once none of them is alive (a pid reused by another process does not
+    count as alive: its start time differs). A directory without OWNER is left alone: it may be a
+    demo that has just made it, or one that no version of this code made.
+    """
+
+    PREFIX = "taskboard-demo-"
+    OWNER = "owner.pid"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pids: list[int] = []
+
+    @classmethod
+    def create(cls) -> DemoDir:
+        made = cls(Path(tempfile.mkdtemp(prefix=cls.PREFIX)))
+        made.record(os.getpid())
+        return made
+
+    def record(self, pid: int) -> None:
+        self._pids.append(pid)
+        lines = "".join(f"{p} {_start_time(p) or '-'}\n" for p in self._pids)
+        partial = self.path / f".{self.OWNER}.{os.getpid()}"
+        partial.write_text(lines)
+        partial.replace(self.path / self.OWNER)  # never half a file for a sweep to read
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @classmethod
+    def sweep(cls, root: Path | None = None) -> list[Path]:
+        """Remove the directories of demos that are gone; the ones removed."""
+        removed = []
+        for path in Path(root or tempfile.gettempdir()).glob(f"{cls.PREFIX}*"):
+            with contextlib.suppress(OSError):
+                if path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
+                    continue
+                owners = (path / cls.OWNER).read_text().split("\n")
+                if any(_alive(line) for line in owners if line.strip()):
+                    continue
+                shutil.rmtree(path)
+                removed.append(path)
+        return removed
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _alive(owner_line: str) -> bool:
+    pid_text, _, started = owner_line.strip().partition(" ")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return True  # not ours to judge
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process holds the pid: not our demo, but alive
+    now = _start_time(pid)
+    if now is not None and started not in ("", "-") and now != started:
+        return False  # the pid was reused
+    with contextlib.suppress(OSError, IndexError):
+        if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+            return False  # exited, not yet reaped
+    return True
