@@ -23,8 +23,8 @@ from textual.pilot import Pilot  # noqa: E402
 from taskboard.client import TaskboardClient  # noqa: E402
 from taskboard.connect import RemoteServer  # noqa: E402
 from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
-from tests.server import ServerProcess  # noqa: E402
 from tests.helpers import wait_for_status  # noqa: E402
+from tests.server import ServerProcess  # noqa: E402
 from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
 from tests.tui.pilot import settle  # noqa: E402
 
