@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 
 from taskboard.client import TaskboardClient
@@ -107,3 +108,24 @@ async def test_cleanup_lists_with_dry_run_and_asks_on_a_terminal(start_server: C
         screen = in_terminal(f"{sys.executable} -m taskboard cleanup --older-than 0 --url {server.url}", answer="y\n")
         assert "Removed 1 task(s)" in screen, screen
         assert [t["id"] for t in json.loads(taskboard("ls", "--url", server.url, "--json").stdout)] == [task.id]
+
+
+def test_every_option_of_every_verb_says_what_it_is_for() -> None:
+    from taskboard.cli import cli
+
+    missing = [f"{name} {'/'.join(param.opts)}" for name, command in cli.commands.items()
+               for param in command.params
+               if isinstance(param, click.Option) and not param.hidden and not param.help]
+    assert missing == []
+
+
+async def test_log_columns_line_up_whatever_the_kind(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server()
+    async with TaskboardClient(server.url) as client:
+        task = await client.spawn(title="reads files", params={"steps": 2, "stepSeconds": 0.01})
+        await wait_for_status(client, task.id, "completed")
+    shown = taskboard("logs", task.id, "--url", server.url).stdout.splitlines()
+    kinds = {line.split()[1] for line in shown}
+    assert {"tool_use", "tool_result", "assistant"} <= kinds, shown
+    starts = {len(line) - len(line[9:].lstrip()[len(line.split()[1]):].lstrip()) for line in shown}
+    assert len(starts) == 1, shown  # every message starts in the same column

@@ -216,7 +216,8 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--exit-with-stdin", is_flag=True, hidden=True,
               help="Stop when stdin closes: `taskboard demo` runs the server this way.")
 @click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="How much the server logs to stderr (info: every request).")
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
           forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
@@ -249,7 +250,8 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to serve on. Loopback by default: whoever reaches the page steers the board.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="The port the browser board listens on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--public-url", default=None, help="The URL browsers use, when behind a proxy or a tunnel.")
 @click.option("--context", "-c", "context_names", multiple=True, metavar="NAME",
