@@ -250,9 +250,9 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on. Loopback by default: whoever reaches the page steers the board.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="The port the browser board listens on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--public-url", default=None, help="The URL browsers use, when behind a proxy or a tunnel.")
 @click.option("--context", "-c", "context_names", multiple=True, metavar="NAME",
               help="The context(s) to show, as for the board.")
