@@ -202,7 +202,7 @@ class BoardService(AppService):
             with contextlib.suppress(Exception):
                 await self.remote_close()
 
-    async def send_meta(self, data: dict[str, str | None | int | bool]) -> bool:
+    async def send_meta(self, data: dict[str, str | int | bool | None]) -> bool:
         try:
             return await super().send_meta(data)
         except Exception:  # the board's stdin is closed: it has gone, or is going
@@ -256,6 +256,7 @@ class GuardedServer(Server):
         self.verbose = verbose
         self.token = token or secrets.token_urlsafe(24)
         self.boards: dict[BoardService, web.WebSocketResponse] = {}
+        self.page = local_template((self.templates_path / "app_index.html").read_text(encoding="utf-8"))
         self._set_names()
 
     def _set_names(self) -> None:
@@ -285,9 +286,7 @@ class GuardedServer(Server):
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
-        with open(self.templates_path / "app_index.html", encoding="utf-8") as template:
-            page = local_template(template.read())
-        aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": page}))
+        aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": self.page}))
         app.router.add_get("/favicon.ico", self.handle_favicon)
         app.middlewares.append(self._guard)
         return app
