@@ -81,6 +81,45 @@ def test_a_board_ends_when_its_browser_is_killed(web: WebBoard) -> None:
     assert httpx.get(web.url, timeout=5).status_code == 200
 
 
+# A board as the issue met it: deaf to "quit" and to SIGTERM, and drawing all the time (so a server that
+# stops reading its output leaves it blocked on a full pipe).
+DEAF_BOARD = r"""
+import signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+out = sys.stdout.buffer
+out.write(b"__GANGLION__\n")
+frame = b"\x1b[H" + b"deaf board " * 400
+while True:
+    out.write(b"D" + len(frame).to_bytes(4, "big") + frame)
+    out.flush()
+    time.sleep(0.005)
+"""
+
+SERVE_COMMAND = r"""
+import sys
+from taskboard.web import serve
+serve(sys.argv[1], host="127.0.0.1", port=0, public_url=None,
+      announce=lambda url: print(f"taskboard: web board at {url} (ctrl+c stops it)", flush=True))
+"""
+
+
+def test_a_board_deaf_to_quit_and_sigterm_still_ends_with_its_browser(tmp_path: Path) -> None:
+    board = tmp_path / "deaf_board.py"
+    board.write_text(DEAF_BOARD)
+    command = f"{sys.executable} {board} --url http://127.0.0.1:9"
+    web = WebBoard("", argv=[sys.executable, "-c", SERVE_COMMAND, command])
+    try:
+        browser = open_browser(web)
+        boards = web.wait_for_boards(1)
+        browser.kill()
+        browser.wait()
+        # quit (ignored), SIGTERM after 2 s (ignored), SIGKILL after 2 s more: gone, and reaped.
+        assert wait_gone(boards, timeout=8) == set(), "a board that ignores quit and SIGTERM outlived its browser"
+        assert web.boards() == set()
+    finally:
+        web.close()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL],
                          ids=lambda s: signal.Signals(s).name)
 def test_stopping_taskboard_web_leaves_no_board_behind(web: WebBoard, signum: int) -> None:

@@ -18,14 +18,16 @@ URL_LINE = re.compile(r"taskboard: web board at (http://\S+)/\?token=(\S+) ")
 
 
 class WebBoard:
-    def __init__(self, server_url: str, *args: str, stderr_path: Path | None = None) -> None:
+    def __init__(self, server_url: str, *args: str, stderr_path: Path | None = None,
+                 argv: list[str] | None = None) -> None:
+        """`taskboard web --port 0 --url SERVER_URL ARGS...`, or another command (argv) printing its URL line."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKBOARD_")}
         env["TASKBOARD_CONFIG"] = "/nonexistent/config.toml"
         env["PYTHONUNBUFFERED"] = "1"
         self.stderr_path = stderr_path
         stderr = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "taskboard", "web", "--port", "0", "--url", server_url,
-                                      *args], stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        argv = argv or [sys.executable, "-m", "taskboard", "web", "--port", "0", "--url", server_url, *args]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         if stderr_path:
             stderr.close()
         assert self.proc.stdout is not None
@@ -38,7 +40,7 @@ class WebBoard:
         self.seen: set[int] = set()  # every board found, for the cleanup
 
     def boards(self) -> set[int]:
-        """The board processes this server runs now (its children running `python -m taskboard --url`)."""
+        """The board processes this server runs now (its descendants with `--url` in their arguments)."""
         found = {pid for pid in descendants(self.proc.pid) if is_board(pid)}
         self.seen |= found
         return found
@@ -86,13 +88,13 @@ def descendants(pid: int) -> set[int]:
 
 
 def is_board(pid: int) -> bool:
-    """A live (not zombie) `python -m taskboard --url ...` process."""
+    """A live (not zombie) board: `python -m taskboard --url ...` (or a test's stand-in with --url)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return state != "Z" and b"taskboard" in cmdline and b"--url" in cmdline and b"web" not in cmdline
+    return state != "Z" and b"--url" in cmdline and b"web" not in cmdline
 
 
 def wait_gone(pids: set[int], timeout: float) -> set[int]:
