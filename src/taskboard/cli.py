@@ -223,8 +223,9 @@ def web(host: str, port: int, public_url: str | None, context_names: tuple[str, 
     The URL it prints carries a secret made for this run: only a browser given it gets the board, and
     pages on other sites are refused (Host and Origin are checked, as the API checks them).
 
-    Each browser tab runs its own board, as `taskboard` would with the same options. The API key
-    travels in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
+    Each browser tab runs its own board, as `taskboard` would with the same options; it ends when its
+    tab closes, and every board ends with this command (ctrl+c, SIGTERM, SIGHUP). The API key travels
+    in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
     """
     import shlex
 
