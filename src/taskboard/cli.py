@@ -251,8 +251,8 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on. Loopback by default: whoever reaches the page steers the board.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
-              help="The port the browser board listens on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to serve on; 0 picks a free one (the URL printed names it).")
 @click.option("--public-url", default=None, help="The URL browsers use, when behind a proxy or a tunnel.")
 @click.option("--context", "-c", "context_names", multiple=True, metavar="NAME",
               help="The context(s) to show, as for the board.")
@@ -260,15 +260,17 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
               f"{DEFAULT_URL}).")
 @click.option("--dialect", default=None, metavar="NAME", help="The server's API, as for the board.")
 @click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
+@click.option("--verbose", "-v", is_flag=True, help="Log every request (on stderr); otherwise warnings only.")
 def web(host: str, port: int, public_url: str | None, context_names: tuple[str, ...], url: str | None,
-        dialect: str | None, read_only: bool) -> None:
+        dialect: str | None, read_only: bool, verbose: bool) -> None:
     """Serve the board in a web browser (textual-serve), on loopback unless told otherwise.
 
     The URL it prints carries a secret made for this run: only a browser given it gets the board, and
     pages on other sites are refused (Host and Origin are checked, as the API checks them).
 
-    Each browser tab runs its own board, as `taskboard` would with the same options. The API key
-    travels in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
+    Each browser tab runs its own board, as `taskboard` would with the same options; it ends when its
+    tab closes, and every board ends with this command (ctrl+c, SIGTERM, SIGHUP). The API key travels
+    in the environment (TASKBOARD_API_KEY, or the context's), never on a command line.
     """
     import shlex
 
@@ -286,14 +288,18 @@ def web(host: str, port: int, public_url: str | None, context_names: tuple[str, 
     if not loopback_host(host):
         click.echo(f"taskboard: warning: serving on {host}: anyone who can reach this port can steer the board. "
                    "Prefer an SSH tunnel to a loopback address.", err=True)
-    shown = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
 
     def announce(url: str) -> None:
         # The URL carries this run's secret: the page and its websocket refuse anyone without it.
+        # Printed once the port is bound (so --port 0 names the one it got).
         click.echo(f"taskboard: web board at {url} (ctrl+c stops it)", err=False)
         sys.stdout.flush()
 
-    serve_web(shlex.join(args), host=host, port=port, public_url=shown, announce=announce)
+    try:
+        serve_web(shlex.join(args), host=host, port=port, public_url=public_url, verbose=verbose, announce=announce)
+    except OSError as exc:
+        click.echo(f"taskboard: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
 
 
 def _add_verbs() -> None:
