@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskboard.models import SEED_AGENT_IDS, TaskStatus
@@ -45,6 +46,14 @@ class Runner:
         self.runtimes: dict[str, Runtime] = {"demo": DemoRuntime()}
         if settings.enable_shell:
             self.runtimes["shell"] = ShellRuntime(settings.shell_env)
+        if settings.enable_claude:
+            from taskboard_backend.runtimes.claude_code import ClaudeCodeRuntime
+
+            self.runtimes["claude-code"] = ClaudeCodeRuntime(
+                home=settings.claude_dir / "home", work_root=settings.claude_dir / "work",
+                roots=tuple(Path(r) for r in settings.claude_roots), env_names=settings.shell_env,
+                anthropic_env=settings.anthropic_env, model=settings.claude_model,
+                permission_window=settings.claude_permission_window)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
@@ -56,8 +65,8 @@ class Runner:
 
     def runtime_id_for(self, assigned_agent: str | None) -> str:
         agent = assigned_agent or self.settings.default_runtime
-        if self.settings.alias_seed_agents and agent in SEED_AGENT_IDS:
-            return "demo"
+        if self.settings.alias_seed_agents and agent in SEED_AGENT_IDS and agent not in self.runtimes:
+            return "demo"  # --demo: the seed's agents run on the demo runtime, unless this one is real here
         return agent
 
     def check_runtime(self, assigned_agent: str | None) -> Runtime:
@@ -65,7 +74,8 @@ class Runner:
         runtime = self.runtimes.get(runtime_id)
         if runtime is None:
             available = ", ".join(sorted(self.runtimes))
-            hint = " (start the server with --enable-shell to allow it)" if runtime_id == "shell" else ""
+            hint = {"shell": " (start the server with --enable-shell to allow it)",
+                    "claude-code": " (start the server with --enable-claude to allow it)"}.get(runtime_id, "")
             raise ApiError(
                 f"Runtime '{runtime_id}' is not configured on this server{hint}; available: {available}",
                 code="runtime_unavailable",
@@ -413,8 +423,8 @@ class RunContextImpl:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
     async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
-                                 message: str | None = None) -> PermissionDecision:
-        key = request_key(tool_name, tool_input)
+                                 message: str | None = None, *, cwd: str | None = None) -> PermissionDecision:
+        key = request_key(tool_name, tool_input, cwd)
         rule_rows = await self.store.fetchall("SELECT id, pattern, behavior FROM permission_rules")
         verdict = decide([Rule(r["id"], r["pattern"], r["behavior"]) for r in rule_rows], key)
         notification_id = f"notif-{new_id()}"
@@ -424,7 +434,7 @@ class RunContextImpl:
         async with self.store.transaction() as tx:
             await self._owns(tx)
             base = (notification_id, self.task_id, self.attempt, tool_name, json.dumps(tool_input), message,
-                    suggest_pattern(tool_name, tool_input), now)
+                    suggest_pattern(tool_name, tool_input, cwd), now)
             if verdict is not None:
                 behavior, rule = verdict
                 status = "allowed" if behavior == "allow" else "denied"

@@ -494,8 +494,20 @@ class TaskService:
         for rt in (DemoRuntime, ShellRuntime):
             out.append({"id": rt.id, "name": rt.name, "description": rt.description,
                         "enabled": rt.id in self.runner.runtimes})
+        from taskboard_backend.runtimes.claude_code import ClaudeCodeRuntime, sdk_available
+
+        if "claude-code" in self.runner.runtimes:
+            out.append({"id": "claude-code", "name": ClaudeCodeRuntime.name,
+                        "description": ClaudeCodeRuntime.description, "enabled": True})
         aliased = self.settings.alias_seed_agents
         for agent in SEED_AGENT_IDS:
+            if agent in self.runner.runtimes:
+                continue
+            if agent == "claude-code" and not aliased:
+                why = sdk_available() or "start the server with --enable-claude (and ANTHROPIC_API_KEY) to run it"
+                out.append({"id": agent, "name": ClaudeCodeRuntime.name, "description": f"Off: {why}",
+                            "enabled": False})
+                continue
             out.append({"id": agent, "name": agent,
                         "description": "Runs on the demo runtime in this demo server" if aliased
                         else "Not configured on this server",

@@ -1,0 +1,334 @@
+"""The claude-code runtime with the real Claude Code CLI (from claude-agent-sdk's wheel), end to end.
+
+Why these tests look like this (issue 21): a permission modal is only worth what stands behind it,
+so every test here runs the real CLI, started by the real server (uvicorn on 127.0.0.1, port 0, a
+temporary database), talking to a scripted Messages API stand-in (tests/contract/anthropic_messages)
+and driven through the real client, the CLI verbs or the TUI. The CLI must never reach anything
+but that stand-in: each test runs inside a loopback-only network namespace (tests/sealed.py), and
+is skipped, saying why, where one cannot be made. The CLI is also told not to call home
+(CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, DISABLE_AUTOUPDATER, DISABLE_TELEMETRY).
+
+The callback window the CLI gives a permission callback was measured here: see PERMISSION_WINDOW in
+backend/taskboard_backend/runtimes/claude_code.py. The test for an answer given after the window
+shortens it with --claude-permission-window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskboard.client import TaskboardClient
+from taskboard.models import LogEntry
+from tests.contract.anthropic_messages import Hold, MessagesStandIn, text, tool
+from tests.helpers import wait_for_status, wait_until
+from tests.sealed import sealed
+from tests.server import ServerProcess
+
+pytest.importorskip("claude_agent_sdk", reason="the claude-code runtime needs taskboard[claude]")
+
+KEY = "server-key-" + "s3cret" * 4  # the server's own API key: it must never reach the agent
+QUIET = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1"}
+
+
+@pytest.fixture
+def model() -> Iterator[MessagesStandIn]:
+    """The sealed namespace for this test, and the stand-in listening inside it."""
+    with sealed():
+        stand_in = MessagesStandIn()
+        try:
+            yield stand_in
+        finally:
+            stand_in.close()
+
+
+@pytest.fixture
+def claude_server(model: MessagesStandIn, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(*args: str, db: Path | None = None) -> ServerProcess:
+        env = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": model.url, "TASKBOARD_API_KEY": KEY,
+               "CLOUD_TOKEN_OF_THE_SERVER": "do-not-leak", **QUIET}
+        proc = ServerProcess(db or tmp_path / "taskboard.db", "--enable-claude", "--heartbeat", "0.5", *args, env=env)
+        proc.start(timeout=30)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+async def board(claude_server: Callable[..., ServerProcess]) -> AsyncIterator[tuple[ServerProcess, TaskboardClient]]:
+    server = claude_server()
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        yield server, client
+
+
+async def run_task(client: TaskboardClient, title: str, **params: Any) -> str:
+    task = await client.create_task(title=title, assigned_agent="claude-code", params=params or None)
+    await client.queue(task.id)
+    await client.execute(task.id)
+    return task.id
+
+
+async def pending(client: TaskboardClient, task_id: str) -> Any:
+    async def found() -> Any:
+        requests = await client.list_permissions("pending", task_id=task_id)
+        return requests[0] if requests else None
+    return await wait_until(found, timeout=30)
+
+
+async def logs(client: TaskboardClient, task_id: str) -> list[LogEntry]:
+    return [entry async for entry in client.stream_logs(task_id, reconnect=False)]
+
+
+def workdir(server: ServerProcess, task_id: str) -> Path:
+    return server.db_path.parent / "claude" / "work" / task_id
+
+
+# ---------------------------------------------------------------------------------------------- listing
+
+
+async def test_runtimes_list_claude_code_and_say_why_it_is_off(start_server: Callable[..., ServerProcess]) -> None:
+    off = start_server()
+    async with TaskboardClient(off.url) as client:
+        entry = next(r for r in await client.runtimes() if r.id == "claude-code")
+        assert not entry.enabled and "--enable-claude" in entry.description
+        task = await client.create_task(title="t", assigned_agent="claude-code")
+        await client.queue(task.id)
+        with pytest.raises(Exception, match="--enable-claude"):
+            await client.execute(task.id)
+    on = start_server("--enable-claude", "--demo", env={"ANTHROPIC_API_KEY": "sk-test"})
+    async with TaskboardClient(on.url) as client:
+        entries = [r for r in await client.runtimes() if r.id == "claude-code"]
+        # Enabled, it is the real runtime, even with --demo (which maps the seed's other ids to demo).
+        assert len(entries) == 1 and entries[0].enabled and entries[0].alias_of is None
+
+
+# ---------------------------------------------------------------------------------------------- permissions
+
+
+async def test_deny_with_a_message_reaches_the_model_and_nothing_is_written(board, model) -> None:
+    server, client = board
+    task_id = await client.create_task(title="write notes", assigned_agent="claude-code")
+    target = workdir(server, task_id.id) / "notes.txt"
+    model.script([tool("Write", {"file_path": str(target), "content": "secret plans\n"})], [text("Understood.")])
+    await client.queue(task_id.id)
+    await client.execute(task_id.id)
+    request = await pending(client, task_id.id)
+    assert request.tool_name == "Write" and request.tool_input["file_path"] == str(target)
+    await client.respond(task_id.id, request.id, "deny", message="not in this directory, please")
+    done = await wait_for_status(client, task_id.id, "completed", "failed", timeout=60)
+    assert done.status == "completed", done.error
+    assert not target.exists()
+    results = model.tool_results()
+    assert len(results) == 1 and "not in this directory, please" in results[0]["text"]
+
+
+async def test_always_allow_lets_the_next_matching_call_through_and_a_different_one_still_asks(board, model) -> None:
+    server, client = board
+    task = await client.create_task(title="three files", assigned_agent="claude-code")
+    here = workdir(server, task.id)
+    calls = [("a.txt", "one\n"), ("b.txt", "two\n")]
+    model.script(*[[tool("Write", {"file_path": str(here / name), "content": body})] for name, body in calls],
+                 [tool("Bash", {"command": "echo hi", "description": "say hi"})], [text("All done.")])
+    await client.queue(task.id)
+    await client.execute(task.id)
+    first = await pending(client, task.id)
+    assert first.suggested_pattern == f"write:{here}/*"
+    await client.respond(task.id, first.id, "allow", always_allow=True)
+    bash = await wait_until(lambda: _pending_tool(client, task.id, "Bash"), timeout=60)
+    await client.respond(task.id, bash.id, "deny", message="no shell")
+    await wait_for_status(client, task.id, "completed", timeout=60)
+    assert (here / "a.txt").read_text() == "one\n" and (here / "b.txt").read_text() == "two\n"
+    answered = await client.list_permissions(None, task_id=task.id)
+    by_tool = sorted((p.tool_name, p.decided_by) for p in answered)
+    assert by_tool == [("Bash", "user"), ("Write", "rule"), ("Write", "user")]
+
+
+async def _pending_tool(client: TaskboardClient, task_id: str, name: str) -> Any:
+    requests = await client.list_permissions("pending", task_id=task_id)
+    return next((r for r in requests if r.tool_name == name), None)
+
+
+async def test_allow_with_edited_input_writes_the_edited_content(board, model) -> None:
+    server, client = board
+    task = await client.create_task(title="edit me", assigned_agent="claude-code")
+    target = workdir(server, task.id) / "out.txt"
+    model.script([tool("Write", {"file_path": str(target), "content": "draft\n"})])
+    await client.queue(task.id)
+    await client.execute(task.id)
+    request = await pending(client, task.id)
+    await client.respond(task.id, request.id, "allow", updated_input={"content": "reviewed\n"})
+    await wait_for_status(client, task.id, "completed", timeout=60)
+    assert target.read_text() == "reviewed\n"
+
+
+async def test_an_answer_after_the_callback_window_resumes_the_session_and_writes_once(claude_server, model) -> None:
+    server = claude_server("--claude-permission-window", "1")
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        task = await client.create_task(title="slow approval", assigned_agent="claude-code")
+        target = workdir(server, task.id) / "late.txt"
+        write = {"file_path": str(target), "content": "approved late\n"}
+        # The model asks to write; parked, then told it was approved, it makes the same call again.
+        model.script([tool("Write", write)], [text("Waiting.")], [tool("Write", write)], [text("Written.")])
+        await client.queue(task.id)
+        await client.execute(task.id)
+        request = await pending(client, task.id)
+
+        async def parked() -> bool:
+            return any("Waiting for approval" in e.message for e in await _log_so_far(client, task.id))
+        await wait_until(parked, timeout=60)
+        waiting = await client.get_task(task.id)
+        assert waiting.status == "running" and waiting.pending_permissions == 1
+        assert waiting.progress is not None and waiting.progress.phase == "waiting for approval"
+        assert not target.exists()
+        await client.respond(task.id, request.id, "allow")
+        done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
+        assert done.status == "completed", done.error
+        assert target.read_text() == "approved late\n"
+        assert done.resume_count == 0
+        assert len(await client.list_permissions(None, task_id=task.id)) == 1  # asked once
+        written = [r for r in model.tool_results() if "File created successfully" in r["text"]]
+        assert len(written) == 1
+        # The resumed conversation is the same session: the model saw its first call in the history.
+        last = model.requests[-1]
+        assert sum(1 for m in last["messages"] if m["role"] == "assistant") >= 3
+
+
+async def _log_so_far(client: TaskboardClient, task_id: str) -> list[LogEntry]:
+    out: list[LogEntry] = []
+
+    async def read() -> None:
+        async for entry in client.stream_logs(task_id, reconnect=False):
+            out.append(entry)
+    with contextlib_suppress_timeout():
+        await asyncio.wait_for(read(), 0.5)
+    return out
+
+
+class contextlib_suppress_timeout:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        return kind is not None and issubclass(kind, TimeoutError | asyncio.TimeoutError)
+
+
+# ---------------------------------------------------------------------------------------------- questions
+
+
+async def test_a_question_waits_for_taskboard_msg_and_the_answer_reaches_the_model(board, model) -> None:
+    server, client = board
+    question = {"questions": [{"question": "Which colour should the banner be?", "header": "Colour",
+                               "options": [{"label": "Blue", "description": "calm"},
+                                           {"label": "Red", "description": "bold"}],
+                               "multiSelect": False}]}
+    model.script([tool("AskUserQuestion", question)], [text("Blue it is.")])
+    task_id = await run_task(client, "pick a colour")
+    asking = await wait_for_status(client, task_id, "awaiting_input", timeout=60)
+    assert asking.status == "awaiting_input"
+    messages = await client.list_messages(task_id)
+    assert "Which colour should the banner be?" in messages[-1].message and "2. Red" in messages[-1].message
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKBOARD_")}
+    env.update({"TASKBOARD_API_KEY": KEY, "TASKBOARD_CONFIG": "/nonexistent/config.toml"})
+    answered = subprocess.run([sys.executable, "-m", "taskboard", "msg", task_id, "2", "--url", server.url],
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert answered.returncode == 0, answered.stderr
+    done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
+    assert done.status == "completed", done.error
+    results = model.tool_results()
+    assert len(results) == 1 and "Red" in results[0]["text"]
+
+
+# ---------------------------------------------------------------------------------------------- cancel, resume, crash
+
+
+def _pids_with(marker: str) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and stat[stat.rfind(b")") + 2:][:1] != b"Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+async def test_cancel_during_a_long_bash_ends_its_processes_within_a_second_and_resume_continues(board, model) -> None:
+    server, client = board
+    marker = f"sleep 3{os.getpid() % 1000:03d}"  # a command line only this test's tool has
+    await client.create_rule("bash:*", "allow")
+    model.script([tool("Bash", {"command": marker, "description": "wait a long time"})], [text("Resumed fine.")])
+    task_id = await run_task(client, "long bash")
+    await wait_until(lambda: asyncio.sleep(0, _pids_with(marker)), timeout=60)
+    started = time.monotonic()
+    await client.cancel(task_id)
+    await wait_for_status(client, task_id, "cancelled")
+    while _pids_with(marker) and time.monotonic() - started < 1.0:
+        await asyncio.sleep(0.02)
+    assert not _pids_with(marker), "the Bash tool's process outlived the cancel by more than a second"
+    first_session = [r for r in model.requests]
+    await client.resume(task_id)
+    done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
+    assert done.status == "completed", done.error
+    assert done.result == "Resumed fine."
+    # The resumed run is the same session: the model was sent the first run's Bash call again.
+    resumed = model.requests[len(first_session):]
+    assert resumed and any(
+        isinstance(m.get("content"), list) and any(b.get("type") == "tool_use" and b.get("name") == "Bash"
+                                                   for b in m["content"] if isinstance(b, dict))
+        for m in resumed[-1]["messages"])
+
+
+async def test_sigkill_of_the_server_leaves_the_task_failed_and_resumable(claude_server, model) -> None:
+    server = claude_server()
+    hold = Hold(then=[text("never sent")])
+    model.script(hold, [text("Finished after the crash.")])
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        task_id = await run_task(client, "crash in the middle")
+        await asyncio.to_thread(hold.started.wait, 60)
+    server.kill()
+    hold.release()
+    server.start(timeout=30)
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        failed = await client.get_task(task_id)
+        assert failed.status == "failed" and "Interrupted" in (failed.error or "")
+        await client.resume(task_id)
+        done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
+        assert done.status == "completed", done.error
+        assert done.result == "Finished after the crash."
+
+
+# ---------------------------------------------------------------------------------------------- environment
+
+
+async def test_the_cli_environment_holds_none_of_the_servers_secrets(board, model) -> None:
+    server, client = board
+    await client.create_rule("bash:*", "allow")
+    model.script([tool("Bash", {"command": "env", "description": "print the environment"})], [text("ok")])
+    task_id = await run_task(client, "show env")
+    done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
+    assert done.status == "completed", done.error
+    printed = model.tool_results()[0]["text"]
+    assert "ANTHROPIC_BASE_URL=" + model.url in printed  # the operator's Anthropic settings pass
+    assert f"HOME={server.db_path.parent / 'claude' / 'home'}" in printed
+    for secret in (KEY, "do-not-leak", "TASKBOARD_API_KEY"):
+        assert secret not in printed
