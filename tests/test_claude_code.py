@@ -206,6 +206,36 @@ async def test_an_answer_after_the_callback_window_resumes_the_session_and_write
         assert sum(1 for m in last["messages"] if m["role"] == "assistant") >= 3
 
 
+async def test_a_parked_run_survives_a_server_restart_and_carries_on_when_answered(claude_server, model) -> None:
+    server = claude_server("--claude-permission-window", "1")
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        task = await client.create_task(title="approved after a restart", assigned_agent="claude-code")
+        target = workdir(server, task.id) / "after-restart.txt"
+        write = {"file_path": str(target), "content": "still wanted\n"}
+        model.script([tool("Write", write)], [tool("Write", write)], [text("Written after the restart.")])
+        await client.queue(task.id)
+        await client.execute(task.id)
+        request = await pending(client, task.id)
+
+        async def parked() -> bool:
+            progress = (await client.get_task(task.id)).progress
+            return progress is not None and progress.phase == "waiting for approval"
+        await wait_until(parked, timeout=60)
+    server.kill()  # SIGKILL: nothing of the server's shutdown runs
+    server.start(timeout=30)
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        waiting = await client.get_task(task.id)
+        assert waiting.status == "running" and waiting.pending_permissions == 1, waiting.error
+        assert [p.id for p in await client.list_permissions("pending", task_id=task.id)] == [request.id]
+        await client.respond(task.id, request.id, "allow")
+        done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
+        assert done.status == "completed", done.error
+        assert done.resume_count == 0
+        assert target.read_text() == "still wanted\n"
+        assert len([r for r in model.tool_results() if "File created successfully" in r["text"]]) == 1
+        assert len(await client.list_permissions(None, task_id=task.id)) == 1
+
+
 async def _log_so_far(client: TaskboardClient, task_id: str) -> list[LogEntry]:
     out: list[LogEntry] = []
 

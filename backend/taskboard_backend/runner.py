@@ -58,6 +58,9 @@ class Runner:
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
         self._answer_waiters: dict[str, asyncio.Future[str]] = {}
+        # Answers to a parked run's request that arrived after its run was gone (a restart): the
+        # attempt started to carry on takes its answer from here.
+        self._parked_answers: dict[str, PermissionDecision] = {}
         self.on_finished: list[Any] = []  # callbacks(task_wire) after a run ends
         self._finishing: set[asyncio.Task[None]] = set()  # runs waiting for the disk to say they ended
 
@@ -311,10 +314,44 @@ class Runner:
 
     # ------------------------------------------------------------------ answers from the API
 
-    def deliver_permission(self, notification_id: str, decision: PermissionDecision) -> None:
+    def deliver_permission(self, notification_id: str, decision: PermissionDecision) -> bool:
+        """Whether a run was waiting for this answer."""
         fut = self._permission_waiters.pop(notification_id, None)
         if fut is not None and not fut.done():
             fut.set_result(decision)
+            return True
+        return False
+
+    async def continue_parked(self, task_id: str, notification_id: str, decision: PermissionDecision) -> bool:
+        """A person answered the request a parked run waits for, and that run is gone (the server restarted
+        while it waited): start a new attempt that resumes the agent's session with the answer. It is
+        the same run carrying on, not a resume: resume_count is not touched."""
+        if task_id in self._active:
+            return False
+        task = await self.store.get_task_row(task_id)
+        if task is None or task["status"] != TaskStatus.RUNNING:
+            return False
+        checkpoint = json.loads(task["checkpoint"]) if task["checkpoint"] else {}
+        if not isinstance(checkpoint, dict) or (checkpoint.get("parked") or {}).get("notificationId") != notification_id:
+            return False
+        runtime = self.runtimes.get(self.runtime_id_for(task["assigned_agent"]))
+        if runtime is None:
+            return False
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            attempt = int(task["attempt"]) + 1
+            wire = await tx.update_task(task_id, {"attempt": attempt, "started_at": now},
+                                        from_statuses=[TaskStatus.RUNNING], attempt=int(task["attempt"]))
+            if wire is None:
+                return False
+            await tx.execute("INSERT INTO runs (task_id, attempt, runtime, started_at) VALUES (?, ?, ?, ?)",
+                             (task_id, attempt, runtime.id, now))
+            await tx.task_event(task_id, "log", "system", f"The request was answered: carrying on (attempt {attempt}, "
+                                                          f"runtime {runtime.id})")
+        self._parked_answers[task_id] = decision
+        handle = asyncio.create_task(self._run(task_id, attempt, runtime, True), name=f"run:{task_id}:{attempt}")
+        self._active[task_id] = (attempt, handle)
+        return True
 
     def deliver_answer(self, task_id: str, message: str) -> None:
         fut = self._answer_waiters.pop(task_id, None)
@@ -358,6 +395,8 @@ class RunContextImpl:
         self.speed = max(runner.settings.demo_speed, 0.001)
         self.budget_micros = runner.budget_micros_for(task)
         self.run_cost = 0
+        # The answer to the request this task's parked run waited for, when this attempt carries it on.
+        self.parked_answer: PermissionDecision | None = runner._parked_answers.pop(self.task_id, None)
 
     async def _owns(self, tx: Tx) -> None:
         row = await tx.fetchone("SELECT status, attempt FROM tasks WHERE id = ?", (self.task_id,))
@@ -423,7 +462,8 @@ class RunContextImpl:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
     async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
-                                 message: str | None = None, *, cwd: str | None = None) -> PermissionDecision:
+                                 message: str | None = None, *, cwd: str | None = None,
+                                 on_pending: Any = None) -> PermissionDecision:
         key = request_key(tool_name, tool_input, cwd)
         rule_rows = await self.store.fetchall("SELECT id, pattern, behavior FROM permission_rules")
         verdict = decide([Rule(r["id"], r["pattern"], r["behavior"]) for r in rule_rows], key)
@@ -467,6 +507,8 @@ class RunContextImpl:
                 self.runner._permission_waiters[notification_id] = fut
         if verdict is not None:
             return PermissionDecision(behavior=verdict[0])
+        if on_pending is not None:
+            on_pending(notification_id)
         return await fut
 
     async def ask(self, question: str) -> str:

@@ -50,8 +50,16 @@ class TaskService:
         """Tasks left running or awaiting_input by a crash become failed, resumable."""
         now = now_iso()
         async with self.store.transaction() as tx:
-            rows = await tx.fetchall("SELECT id FROM tasks WHERE status IN ('running', 'awaiting_input')")
-            ids = [r["id"] for r in rows]
+            rows = await tx.fetchall("SELECT id, status, checkpoint FROM tasks "
+                                     "WHERE status IN ('running', 'awaiting_input')")
+            ids = []
+            for r in rows:
+                if r["status"] == TaskStatus.RUNNING and await _parked_and_pending(tx, r["checkpoint"]):
+                    # Its agent ended its turn to wait for a person, session kept: it still waits, and
+                    # carries on when answered (Runner.continue_parked).
+                    await tx.task_event(r["id"], "log", "system", "Server restarted: still waiting for approval")
+                    continue
+                ids.append(r["id"])
             for task_id in ids:
                 await tx.task_event(task_id, "log", "error", INTERRUPTED_ERROR)
                 await tx.transition(task_id, TaskStatus.FAILED,
@@ -350,8 +358,10 @@ class TaskService:
             await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']}{note}",
                                 {"notificationId": body.notification_id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
-        self.runner.deliver_permission(body.notification_id, PermissionDecision(
-            behavior=body.behavior, message=body.message, updated_input=body.updated_input))
+        decision = PermissionDecision(behavior=body.behavior, message=body.message, updated_input=body.updated_input)
+        if not self.runner.deliver_permission(body.notification_id, decision):
+            # A parked run (claude-code) whose server restarted while it waited carries on with this answer.
+            await self.runner.continue_parked(task_id, body.notification_id, decision)
 
     async def list_permissions(self, status: str | None, task_id: str | None, limit: int) -> list[dict[str, Any]]:
         where, params = [], []
@@ -513,6 +523,18 @@ class TaskService:
                         else "Not configured on this server",
                         "enabled": aliased, **({"aliasOf": "demo"} if aliased else {})})
         return out
+
+
+async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
+    try:
+        data = json.loads(checkpoint) if checkpoint else None
+    except ValueError:
+        return False
+    parked = data.get("parked") if isinstance(data, dict) else None
+    if not isinstance(parked, dict) or not isinstance(parked.get("notificationId"), str):
+        return False
+    row = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (parked["notificationId"],))
+    return row is not None and row["status"] == "pending"
 
 
 def _project_wire(row: Any) -> dict[str, Any]:

@@ -50,9 +50,11 @@ class RunContext(Protocol):
     async def save_checkpoint(self, data: dict[str, Any]) -> None: ...
 
     async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
-                                 message: str | None = None, *, cwd: str | None = None) -> PermissionDecision:
+                                 message: str | None = None, *, cwd: str | None = None,
+                                 on_pending: Any = None) -> PermissionDecision:
         """Saved rules first (deny wins), then a person. `cwd`: what relative paths in the input are
-        relative to (the server's working directory when not given)."""
+        relative to (the server's working directory when not given). `on_pending(notification_id)` is
+        called once the request waits for a person."""
         ...
 
     async def ask(self, question: str) -> str: ...

@@ -123,6 +123,7 @@ class Parked:
     tool_name: str
     tool_input: dict[str, Any]
     waiter: asyncio.Future[PermissionDecision]
+    notification_id: str | None
 
 
 class _Run:
@@ -214,9 +215,16 @@ class ClaudeCodeRuntime:
         state = _Run()
         checkpoint = ctx.checkpoint or {}
         state.charged = float(checkpoint.get("sessionCostUsd") or 0.0)
+        parked_before = checkpoint.get("parked") if isinstance(checkpoint.get("parked"), dict) else None
+        answer = getattr(ctx, "parked_answer", None)
         if ctx.resumed and checkpoint.get("sessionId"):
             state.session_id = str(checkpoint["sessionId"])
-            prompt = "You were interrupted. Continue the task where you left off."
+            if parked_before and answer is not None:
+                # The server restarted while this run waited for a person; here is their answer.
+                prompt = self._answered(state, str(parked_before.get("tool")), parked_before.get("input") or {},
+                                        answer)
+            else:
+                prompt = "You were interrupted. Continue the task where you left off."
             await ctx.log("system", f"Resuming Claude Code session {state.session_id}")
         else:
             prompt = ctx.title + (f"\n\n{ctx.description}" if ctx.description else "")
@@ -225,21 +233,29 @@ class ClaudeCodeRuntime:
             if state.parked is None:
                 break
             parked, state.parked = state.parked, None
+            # Saved, so a restart while it waits keeps the task waiting instead of failing it.
+            await ctx.save_checkpoint({**state.checkpoint(), "parked": {
+                "notificationId": parked.notification_id, "tool": parked.tool_name, "input": parked.tool_input}})
             await ctx.log("system", f"Waiting for approval of {parked.tool_name}: the agent's turn ended and "
                                     f"its session {state.session_id} is kept; it resumes when someone answers")
             await ctx.progress(0, None, phase="waiting for approval",
                                message=f"Waiting for approval: {parked.tool_name}")
             decision = await parked.waiter
             await ctx.progress(0, None, phase="working", message="Resuming with the answer")
-            if decision.behavior == "allow":
-                state.preapproved = (parked.tool_name, _canonical(parked.tool_input), decision)
-                prompt = (f"Your {parked.tool_name} call has now been approved. Make exactly that call again, "
-                          "with the same input, and carry on.")
-            else:
-                why = decision.message or "no reason given"
-                prompt = f"Your {parked.tool_name} call was denied: {why}"
+            prompt = self._answered(state, parked.tool_name, parked.tool_input, decision)
+            await ctx.save_checkpoint(state.checkpoint())
             await ctx.log("system", f"Resuming session {state.session_id} with the answer ({decision.behavior})")
         return RunOutcome(result=state.result or "")
+
+    @staticmethod
+    def _answered(state: _Run, tool_name: str, tool_input: dict[str, Any], decision: PermissionDecision) -> str:
+        """The prompt that resumes a parked session with a person's answer. An allowed call is made on the
+        model's retry of that very call, once, with no second request."""
+        if decision.behavior == "allow":
+            state.preapproved = (tool_name, _canonical(tool_input), decision)
+            return (f"Your {tool_name} call has now been approved. Make exactly that call again, with the same "
+                    "input, and carry on.")
+        return f"Your {tool_name} call was denied: {decision.message or 'no reason given'}"
 
     async def _turn(self, ctx: RunContext, state: _Run, cwd: Path, prompt: str) -> None:
         from claude_agent_sdk import (
@@ -367,11 +383,13 @@ class ClaudeCodeRuntime:
         if suggestions:
             shown = "; ".join(json.dumps(_plain(s), sort_keys=True)[:200] for s in suggestions[:3])
             message = f"{message + ' — ' if message else ''}Claude Code suggests: {shown}"
-        request = asyncio.ensure_future(ctx.request_permission(tool_name, tool_input, message, cwd=str(cwd)))
+        ids: list[str] = []
+        request = asyncio.ensure_future(ctx.request_permission(tool_name, tool_input, message, cwd=str(cwd),
+                                                               on_pending=ids.append))
         done, _ = await asyncio.wait({request}, timeout=self.permission_window)
         if not done:
             # The CLI will not wait much longer for this answer: end the turn cleanly, keep the request.
-            state.parked = Parked(tool_name, tool_input, request)
+            state.parked = Parked(tool_name, tool_input, request, ids[0] if ids else None)
             return PermissionResultDeny(message=PARKED_MESSAGE, interrupt=True)
         return _result(request.result(), tool_input, PermissionResultAllow, PermissionResultDeny)
 
