@@ -134,6 +134,17 @@ async def test_deny_with_a_message_reaches_the_model_and_nothing_is_written(boar
     assert not target.exists()
     results = model.tool_results()
     assert len(results) == 1 and "not in this directory, please" in results[0]["text"]
+    # The log tells the story: the session, the call (as a diff), its result, the answer, the end.
+    lines = [(e.event_type, e.message) for e in await logs(client, task_id.id)]
+    kinds = [kind for kind, _ in lines]
+    assert any(k == "system" and m.startswith("Claude Code session ") and "model " in m for k, m in lines)
+    call = next(m for k, m in lines if k == "tool_use")
+    assert call.splitlines() == [f"Write {target} (1 lines)", "+secret plans"]
+    assert any(k == "tool_result" and "not in this directory, please" in m for k, m in lines)
+    assert ("assistant", "Understood.") in lines
+    assert any(k == "system" and m.startswith("Claude Code finished") for k, m in lines)
+    assert kinds.index("tool_use") < kinds.index("permission") < kinds.index("tool_result")
+    assert (await client.get_output(task_id.id)).result == "Understood."
 
 
 async def test_always_allow_lets_the_next_matching_call_through_and_a_different_one_still_asks(board, model) -> None:
@@ -253,6 +264,35 @@ class contextlib_suppress_timeout:
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
         return kind is not None and issubclass(kind, TimeoutError | asyncio.TimeoutError)
+
+
+async def test_max_turns_is_passed_to_the_agent_and_ends_the_run(board, model) -> None:
+    server, client = board
+    await client.create_rule("write:**", "allow")
+    task = await client.create_task(title="too many turns", assigned_agent="claude-code", params={"maxTurns": 1})
+    here = workdir(server, task.id)
+    model.script(*[[tool("Write", {"file_path": str(here / f"{n}.txt"), "content": "x\n"})] for n in range(5)])
+    await client.queue(task.id)
+    await client.execute(task.id)
+    done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
+    assert done.status == "failed" and "max_turns" in (done.error or ""), done.error
+    assert len(model.requests) <= 2  # stopped after its one turn, not after five
+    assert done.usage is not None and done.usage.cost_micros > 0  # what it spent is still charged
+
+
+async def test_the_budget_is_passed_to_the_agent_and_held_by_the_ledger(board, model) -> None:
+    server, client = board
+    await client.create_rule("write:**", "allow")
+    task = await client.create_task(title="over budget", assigned_agent="claude-code",
+                                    params={"maxBudgetUsd": 0.01})
+    here = workdir(server, task.id)
+    model.script(*[[tool("Write", {"file_path": str(here / f"{n}.txt"), "content": "x\n"})] for n in range(5)])
+    await client.queue(task.id)
+    await client.execute(task.id)
+    done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
+    assert done.status == "failed" and "budget" in (done.error or "").lower(), done.error
+    assert len(model.requests) <= 2
+    assert done.usage is not None and done.usage.cost_micros > 10_000  # each request costs ~$0.05 here
 
 
 # ---------------------------------------------------------------------------------------------- questions

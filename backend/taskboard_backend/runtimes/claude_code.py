@@ -275,6 +275,11 @@ class ClaudeCodeRuntime:
         if not isinstance(max_turns, int) or isinstance(max_turns, bool) or max_turns < 1:
             max_turns = DEFAULT_MAX_TURNS
         budget_micros = getattr(ctx, "budget_micros", None)
+        wanted = params.get("maxBudgetUsd")
+        if isinstance(wanted, int | float) and not isinstance(wanted, bool) and wanted > 0 and budget_micros is not None:
+            # A task may ask for less than the server's per-task budget, never more; the ledger holds it too.
+            budget_micros = min(budget_micros, int(wanted * 1_000_000))
+            ctx.budget_micros = budget_micros  # type: ignore[attr-defined]
         spent = getattr(ctx, "run_cost", 0)
         model = params.get("model") if isinstance(params.get("model"), str) else self.model
         stderr_tail: list[str] = []
