@@ -295,6 +295,30 @@ async def test_the_budget_is_passed_to_the_agent_and_held_by_the_ledger(board, m
     assert done.usage is not None and done.usage.cost_micros > 10_000  # each request costs ~$0.05 here
 
 
+async def test_a_project_working_directory_inside_an_allowed_root_and_a_cwd_outside_every_root(
+        claude_server, model, tmp_path: Path) -> None:
+    root = tmp_path / "repos"
+    (root / "app").mkdir(parents=True)
+    server = claude_server("--claude-root", str(root))
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        await client.create_rule("write:**", "allow")
+        project = await client.create_project("app", working_directory=str(root / "app"))
+        assert (await client.get_project(project.id)).working_directory == str(root / "app")
+        model.script([tool("Write", {"file_path": "notes.md", "content": "relative\n"})], [text("ok")])
+        task = await client.create_task(title="in the project", assigned_agent="claude-code", project_id=project.id)
+        await client.queue(task.id)
+        await client.execute(task.id)
+        done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
+        assert done.status == "completed", done.error
+        assert (root / "app" / "notes.md").read_text() == "relative\n"  # the CLI worked in the project's dir
+
+        sent = len(model.requests)
+        outside = await run_task(client, "escape", cwd=str(tmp_path))
+        failed = await wait_for_status(client, outside, "failed", "completed", timeout=60)
+        assert failed.status == "failed" and "outside the allowed roots" in (failed.error or "")
+        assert len(model.requests) == sent  # refused before any agent started
+
+
 # ---------------------------------------------------------------------------------------------- questions
 
 

@@ -194,6 +194,10 @@ class Runner:
         try:
             task = await self.store.require_task(task_id)
             ctx = RunContextImpl(self, task, attempt, resumed)
+            if task.get("project_id"):
+                project = await self.store.fetchone("SELECT working_directory FROM projects WHERE id = ?",
+                                                    (task["project_id"],))
+                ctx.project_dir = project["working_directory"] if project else None
             if self._slots.locked():
                 await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
             async with self._slots:
@@ -390,6 +394,8 @@ class RunContextImpl:
         self.title: str = task["title"]
         self.description: str | None = task["description"]
         self.params: dict[str, Any] = json.loads(task["params"]) if task["params"] else {}
+        # The task's project's workingDirectory, filled in by Runner._run (claude-code works there).
+        self.project_dir: str | None = None
         self.checkpoint: dict[str, Any] | None = json.loads(task["checkpoint"]) if task["checkpoint"] else None
         self.resumed = resumed
         self.speed = max(runner.settings.demo_speed, 0.001)

@@ -404,10 +404,13 @@ class TaskService:
     # ------------------------------------------------------------------ projects, workflows
 
     async def create_project(self, body: ProjectCreate) -> dict[str, Any]:
-        project = {"id": new_id(), "name": body.name, "description": body.description, "createdAt": now_iso()}
+        project = {"id": new_id(), "name": body.name, "description": body.description,
+                   "workingDirectory": body.working_directory, "createdAt": now_iso()}
         async with self.store.transaction() as tx:
-            await tx.execute("INSERT INTO projects (id, name, description, created_at) VALUES (?, ?, ?, ?)",
-                             (project["id"], body.name, body.description, project["createdAt"]))
+            await tx.execute("INSERT INTO projects (id, name, description, working_directory, created_at)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             (project["id"], body.name, body.description, body.working_directory,
+                              project["createdAt"]))
         return {**{k: v for k, v in project.items() if v is not None}, "taskCount": 0}
 
     async def list_projects(self) -> list[dict[str, Any]]:
@@ -538,7 +541,8 @@ async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
 
 
 def _project_wire(row: Any) -> dict[str, Any]:
-    body = {"id": row["id"], "name": row["name"], "description": row["description"], "createdAt": row["created_at"],
+    body = {"id": row["id"], "name": row["name"], "description": row["description"],
+            "workingDirectory": row["working_directory"], "createdAt": row["created_at"],
             "taskCount": row["task_count"]}
     return {k: v for k, v in body.items() if v is not None}
 

@@ -165,18 +165,20 @@ class ClaudeCodeRuntime:
     def working_directory(self, ctx: RunContext) -> Path:
         wanted = (ctx.params or {}).get("cwd")
         if wanted is None:
+            wanted = getattr(ctx, "project_dir", None)  # the project's workingDirectory
+        if wanted is None:
             path = self.work_root / ctx.task_id
             path.mkdir(parents=True, exist_ok=True)
             return Path(os.path.realpath(path))
         if not isinstance(wanted, str) or not wanted.startswith("/"):
-            raise RuntimeFailure("params.cwd must be an absolute path")
+            raise RuntimeFailure("The working directory (params.cwd) must be an absolute path")
         path = Path(os.path.realpath(wanted))
         if not within(path, self.roots):
             allowed = ", ".join(str(r) for r in self.roots)
-            raise RuntimeFailure(f"params.cwd {wanted} is outside the allowed roots ({allowed}); "
+            raise RuntimeFailure(f"The working directory {wanted} is outside the allowed roots ({allowed}); "
                                  "start the server with --claude-root to allow another")
         if not path.is_dir():
-            raise RuntimeFailure(f"params.cwd {wanted} is not a directory")
+            raise RuntimeFailure(f"The working directory {wanted} is not a directory")
         return path
 
     def launcher(self) -> Path:
