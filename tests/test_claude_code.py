@@ -116,6 +116,32 @@ async def test_runtimes_list_claude_code_and_say_why_it_is_off(start_server: Cal
         assert len(entries) == 1 and entries[0].enabled and entries[0].alias_of is None
 
 
+async def test_with_demo_on_the_demo_never_runs_or_answers_a_real_agent(claude_server, model) -> None:
+    """--demo starts tasks of the seed's agents and answers what nobody answered, to keep the board moving:
+    with claude-code real, its tasks would spend the operator's money and its tool calls be allowed
+    unattended. The demo's own tasks stay simulated, and a real agent's request waits for a person."""
+    server = claude_server("--demo", "--demo-speed", "1000", "--concurrency", "16")
+    async with TaskboardClient(server.url, api_key=KEY) as client:
+        task = await client.create_task(title="a real one", assigned_agent="claude-code")
+        target = workdir(server, task.id) / "real.txt"
+        model.script([tool("Write", {"file_path": str(target), "content": "x\n"})])
+        await client.queue(task.id)
+        await client.execute(task.id)
+        request = await pending(client, task.id)
+
+        async def demo_answered() -> bool:
+            answered = await client.list_permissions("allowed", limit=500)
+            return any(p.response_message and "Nobody answered" in p.response_message
+                       and p.created_at >= request.created_at for p in answered)
+        # A sweep that answered a request newer than ours found ours old enough too, and left it.
+        await wait_until(demo_answered, timeout=60)
+        assert [p.id for p in await client.list_permissions("pending", task_id=task.id)] == [request.id]
+        # No demo task reached the real agent: every conversation it had is this task's.
+        assert model.requests and all(any("a real one" in t for t in model.user_texts(body))
+                                      for body in model.requests)
+        assert not target.exists()
+
+
 # ---------------------------------------------------------------------------------------------- permissions
 
 
