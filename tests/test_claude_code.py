@@ -30,7 +30,7 @@ import pytest
 from taskboard.client import TaskboardClient
 from taskboard.models import LogEntry
 from tests.contract.anthropic_messages import Hold, MessagesStandIn, text, tool
-from tests.helpers import wait_for_status, wait_until
+from tests.helpers import FAST, wait_for_status, wait_until
 from tests.sealed import sealed
 from tests.server import ServerProcess
 
@@ -211,7 +211,7 @@ async def test_allow_with_edited_input_writes_the_edited_content(board, model) -
 
 
 async def test_an_answer_after_the_callback_window_resumes_the_session_and_writes_once(claude_server, model) -> None:
-    server = claude_server("--claude-permission-window", "1")
+    server = claude_server("--claude-permission-window", "1", "--concurrency", "1")
     async with TaskboardClient(server.url, api_key=KEY) as client:
         task = await client.create_task(title="slow approval", assigned_agent="claude-code")
         target = workdir(server, task.id) / "late.txt"
@@ -230,6 +230,11 @@ async def test_an_answer_after_the_callback_window_resumes_the_session_and_write
         assert waiting.status == "running" and waiting.pending_permissions == 1
         assert waiting.progress is not None and waiting.progress.phase == "waiting for approval"
         assert not target.exists()
+        # Nothing runs while it waits, so it holds no runner slot: another task runs meanwhile (one slot).
+        other = await client.create_task(title="meanwhile", params=FAST)
+        await client.queue(other.id)
+        await client.execute(other.id)
+        await wait_for_status(client, other.id, "completed", timeout=30)
         await client.respond(task.id, request.id, "allow")
         done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
         assert done.status == "completed", done.error

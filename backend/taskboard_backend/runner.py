@@ -200,8 +200,14 @@ class Runner:
                 ctx.project_dir = project["working_directory"] if project else None
             if self._slots.locked():
                 await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
-            async with self._slots:
+            await self._slots.acquire()
+            ctx.holds_slot = True
+            try:
                 result = await runtime.run(ctx)
+            finally:
+                if ctx.holds_slot:
+                    ctx.holds_slot = False
+                    self._slots.release()
             try:
                 final = await self._finish(task_id, attempt, TaskStatus.COMPLETED, result=result)
             except StoreNotWritable as exc:
@@ -403,6 +409,22 @@ class RunContextImpl:
         self.run_cost = 0
         # The answer to the request this task's parked run waited for, when this attempt carries it on.
         self.parked_answer: PermissionDecision | None = runner._parked_answers.pop(self.task_id, None)
+        self.holds_slot = False
+
+    @contextlib.asynccontextmanager
+    async def slot_released(self) -> Any:
+        """While a run waits for a person with nothing running (a parked claude-code run), its runner slot
+        is free for other tasks; it takes one again before it goes on."""
+        if not self.holds_slot:
+            yield
+            return
+        self.holds_slot = False
+        self.runner._slots.release()
+        try:
+            yield
+        finally:
+            await self.runner._slots.acquire()  # if this is cancelled, no slot is held, and none is given back
+            self.holds_slot = True
 
     async def _owns(self, tx: Tx) -> None:
         row = await tx.fetchone("SELECT status, attempt FROM tasks WHERE id = ?", (self.task_id,))

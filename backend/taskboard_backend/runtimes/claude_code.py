@@ -242,7 +242,12 @@ class ClaudeCodeRuntime:
                                     f"its session {state.session_id} is kept; it resumes when someone answers")
             await ctx.progress(0, None, phase="waiting for approval",
                                message=f"Waiting for approval: {parked.tool_name}")
-            decision = await parked.waiter
+            released = getattr(ctx, "slot_released", None)
+            if released is not None:
+                async with released():  # nothing runs while it waits: the runner slot is free meanwhile
+                    decision = await parked.waiter
+            else:
+                decision = await parked.waiter
             await ctx.progress(0, None, phase="working", message="Resuming with the answer")
             prompt = self._answered(state, parked.tool_name, parked.tool_input, decision)
             await ctx.save_checkpoint(state.checkpoint())
