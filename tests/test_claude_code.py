@@ -16,8 +16,9 @@ shortens it with --claude-permission-window.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from taskboard.client import TaskboardClient
 from taskboard.models import LogEntry
 from tests.contract.anthropic_messages import Hold, MessagesStandIn, text, tool
 from tests.helpers import FAST, wait_for_status, wait_until
-from tests.sealed import sealed
+from tests.sealed import interfaces, sealed
 from tests.server import ServerProcess
 
 pytest.importorskip("claude_agent_sdk", reason="the claude-code runtime needs taskboard[claude]")
@@ -98,6 +99,23 @@ def workdir(server: ServerProcess, task_id: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- listing
+
+
+def test_the_sealed_namespace_reaches_nothing_but_loopback() -> None:
+    """What every test here relies on: inside, an address off this machine is unreachable at once, and a
+    process started inside (as the server and the CLI are) is inside too."""
+    before = interfaces()
+    with sealed():
+        for address in ("1.1.1.1", "10.0.0.1"):
+            with pytest.raises(OSError) as refused:
+                socket.create_connection((address, 443), timeout=2)
+            assert refused.value.errno == errno.ENETUNREACH
+        child = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('1.1.1.1', 443), 2)"],
+                               capture_output=True, text=True, check=False)
+        assert child.returncode != 0 and "unreachable" in child.stderr
+        assert interfaces() == ["lo"]
+    assert interfaces() == before  # and the test's thread is back in its own namespace afterwards
+
 
 
 async def test_runtimes_list_claude_code_and_say_why_it_is_off(start_server: Callable[..., ServerProcess]) -> None:
