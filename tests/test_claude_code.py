@@ -441,6 +441,19 @@ async def test_cancel_during_a_long_bash_ends_its_processes_within_a_second_and_
         for m in resumed[-1]["messages"])
 
 
+async def test_what_a_tool_left_running_ends_with_the_run(board, model) -> None:
+    server, client = board
+    marker = f"leftover-{os.getpid()}-{time.monotonic_ns()}"
+    command = f"(python3 -c \"__import__('time').sleep(600)\" {marker} > /dev/null 2>&1 &)"
+    model.script([tool("Bash", {"command": command, "description": "start something and leave"})], [text("Left.")])
+    task_id = await run_task(client, "leaves a process behind")
+    request = await pending(client, task_id)
+    await client.respond(task_id, request.id, "allow")
+    done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
+    assert done.status == "completed", done.error
+    assert not _pids_with(marker), "a process the agent's tool left behind outlived the run"
+
+
 async def test_sigkill_of_the_server_leaves_the_task_failed_and_resumable(claude_server, model) -> None:
     server = claude_server()
     hold = Hold(then=[text("never sent")])

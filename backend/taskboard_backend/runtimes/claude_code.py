@@ -13,8 +13,9 @@ Why it is built this way (issue 21):
   settings the operator gave the server (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL) and the switches
   that keep the CLI from calling home; never the server's key or anything else of its environment.
   The SDK merges the server's whole environment under the one it is given, so the CLI is started
-  through `claude_exec`, which drops everything not named and gives the CLI a process group of its
-  own (cancel ends the CLI and every tool process it started).
+  through `claude_exec`, which drops everything not named, runs the CLI in a session of its own and,
+  as a child subreaper, ends whatever the CLI's tools left running (they run in sessions of their
+  own) when the CLI exits. Cancel ends that session's group: the CLI ends its tools, claude_exec the rest.
 - Every tool-permission callback becomes the server's permission request (saved rules first, deny
   wins, then the inbox). The CLI waits only so long for a callback's answer (PERMISSION_WINDOW); a
   request that waits longer parks the run: the turn is ended cleanly (deny with interrupt), the
@@ -354,6 +355,10 @@ class ClaudeCodeRuntime:
             with contextlib.suppress(BaseException):
                 async with asyncio.timeout(5):
                     await client.disconnect()
+            if state.pid is not None:
+                # What a tool left running in the CLI's group (`sleep 300 &`) ends with the turn, as a shell
+                # task's leftovers end with its command.
+                await kill_group(state.pid)
 
     async def _account(self, ctx: RunContext, state: _Run, message: Any) -> None:
         """The run's tokens, cost and model into the ledger. total_cost_usd is the session's running total

@@ -1,16 +1,79 @@
-"""Started by the Claude Agent SDK in place of the Claude Code CLI; execs the real one.
+"""Started by the Claude Agent SDK in place of the Claude Code CLI; runs the real one and outlives it briefly.
 
-Why it exists: the SDK starts the CLI with the server's whole environment merged under the one it is
-given, so a variable the runtime never meant to pass (TASKBOARD_API_KEY, a cloud token) would
-reach the agent. This program keeps only the variables named in TASKBOARD_CLAUDE_KEEP (the
-runtime's allow-list and the few the SDK sets itself), puts the CLI in a session and process group
-of its own (so cancel can end the CLI and every tool process it started, and nothing of the
-server's group), and execs the CLI named by TASKBOARD_CLAUDE_CLI. Only os and sys: it runs under
-`python -I -S`, in a few milliseconds.
+Why it exists:
+
+- The SDK starts the CLI with the server's whole environment merged under the one it is given, so a
+  variable the runtime never meant to pass (TASKBOARD_API_KEY, a cloud token) would reach the agent.
+  This keeps only the variables named in TASKBOARD_CLAUDE_KEEP (the runtime's allow-list and the few
+  the SDK sets itself) and runs the CLI named by TASKBOARD_CLAUDE_CLI.
+- The CLI starts each Bash tool in a session of its own, so what a tool leaves running (`cmd &`)
+  is in no group the server could end, and outlives the CLI. This program is a child subreaper
+  (PR_SET_CHILD_SUBREAPER) in a session of its own: everything the CLI starts is its descendant,
+  orphans included, and when the CLI has exited (or this program is told to stop: the signal goes
+  to the CLI first, which ends its tools) every descendant left is ended, TERM then KILL, before it
+  exits with the CLI's status.
+
+Only the standard library: it runs under `python -I -S`, in a few milliseconds.
 """
 
+import ctypes
 import os
+import signal
 import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+GRACE_SECONDS = 0.3
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def end_descendants() -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = descendants(os.getpid())
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < deadline:
+            reap()
+            if not descendants(os.getpid()):
+                return
+            time.sleep(0.01)
+    reap()
 
 
 def main() -> None:
@@ -24,7 +87,38 @@ def main() -> None:
         os.setsid()
     except OSError:
         pass  # already a group leader
-    os.execve(cli, [cli, *sys.argv[1:]], env)
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: leftovers of a tool may outlive the run
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execve(cli, [cli, *sys.argv[1:]], env)
+        finally:
+            os._exit(127)
+
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(child, sig)
+        except OSError:
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    # The CLI holds the pipes to the SDK; once it is gone the SDK must see them close, not wait for us.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    end_descendants()
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(128 - code if code < 0 else code)  # killed by a signal: 128 + its number, as a shell says
 
 
 if __name__ == "__main__":
