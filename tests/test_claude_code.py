@@ -414,6 +414,18 @@ def _pids_with(marker: str) -> list[int]:
     return pids
 
 
+def _pids_in(directory: str) -> list[int]:
+    """Processes (not zombies) whose working directory is `directory`."""
+    found = []
+    for pid in _pids_with(""):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == directory:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 async def test_cancel_during_a_long_bash_ends_its_processes_within_a_second_and_resume_continues(board, model) -> None:
     server, client = board
     marker = f"marker-{os.getpid()}-{time.monotonic_ns()}"  # on the command line of this test's tool alone
@@ -461,7 +473,14 @@ async def test_sigkill_of_the_server_leaves_the_task_failed_and_resumable(claude
     async with TaskboardClient(server.url, api_key=KEY) as client:
         task_id = await run_task(client, "crash in the middle")
         await asyncio.to_thread(hold.started.wait, 60)
+    here = str(workdir(server, task_id))
+    assert _pids_in(here), "the CLI should be working in the task's directory"
     server.kill()
+    # Nobody watches the agent any more: it ends with the server (PR_SET_PDEATHSIG in claude_exec).
+    deadline = time.monotonic() + 3
+    while _pids_in(here) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not _pids_in(here), "the CLI outlived the server that was watching it"
     hold.release()
     server.start(timeout=30)
     async with TaskboardClient(server.url, api_key=KEY) as client:

@@ -203,6 +203,7 @@ class ClaudeCodeRuntime:
         keep = sorted({*env, *SDK_ENV})
         env["TASKBOARD_CLAUDE_KEEP"] = ",".join(keep)
         env["TASKBOARD_CLAUDE_CLI"] = str(bundled_cli())
+        env["TASKBOARD_CLAUDE_SERVER_PID"] = str(os.getpid())
         return env
 
     # ------------------------------------------------------------------ the run

@@ -12,6 +12,8 @@ Why it exists:
   orphans included, and when the CLI has exited (or this program is told to stop: the signal goes
   to the CLI first, which ends its tools) every descendant left is ended, TERM then KILL, before it
   exits with the CLI's status.
+- A server that is killed (SIGKILL, a crash) cannot end its runs: PR_SET_PDEATHSIG makes its death a
+  SIGTERM here, which ends the CLI and the rest as above, so no agent works on with nobody watching.
 
 Only the standard library: it runs under `python -I -S`, in a few milliseconds.
 """
@@ -23,6 +25,7 @@ import sys
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 GRACE_SECONDS = 0.3
 
 
@@ -87,10 +90,18 @@ def main() -> None:
         os.setsid()
     except OSError:
         pass  # already a group leader
+    server = os.environ.get("TASKBOARD_CLAUDE_SERVER_PID", "")
+    orphaned = False
     try:
-        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc = ctypes.CDLL(None)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        # A server that dies (SIGKILL, a crash) takes its agents with it: TERM comes to us, and goes on.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        orphaned = server.isdigit() and os.getppid() != int(server)  # it died before we asked
     except (OSError, AttributeError):
         pass  # not Linux: leftovers of a tool may outlive the run
+    if orphaned:
+        os._exit(1)
     child = os.fork()
     if child == 0:
         try:
