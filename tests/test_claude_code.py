@@ -38,6 +38,7 @@ from tests.server import ServerProcess
 pytest.importorskip("claude_agent_sdk", reason="the claude-code runtime needs taskboard[claude]")
 
 KEY = "server-key-" + "s3cret" * 4  # the server's own API key: it must never reach the agent
+MODEL = "claude-sonnet-4-5"  # priced by the CLI at $3 / $15 per million input / output tokens
 QUIET = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1"}
 
 
@@ -59,7 +60,8 @@ def claude_server(model: MessagesStandIn, tmp_path: Path) -> Iterator[Callable[.
     def start(*args: str, db: Path | None = None) -> ServerProcess:
         env = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": model.url, "TASKBOARD_API_KEY": KEY,
                "CLOUD_TOKEN_OF_THE_SERVER": "do-not-leak", **QUIET}
-        proc = ServerProcess(db or tmp_path / "taskboard.db", "--enable-claude", "--heartbeat", "0.5", *args, env=env)
+        proc = ServerProcess(db or tmp_path / "taskboard.db", "--enable-claude", "--claude-model", MODEL,
+                             "--heartbeat", "0.5", *args, env=env)
         proc.start(timeout=30)
         started.append(proc)
         return proc
@@ -257,6 +259,7 @@ async def test_an_answer_after_the_callback_window_resumes_the_session_and_write
         done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
         assert done.status == "completed", done.error
         assert target.read_text() == "approved late\n"
+        assert_charged_per_run(done)
         assert done.resume_count == 0
         assert len(await client.list_permissions(None, task_id=task.id)) == 1  # asked once
         written = [r for r in model.tool_results() if "File created successfully" in r["text"]]
@@ -292,8 +295,18 @@ async def test_a_parked_run_survives_a_server_restart_and_carries_on_when_answer
         assert done.status == "completed", done.error
         assert done.resume_count == 0
         assert target.read_text() == "still wanted\n"
+        assert_charged_per_run(done)
         assert len([r for r in model.tool_results() if "File created successfully" in r["text"]]) == 1
         assert len(await client.list_permissions(None, task_id=task.id)) == 1
+
+
+def assert_charged_per_run(task: Any) -> None:
+    """The ledger holds what each run cost, not the session's running total again for every run: the CLI
+    prices MODEL at $3 / $15 per million input / output tokens, so the sum of the runs' costs is what
+    their tokens cost (a resumed session's total_cost_usd includes the earlier runs')."""
+    usage = task.usage
+    assert usage is not None and usage.cost_micros > 0 and usage.model_id == MODEL
+    assert abs(usage.cost_micros - (usage.input_tokens * 3 + usage.output_tokens * 15)) <= 2
 
 
 async def _log_so_far(client: TaskboardClient, task_id: str) -> list[LogEntry]:
