@@ -20,7 +20,7 @@ from taskboard.models import SEED_AGENT_IDS, TaskStatus
 from taskboard_backend.errors import ApiError, BudgetExceeded, InvalidTransition, NotFound
 from taskboard_backend.permissions import Rule, decide, request_argument, request_key, suggest_pattern
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
-from taskboard_backend.runtimes.base import PermissionDecision
+from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
 from taskboard_backend.store import StoreNotWritable, new_id, now_iso, utcnow
 
@@ -60,7 +60,7 @@ class Runner:
         self._answer_waiters: dict[str, asyncio.Future[str]] = {}
         # Answers to a parked run's request that arrived after its run was gone (a restart): the
         # attempt started to carry on takes its answer from here.
-        self._parked_answers: dict[str, PermissionDecision] = {}
+        self._parked_answers: dict[str, dict[str, PermissionDecision]] = {}
         self.on_finished: list[Any] = []  # callbacks(task_wire) after a run ends
         self._finishing: set[asyncio.Task[None]] = set()  # runs waiting for the disk to say they ended
 
@@ -333,17 +333,31 @@ class Runner:
         return False
 
     async def continue_parked(self, task_id: str, notification_id: str, decision: PermissionDecision) -> bool:
-        """A person answered the request a parked run waits for, and that run is gone (the server restarted
-        while it waited): start a new attempt that resumes the agent's session with the answer. It is
-        the same run carrying on, not a resume: resume_count is not touched."""
+        """A person answered a request a parked run waits for, and that run is gone (the server restarted
+        while it waited): once every request it waits for is answered, start a new attempt that resumes the
+        agent's session with the answers. It is the same run carrying on, not a resume: resume_count is
+        not touched."""
         if task_id in self._active:
             return False
         task = await self.store.get_task_row(task_id)
         if task is None or task["status"] != TaskStatus.RUNNING:
             return False
         checkpoint = json.loads(task["checkpoint"]) if task["checkpoint"] else {}
-        if not isinstance(checkpoint, dict) or (checkpoint.get("parked") or {}).get("notificationId") != notification_id:
+        parked = parked_entries(checkpoint)
+        if notification_id not in {p["notificationId"] for p in parked}:
             return False
+        answers = self._parked_answers.setdefault(task_id, {})
+        answers[notification_id] = decision
+        for entry in parked:
+            if entry["notificationId"] in answers:
+                continue
+            row = await self.store.fetchone("SELECT status, behavior, response_message FROM permissions WHERE id = ?",
+                                            (entry["notificationId"],))
+            if row is None or row["status"] == "pending":
+                return False  # another still waits for a person
+            # Answered before a restart lost what was said: behavior and message are on record.
+            behavior = "allow" if row["behavior"] == "allow" else "deny"
+            answers[entry["notificationId"]] = PermissionDecision(behavior=behavior, message=row["response_message"])
         runtime = self.runtimes.get(self.runtime_id_for(task["assigned_agent"]))
         if runtime is None:
             return False
@@ -358,7 +372,6 @@ class Runner:
                              (task_id, attempt, runtime.id, now))
             await tx.task_event(task_id, "log", "system", f"The request was answered: carrying on (attempt {attempt}, "
                                                           f"runtime {runtime.id})")
-        self._parked_answers[task_id] = decision
         handle = asyncio.create_task(self._run(task_id, attempt, runtime, True), name=f"run:{task_id}:{attempt}")
         self._active[task_id] = (attempt, handle)
         return True
@@ -407,8 +420,9 @@ class RunContextImpl:
         self.speed = max(runner.settings.demo_speed, 0.001)
         self.budget_micros = runner.budget_micros_for(task)
         self.run_cost = 0
-        # The answer to the request this task's parked run waited for, when this attempt carries it on.
-        self.parked_answer: PermissionDecision | None = runner._parked_answers.pop(self.task_id, None)
+        # The answers (by notification id) to the requests this task's parked run waited for, when this
+        # attempt carries it on after a restart.
+        self.parked_answers: dict[str, PermissionDecision] = runner._parked_answers.pop(self.task_id, {})
         self.holds_slot = False
 
     @contextlib.asynccontextmanager

@@ -25,7 +25,7 @@ from taskboard_backend.errors import ApiError, Conflict, InvalidTransition, NotF
 from taskboard_backend.permissions import InvalidPattern, compile_pattern
 from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
-from taskboard_backend.runtimes.base import PermissionDecision
+from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.settings import Settings
 from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, transition_message, utcnow
 
@@ -529,15 +529,16 @@ class TaskService:
 
 
 async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
+    """Whether a task's run parked (claude-code) and still waits for one of its requests."""
     try:
         data = json.loads(checkpoint) if checkpoint else None
     except ValueError:
         return False
-    parked = data.get("parked") if isinstance(data, dict) else None
-    if not isinstance(parked, dict) or not isinstance(parked.get("notificationId"), str):
-        return False
-    row = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (parked["notificationId"],))
-    return row is not None and row["status"] == "pending"
+    for entry in parked_entries(data):
+        row = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (entry["notificationId"],))
+        if row is not None and row["status"] == "pending":
+            return True
+    return False
 
 
 def _project_wire(row: Any) -> dict[str, Any]:

@@ -68,3 +68,15 @@ class Runtime(Protocol):
     description: str
 
     async def run(self, ctx: RunContext) -> RunOutcome: ...
+
+
+def parked_entries(checkpoint: Any) -> list[dict[str, Any]]:
+    """The permission requests a parked run waits for, as its checkpoint holds them under "parked"
+    (`{"notificationId", "tool", "input"}` each). A parked run's agent has ended its turn to wait for
+    people, its session kept: the runner carries it on when every one is answered, even after a restart."""
+    parked = checkpoint.get("parked") if isinstance(checkpoint, dict) else None
+    if isinstance(parked, dict):
+        parked = [parked]
+    if not isinstance(parked, list):
+        return []
+    return [p for p in parked if isinstance(p, dict) and isinstance(p.get("notificationId"), str)]

@@ -41,7 +41,13 @@ from typing import Any
 
 from taskboard.models import DEFAULT_MAX_TURNS
 from taskboard_backend.permissions import request_argument
-from taskboard_backend.runtimes.base import PermissionDecision, RunContext, RunOutcome, RuntimeFailure
+from taskboard_backend.runtimes.base import (
+    PermissionDecision,
+    RunContext,
+    RunOutcome,
+    RuntimeFailure,
+    parked_entries,
+)
 from taskboard_backend.runtimes.shell import child_environment, kill_group
 
 # Seconds the CLI is known to wait for a permission callback's answer is measured in
@@ -124,7 +130,7 @@ class Parked:
     tool_name: str
     tool_input: dict[str, Any]
     waiter: asyncio.Future[PermissionDecision]
-    notification_id: str | None
+    notification_id: str
 
 
 class _Run:
@@ -133,9 +139,10 @@ class _Run:
     def __init__(self) -> None:
         self.session_id: str | None = None
         self.model: str | None = None
-        self.parked: Parked | None = None
-        # An answer given after the run parked: the model's retry of that call gets it at once.
-        self.preapproved: tuple[str, str, PermissionDecision] | None = None
+        # Requests that outlived the callback window this turn (parallel tool calls may park several).
+        self.parked: list[Parked] = []
+        # Answers given after the run parked: the model's retry of each such call gets its answer at once.
+        self.preapproved: list[tuple[str, str, PermissionDecision]] = []
         self.result: str | None = None
         self.pid: int | None = None
         # What the ledger has been charged for this session so far (its cost is a running total).
@@ -219,14 +226,14 @@ class ClaudeCodeRuntime:
         state = _Run()
         checkpoint = ctx.checkpoint or {}
         state.charged = float(checkpoint.get("sessionCostUsd") or 0.0)
-        parked_before = checkpoint.get("parked") if isinstance(checkpoint.get("parked"), dict) else None
-        answer = getattr(ctx, "parked_answer", None)
+        answers: dict[str, PermissionDecision] = getattr(ctx, "parked_answers", None) or {}
+        parked_before = [p for p in parked_entries(checkpoint) if p["notificationId"] in answers]
         if ctx.resumed and checkpoint.get("sessionId"):
             state.session_id = str(checkpoint["sessionId"])
-            if parked_before and answer is not None:
-                # The server restarted while this run waited for a person; here is their answer.
-                prompt = self._answered(state, str(parked_before.get("tool")), parked_before.get("input") or {},
-                                        answer)
+            if parked_before:
+                # The server restarted while this run waited for people; here are their answers.
+                prompt = self._answered(state, [(str(p.get("tool")), p.get("input") or {},
+                                                 answers[p["notificationId"]]) for p in parked_before])
             else:
                 prompt = "You were interrupted. Continue the task where you left off."
             await ctx.log("system", f"Resuming Claude Code session {state.session_id}")
@@ -234,37 +241,41 @@ class ClaudeCodeRuntime:
             prompt = ctx.title + (f"\n\n{ctx.description}" if ctx.description else "")
         while True:
             await self._turn(ctx, state, cwd, prompt)
-            if state.parked is None:
+            if not state.parked:
                 break
-            parked, state.parked = state.parked, None
+            parked, state.parked = state.parked, []
             # Saved, so a restart while it waits keeps the task waiting instead of failing it.
-            await ctx.save_checkpoint({**state.checkpoint(), "parked": {
-                "notificationId": parked.notification_id, "tool": parked.tool_name, "input": parked.tool_input}})
-            await ctx.log("system", f"Waiting for approval of {parked.tool_name}: the agent's turn ended and "
-                                    f"its session {state.session_id} is kept; it resumes when someone answers")
-            await ctx.progress(0, None, phase="waiting for approval",
-                               message=f"Waiting for approval: {parked.tool_name}")
+            await ctx.save_checkpoint({**state.checkpoint(), "parked": [
+                {"notificationId": p.notification_id, "tool": p.tool_name, "input": p.tool_input} for p in parked]})
+            tools = ", ".join(p.tool_name for p in parked)
+            await ctx.log("system", f"Waiting for approval of {tools}: the agent's turn ended and its session "
+                                    f"{state.session_id} is kept; it resumes when someone answers")
+            await ctx.progress(0, None, phase="waiting for approval", message=f"Waiting for approval: {tools}")
             released = getattr(ctx, "slot_released", None)
-            if released is not None:
-                async with released():  # nothing runs while it waits: the runner slot is free meanwhile
-                    decision = await parked.waiter
-            else:
-                decision = await parked.waiter
+            async with (released() if released is not None else contextlib.nullcontext()):
+                # Nothing runs while it waits: the runner slot is free meanwhile.
+                decisions = [await p.waiter for p in parked]
             await ctx.progress(0, None, phase="working", message="Resuming with the answer")
-            prompt = self._answered(state, parked.tool_name, parked.tool_input, decision)
+            prompt = self._answered(state, [(p.tool_name, p.tool_input, d) for p, d in zip(parked, decisions)])
             await ctx.save_checkpoint(state.checkpoint())
-            await ctx.log("system", f"Resuming session {state.session_id} with the answer ({decision.behavior})")
+            verdicts = ", ".join(d.behavior for d in decisions)
+            await ctx.log("system", f"Resuming session {state.session_id} with the answer ({verdicts})")
         return RunOutcome(result=state.result or "")
 
     @staticmethod
-    def _answered(state: _Run, tool_name: str, tool_input: dict[str, Any], decision: PermissionDecision) -> str:
-        """The prompt that resumes a parked session with a person's answer. An allowed call is made on the
+    def _answered(state: _Run, answered: list[tuple[str, dict[str, Any], PermissionDecision]]) -> str:
+        """The prompt that resumes a parked session with people's answers. An allowed call is made on the
         model's retry of that very call, once, with no second request."""
-        if decision.behavior == "allow":
-            state.preapproved = (tool_name, _canonical(tool_input), decision)
-            return (f"Your {tool_name} call has now been approved. Make exactly that call again, with the same "
-                    "input, and carry on.")
-        return f"Your {tool_name} call was denied: {decision.message or 'no reason given'}"
+        lines = []
+        for tool_name, tool_input, decision in answered:
+            summary = summarise_tool(tool_name, tool_input).splitlines()[0]
+            if decision.behavior == "allow":
+                state.preapproved.append((tool_name, _canonical(tool_input), decision))
+                lines.append(f"Your call `{summary}` has now been approved. Make exactly that call again, with "
+                             "the same input.")
+            else:
+                lines.append(f"Your call `{summary}` was denied: {decision.message or 'no reason given'}")
+        return "\n".join([*lines, "Then carry on with the task."])
 
     async def _turn(self, ctx: RunContext, state: _Run, cwd: Path, prompt: str) -> None:
         from claude_agent_sdk import (
@@ -333,7 +344,7 @@ class ClaudeCodeRuntime:
                             await ctx.log("tool_result", prefix + text[:5000], {"toolUseId": block.tool_use_id})
                 elif isinstance(message, ResultMessage):
                     await self._account(ctx, state, message)
-                    if state.parked is not None:
+                    if state.parked:
                         return
                     if message.is_error or message.subtype != "success":
                         reasons = "; ".join(message.errors or []) or message.result or message.subtype
@@ -342,7 +353,7 @@ class ClaudeCodeRuntime:
                     await ctx.log("system", f"Claude Code finished: {message.num_turns} turns, "
                                             f"${(message.total_cost_usd or 0):.4f} in the session so far")
                     return
-            if state.parked is None:
+            if not state.parked:
                 tail = " ".join(stderr_tail[-3:])
                 raise RuntimeFailure(f"Claude Code ended without a result{': ' + tail if tail else ''}")
         except BaseException:
@@ -351,7 +362,7 @@ class ClaudeCodeRuntime:
                 await kill_group(state.pid)
             raise
         finally:
-            if state.pid is not None and state.parked is not None:
+            if state.pid is not None and state.parked:
                 await kill_group(state.pid)  # parked: nothing may keep running while it waits
             with contextlib.suppress(BaseException):
                 async with asyncio.timeout(5):
@@ -389,10 +400,10 @@ class ClaudeCodeRuntime:
                     answers[str(question.get("question", ""))] = pick_answer(question, answer)
             return PermissionResultAllow(updated_input={**tool_input, "answers": answers})
 
-        if state.preapproved is not None:
-            name, key, decision = state.preapproved
+        for entry in state.preapproved:
+            name, key, decision = entry
             if name == tool_name and key == _canonical(tool_input):
-                state.preapproved = None
+                state.preapproved.remove(entry)
                 await ctx.log("permission", f"{tool_name}: the answer given while the run waited applies")
                 return _result(decision, tool_input, PermissionResultAllow, PermissionResultDeny)
 
@@ -404,12 +415,19 @@ class ClaudeCodeRuntime:
         ids: list[str] = []
         request = asyncio.ensure_future(ctx.request_permission(tool_name, tool_input, message, cwd=str(cwd),
                                                                on_pending=ids.append))
-        done, _ = await asyncio.wait({request}, timeout=self.permission_window)
-        if not done:
+        try:
+            done, _ = await asyncio.wait({request}, timeout=self.permission_window)
+        except asyncio.CancelledError:
+            # The CLI dropped this callback (the turn was interrupted by another that parked): the request
+            # still waits for a person, and its answer resumes the session with the others'.
+            if not request.done() and ids:
+                state.parked.append(Parked(tool_name, tool_input, request, ids[0]))
+            raise
+        if not done and ids:
             # The CLI will not wait much longer for this answer: end the turn cleanly, keep the request.
-            state.parked = Parked(tool_name, tool_input, request, ids[0] if ids else None)
+            state.parked.append(Parked(tool_name, tool_input, request, ids[0]))
             return PermissionResultDeny(message=PARKED_MESSAGE, interrupt=True)
-        return _result(request.result(), tool_input, PermissionResultAllow, PermissionResultDeny)
+        return _result(await request, tool_input, PermissionResultAllow, PermissionResultDeny)
 
 
 def _result(decision: PermissionDecision, tool_input: dict[str, Any], allow: Any, deny: Any) -> Any:
