@@ -34,6 +34,18 @@ class RunContext(Protocol):
     checkpoint: dict[str, Any] | None
     resumed: bool
     speed: float
+    # The task's project's workingDirectory, if it has one.
+    project_dir: str | None
+    # This run's budget in microdollars (the ledger stops the run past it) and what it has cost so far.
+    budget_micros: int
+    run_cost: int
+    # When this attempt carries on a parked run after a restart: the answers, by notification id.
+    parked_answers: dict[str, PermissionDecision]
+
+    def slot_released(self) -> Any:
+        """An async context manager: the runner slot is free for other tasks inside it (a run that waits
+        for a person with nothing running)."""
+        ...
 
     async def log(self, event_type: str, message: str, data: dict[str, Any] | None = None) -> None: ...
 
