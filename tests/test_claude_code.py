@@ -503,6 +503,10 @@ async def test_sigkill_of_the_server_leaves_the_task_failed_and_resumable(claude
         done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
         assert done.status == "completed", done.error
         assert done.result == "Finished after the crash."
+        # The same session: the resumed run's request carries the first run's prompt (the title) in its history,
+        # and its own prompt says it was interrupted.
+        texts = model.user_texts()
+        assert any("crash in the middle" in t for t in texts) and any("interrupted" in t for t in texts)
 
 
 # ---------------------------------------------------------------------------------------------- environment
