@@ -330,7 +330,7 @@ class contextlib_suppress_timeout:
 
 async def test_max_turns_is_passed_to_the_agent_and_ends_the_run(board, model) -> None:
     server, client = board
-    await client.create_rule("write:**", "allow")
+    await client.create_rule(f"write:{server.db_path.parent}/**", "allow")  # not every path: not broad
     task = await client.create_task(title="too many turns", assigned_agent="claude-code", params={"maxTurns": 1})
     here = workdir(server, task.id)
     model.script(*[[tool("Write", {"file_path": str(here / f"{n}.txt"), "content": "x\n"})] for n in range(5)])
@@ -344,7 +344,7 @@ async def test_max_turns_is_passed_to_the_agent_and_ends_the_run(board, model) -
 
 async def test_the_budget_is_passed_to_the_agent_and_held_by_the_ledger(board, model) -> None:
     server, client = board
-    await client.create_rule("write:**", "allow")
+    await client.create_rule(f"write:{server.db_path.parent}/**", "allow")  # not every path: not broad
     task = await client.create_task(title="over budget", assigned_agent="claude-code",
                                     params={"maxBudgetUsd": 0.01})
     here = workdir(server, task.id)
@@ -363,7 +363,7 @@ async def test_a_project_working_directory_inside_an_allowed_root_and_a_cwd_outs
     (root / "app").mkdir(parents=True)
     server = claude_server("--claude-root", str(root))
     async with TaskboardClient(server.url, api_key=KEY) as client:
-        await client.create_rule("write:**", "allow")
+        await client.create_rule(f"write:{server.db_path.parent}/**", "allow")  # not every path: not broad
         project = await client.create_project("app", working_directory=str(root / "app"))
         assert (await client.get_project(project.id)).working_directory == str(root / "app")
         model.script([tool("Write", {"file_path": "notes.md", "content": "relative\n"})], [text("ok")])
@@ -443,7 +443,7 @@ async def test_cancel_during_a_long_bash_ends_its_processes_within_a_second_and_
     server, client = board
     marker = f"marker-{os.getpid()}-{time.monotonic_ns()}"  # on the command line of this test's tool alone
     command = f"python3 -c \"__import__('time').sleep(600)\" {marker}"
-    await client.create_rule("bash:*", "allow")
+    await client.create_rule(f"bash:{command}", "allow")  # this command alone
     model.script([tool("Bash", {"command": command, "description": "wait a long time"})], [text("Resumed fine.")])
     task_id = await run_task(client, "long bash")
     await wait_until(lambda: asyncio.sleep(0, _pids_with(marker)), timeout=60)
@@ -514,7 +514,7 @@ async def test_sigkill_of_the_server_leaves_the_task_failed_and_resumable(claude
 
 async def test_the_cli_environment_holds_none_of_the_servers_secrets(board, model) -> None:
     server, client = board
-    await client.create_rule("bash:*", "allow")
+    await client.create_rule("bash:env", "allow")
     model.script([tool("Bash", {"command": "env", "description": "print the environment"})], [text("ok")])
     task_id = await run_task(client, "show env")
     done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from taskboard.client import TaskboardClient
+from taskboard.models import PermissionRule
 from taskboard_backend.permissions import Rule, compile_pattern, decide, request_key, suggest_pattern
 from tests.helpers import start_task, wait_for_status, wait_until
 
@@ -71,9 +73,13 @@ def test_a_wildcard_never_matches_a_command_separator(parts: tuple[str, str, str
     assert not rule.matches(request_key("Bash", {"command": f"{head} {separator}{rest}"}))
 
 
-async def test_through_the_server_a_shell_request_is_judged_on_its_command(client: TaskboardClient) -> None:
+async def test_through_the_server_a_shell_request_is_judged_on_its_command(server, client: TaskboardClient) -> None:
     allow = await client.create_rule("bash:npm test*", "allow")
-    allow_all = await client.create_rule("write:**", "allow")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        made = await http.post("/api/permissions/rules", json={"pattern": "write:**", "behavior": "allow",
+                                                               "allowBroad": True})
+        assert made.status_code == 201
+    allow_all = PermissionRule.model_validate(made.json())
     deny_etc = await client.create_rule("write:/etc/**", "deny")
     try:
         asks = [{"tool": "Bash", "input": {"path": "npm test", "command": "rm -rf /important"}},
@@ -94,3 +100,59 @@ async def test_through_the_server_a_shell_request_is_judged_on_its_command(clien
     finally:
         for rule in (allow, allow_all, deny_etc):
             await client.delete_rule(rule.id)
+
+
+@pytest.mark.parametrize("pattern", ["*:**", "*:/reports/*", "bash:*", "write:/**", "bash:**"])
+async def test_an_allow_rule_for_every_tool_or_argument_needs_saying_so(server, pattern: str) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        refused = await http.post("/api/permissions/rules", json={"pattern": pattern, "behavior": "allow"})
+        assert refused.status_code == 400
+        message = refused.json()["error"]["fieldErrors"]["pattern"][0]
+        assert message.startswith(f"Pattern {pattern!r} allows every ") and message.endswith(
+            'send "allowBroad": true if that is what you mean')
+        denied = await http.post("/api/permissions/rules", json={"pattern": pattern, "behavior": "deny"})
+        assert denied.status_code == 201  # denying broadly fails closed: no need to insist
+        meant = await http.post("/api/permissions/rules", json={"pattern": pattern, "behavior": "allow",
+                                                                "allowBroad": True})
+        assert meant.status_code == 201
+        for rule in (denied.json(), meant.json()):
+            await http.delete(f"/api/permissions/rules/{rule['id']}")
+
+
+async def test_always_allow_refuses_a_pattern_broader_than_any_request(server, client: TaskboardClient) -> None:
+    task = await start_task(client, "asks", params={"steps": 3, "stepSeconds": 0.01, "permission": {
+        "tool": "Write", "input": {"file_path": "/reports/a.md", "content": "x"}, "atStep": 1}})
+
+    async def pending() -> list:
+        return await client.list_permissions("pending", task_id=task.id)
+    request = (await wait_until(pending))[0]
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = {"notificationId": request.id, "behavior": "allow", "alwaysAllow": True, "permissionPattern": "*:**"}
+        refused = await http.post(f"/api/tasks/{task.id}/respond", json=answer)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["fieldErrors"]["permissionPattern"] == [
+            "Pattern '*:**' allows every tool; send \"allowBroad\": true if that is what you mean"]
+        rules = (await http.get("/api/permissions/rules")).json()
+        assert "*:**" not in [r["pattern"] for r in rules]
+    assert [p.id for p in await pending()] == [request.id]  # still a person's to answer
+    await client.respond(task.id, request.id, "allow")
+    await wait_for_status(client, task.id, "completed")
+
+
+@given(st.sampled_from(["*", "bash", "Write", " grep ", "frobnicate"]),
+       st.lists(st.sampled_from(["*", "**", "/", "?", "\\*", "a", " ", "\n", "x/y", ";"]), min_size=1, max_size=5))
+def test_the_schema_says_which_allow_rules_are_broad(tool: str, parts: list[str]) -> None:
+    """The OpenAPI schema's BROAD_PATTERN_REGEX (what clients and fuzzers see) and the server's check agree."""
+    import re
+
+    from taskboard.models import BROAD_PATTERN_REGEX, PATTERN_REGEX
+    from taskboard_backend.permissions import InvalidPattern, broadness
+
+    pattern = f"{tool}:{''.join(parts)}"
+    if not re.match(PATTERN_REGEX, pattern):
+        return
+    try:
+        compiled = compile_pattern(pattern)
+    except InvalidPattern:
+        return
+    assert bool(re.match(BROAD_PATTERN_REGEX, pattern)) == (broadness(compiled) is not None), pattern

@@ -125,6 +125,16 @@ async def test_everything_the_server_sends_parses_strictly(http: httpx.AsyncClie
         body = (await http.get(path)).text
         datas = [line[6:] for line in body.splitlines() if line.startswith("data: ")]
         assert datas and all(strict(d) is not None for d in datas)
+    # The watch stream never ends by itself: its replay of this task's changes is read, then it is closed.
+    since = task.revision - 1 if task.revision else 0
+    async with http.stream("GET", "/api/events", params={"since": since}) as watch:
+        seen = ""
+        async for chunk in watch.aiter_text():
+            seen += chunk
+            if f'"taskId":"{task.id}"' in seen and seen.endswith("\n\n"):
+                break
+    datas = [line[6:] for line in seen.splitlines() if line.startswith("data: ")]
+    assert datas and all(strict(d) is not None for d in datas)
 
 
 @pytest.mark.parametrize("stream", ["logs", "progress"])

@@ -189,6 +189,16 @@ class CompiledPattern:
         return self._regex(kind).fullmatch(arg) is not None
 
 
+def broadness(pattern: CompiledPattern) -> str | None:
+    """What an allow rule would cover beyond one tool's particular arguments, or None: `*:…` covers every
+    tool, and an argument made only of wildcards (and `/`) covers every argument of its tool."""
+    if pattern.tool == "*":
+        return "every tool"
+    if not re.sub(r"\\.", "x", pattern.arg).strip("*/? " + PATTERN_SPACE):
+        return f"every argument of {pattern.tool}"
+    return None
+
+
 def compile_pattern(text: str) -> CompiledPattern:
     if not isinstance(text, str) or "\x00" in text:
         raise InvalidPattern("Pattern must be a string without NUL characters")

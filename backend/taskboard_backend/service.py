@@ -22,7 +22,7 @@ from taskboard.models import (
     detect_content_type,
 )
 from taskboard_backend.errors import ApiError, Conflict, InvalidTransition, NotFound, field_error
-from taskboard_backend.permissions import InvalidPattern, compile_pattern
+from taskboard_backend.permissions import CompiledPattern, InvalidPattern, broadness, compile_pattern
 from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
@@ -329,9 +329,10 @@ class TaskService:
                 raise field_error("alwaysAllow", "alwaysAllow can only be used with behavior 'allow'")
             pattern = body.permission_pattern or row["suggested_pattern"]
             try:
-                compile_pattern(pattern)
+                compiled = compile_pattern(pattern)
             except InvalidPattern as exc:
                 raise field_error("permissionPattern", str(exc)) from None
+            _refuse_broad(compiled, body.allow_broad, "permissionPattern")
         now = now_iso()
         async with self.store.transaction() as tx:
             status = "allowed" if body.behavior == "allow" else "denied"
@@ -384,9 +385,11 @@ class TaskService:
 
     async def create_rule(self, body: PermissionRuleCreate) -> dict[str, Any]:
         try:
-            compile_pattern(body.pattern)
+            compiled = compile_pattern(body.pattern)
         except InvalidPattern as exc:
             raise field_error("pattern", str(exc)) from None
+        if body.behavior == "allow":
+            _refuse_broad(compiled, body.allow_broad, "pattern")
         rule = {"id": new_id(), "pattern": body.pattern, "behavior": body.behavior, "source": "user",
                 "createdAt": now_iso()}
         async with self.store.transaction() as tx:
@@ -539,6 +542,15 @@ async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
         if row is not None and row["status"] == "pending":
             return True
     return False
+
+
+def _refuse_broad(pattern: CompiledPattern, meant: bool, field: str) -> None:
+    """An allow rule for every tool or every argument is a decision about much more than the request a
+    person was shown: saved only when the caller says so (allowBroad)."""
+    covers = broadness(pattern)
+    if covers is not None and not meant:
+        raise field_error(field, f"Pattern {pattern.text!r} allows {covers}; send \"allowBroad\": true if that is "
+                                 "what you mean")
 
 
 def _project_wire(row: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -599,7 +600,7 @@ def check_database(path: Path) -> None:
     if not path.exists():
         return
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True)) as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -647,6 +648,9 @@ class Store:
         self._inline: sqlite3.Connection | None = None
         self._inline_deadline = 0.0
         self._slow_reader: aiosqlite.Connection | None = None
+        # Checkpoints have a connection (and so a thread) of their own: a slow read moved off the loop
+        # must not queue behind one (a 30 MB checkpoint with its fsync takes tens of milliseconds).
+        self._checkpoint_db: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self.commits = 0
         # Why writes fail right now (None when the last one worked): /api/health says it.
@@ -675,6 +679,7 @@ class Store:
         self._inline = _connect_sync(self.path)
         self._inline.set_progress_handler(lambda: time.perf_counter() > self._inline_deadline, 20000)
         self._slow_reader = await self._connect()
+        self._checkpoint_db = await self._connect()
         row = await self.fetchone("SELECT COALESCE(MAX(revision), 0) AS rev FROM events")
         task_rev = await self.fetchone("SELECT COALESCE(MAX(revision), 0) AS rev FROM tasks")
         self.revision = max(int(row["rev"]), int(task_rev["rev"])) if row and task_rev else 0
@@ -694,7 +699,7 @@ class Store:
                 async with asyncio.timeout(CHECKPOINT_SECONDS):
                     await self._checkpoint_soon.wait()
             self._checkpoint_soon.clear()
-            if self._slow_reader is None:
+            if self._checkpoint_db is None:
                 continue
             if self.commits == checkpointed:
                 if self.wal_bytes() > WAL_SIZE_LIMIT and self._writer is not None:
@@ -707,7 +712,7 @@ class Store:
             checkpointed = self.commits
             try:
                 # PASSIVE, on the reader's thread: writers go on meanwhile.
-                await self._slow_reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                await self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 self.checkpoints += 1
                 if self.wal_bytes() > WAL_TRUNCATE_BYTES and self._writer is not None:
                     # Readers kept it from finishing (or writes outran it): finish it holding the
@@ -765,8 +770,10 @@ class Store:
             release_database(self.path)
         if self._checkpointer is not None:
             self._checkpointer.cancel()
-        if self._slow_reader is not None:
-            await self._slow_reader.close()
+        for conn in (self._slow_reader, self._checkpoint_db):
+            if conn is not None:
+                await conn.close()
+        self._checkpoint_db = None
         for db in (self._inline, self._writer):
             if db is not None:
                 db.close()

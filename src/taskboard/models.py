@@ -72,6 +72,9 @@ JsonFloat = Annotated[float, BeforeValidator(_json_number)]
 # schema and the server never disagree about what a pattern is.
 PATTERN_SPACE = " \t\n\r\f\v"
 PATTERN_REGEX = r"^[ \t\n\r\f\v]*(\*|[A-Za-z0-9_.\-]{1,64})[ \t\n\r\f\v]*:[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+# A pattern for every tool (`*:…`), or for every argument of one (an argument of wildcards and `/` only).
+BROAD_PATTERN_REGEX = (r"^[ \t\n\r\f\v]*(\*[ \t\n\r\f\v]*:[\s\S]*|[A-Za-z0-9_.\-]{1,64}[ \t\n\r\f\v]*:"
+                       r"[*/? \t\n\r\f\v]*)$")
 
 
 class WireModel(BaseModel):
@@ -456,6 +459,8 @@ class PermissionResponse(RequestModel):
     always_allow: StrictBool | None = None
     permission_pattern: StrictStr | None = Field(default=None, min_length=1, max_length=PATTERN_MAX,
                                                  json_schema_extra={"pattern": PATTERN_REGEX})
+    # A pattern for every tool, or every argument of one, is refused unless this says it is meant.
+    allow_broad: StrictBool = False
 
 
 class PermissionRule(WireModel):
@@ -467,8 +472,17 @@ class PermissionRule(WireModel):
 
 
 class PermissionRuleCreate(RequestModel):
+    # The schema says what the server checks: an allow rule whose pattern covers every tool, or every
+    # argument of one (BROAD_PATTERN_REGEX), is valid only with allowBroad true.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"behavior": {"const": "allow"}, "allowBroad": {"const": False}}},
+        "then": {"properties": {"pattern": {"not": {"pattern": BROAD_PATTERN_REGEX}}}},
+    })
+
     pattern: StrictStr = Field(min_length=1, max_length=PATTERN_MAX, json_schema_extra={"pattern": PATTERN_REGEX})
     behavior: Literal["allow", "deny"]
+    # An allow rule for every tool, or for every argument of one, is refused unless this says it is meant.
+    allow_broad: StrictBool = False
 
 
 # --------------------------------------------------------------------------- provenance, siblings

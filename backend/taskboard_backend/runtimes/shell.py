@@ -48,8 +48,11 @@ PROTOCOL_PREFIX = "::taskboard "
 MAX_RESULT_CHARS = 100_000
 MAX_LINE_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
-# After the shell has exited and its group was ended: how long the rest of its output may take.
+# After the shell has exited and its group was ended, its output is read to the end; a pipe that
+# gives nothing for DRAIN_SECONDS (or still flows after DRAIN_MAX_SECONDS: a process outside the
+# group writing to it) is no longer read.
 DRAIN_SECONDS = 2.0
+DRAIN_MAX_SECONDS = 30.0
 TRUNCATED = " [… line truncated: {n} bytes in all]"
 LOG_BATCH = 500
 # What the store keeps of one log line (RunContextImpl.log).
@@ -152,6 +155,7 @@ class Child:
         self.stdout = stdout
         self.stderr = stderr
         self._transports = transports
+        self.last_activity = time.monotonic()  # when a reader last read or stored something
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str]) -> Child:
@@ -236,13 +240,23 @@ class ShellRuntime:
             proc.stdin.close()
             # The command is over: what it left in its group goes too, and with it the pipes they held.
             await kill_group(proc.pid)
-            try:
-                async with asyncio.timeout(DRAIN_SECONDS):
-                    await asyncio.shield(readers)
-            except TimeoutError:
-                readers.cancel()  # something outside the group still holds stdout: the task is over anyway
-                with contextlib.suppress(asyncio.CancelledError):
-                    await readers
+            # What it printed is read and stored to the last line, however long storing takes: only
+            # a pipe that stays silent (held open by a process that left the group) is given up on.
+            ended = time.monotonic()
+            while True:
+                try:
+                    async with asyncio.timeout(DRAIN_SECONDS):
+                        await asyncio.shield(readers)
+                    break
+                except TimeoutError:
+                    now = time.monotonic()
+                    if now - proc.last_activity >= DRAIN_SECONDS or now - ended >= DRAIN_MAX_SECONDS:
+                        readers.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await readers
+                        await ctx.log("system", "The command ended; its output is held open by a process that "
+                                                "left its process group, and is no longer read")
+                        break
         except BaseException:
             readers.cancel()
             await kill_group(proc.pid)
@@ -260,12 +274,13 @@ class ShellRuntime:
 
     async def _read_stdout(self, ctx: RunContext, proc: Child, output: Tail, result: dict[str, Any]) -> None:
         async for batch in read_line_batches(proc.stdout):
+            proc.last_activity = time.monotonic()
             lines: list[tuple[str, str]] = []
             for raw, size in batch:
                 if raw.startswith(PROTOCOL_PREFIX.encode()):
                     # What was printed before it is stored before it is acted on.
                     if lines:
-                        await store_lines(ctx, lines)
+                        await store_lines(ctx, lines, proc)
                         lines = []
                     if size != len(raw):
                         await ctx.log("stderr", f"Protocol line refused: longer than {MAX_LINE_BYTES} bytes")
@@ -276,11 +291,12 @@ class ShellRuntime:
                 line = log_text(raw, size)
                 output.append(line)
                 lines.append(("stdout", line))
-            await store_lines(ctx, lines)
+            await store_lines(ctx, lines, proc)
 
     async def _read_stderr(self, ctx: RunContext, proc: Child) -> None:
         async for batch in read_line_batches(proc.stderr):
-            await store_lines(ctx, [("stderr", log_text(raw, size)) for raw, size in batch])
+            proc.last_activity = time.monotonic()
+            await store_lines(ctx, [("stderr", log_text(raw, size)) for raw, size in batch], proc)
 
 
     async def _handle_message(self, ctx: RunContext, proc: Child, text: str,
@@ -322,11 +338,13 @@ class ShellRuntime:
             await ctx.log("stderr", f"Unknown protocol message type {kind!r} ignored")
 
 
-async def store_lines(ctx: RunContext, lines: list[tuple[str, str]]) -> None:
+async def store_lines(ctx: RunContext, lines: list[tuple[str, str]], proc: Child | None = None) -> None:
     """At most LOG_BATCH lines a transaction, and the loop's other work between them: a command that
     prints 100,000 lines does not hold up a list request for the length of one huge commit."""
     for start in range(0, len(lines), LOG_BATCH):
         await ctx.log_many(lines[start:start + LOG_BATCH])
+        if proc is not None:
+            proc.last_activity = time.monotonic()
         if start + LOG_BATCH < len(lines):
             await asyncio.sleep(0)
 
