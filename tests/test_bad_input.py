@@ -175,8 +175,8 @@ async def test_execute_on_an_unconfigured_runtime(client: TaskboardClient) -> No
     with pytest.raises(Exception) as refused:
         await client.execute(task.id)
     assert refused.value.status == 400
-    assert refused.value.message == ("Runtime 'claude-code' is not configured on this server; "
-                                     "available: demo, shell")
+    assert refused.value.message == ("Runtime 'claude-code' is not configured on this server (start the server "
+                                     "with --enable-claude to allow it); available: demo, shell")
     assert (await client.get_task(task.id)).status == "queued"
 
 

@@ -59,6 +59,14 @@ def _ts(delta: timedelta) -> str:
     return (utcnow() - delta).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _simulated(service: TaskService, agent: str) -> str:
+    """`agent` when it runs on the demo runtime here, else a seed agent that does: with --enable-claude,
+    claude-code is real, and the demo's tasks must not spend the operator's money or run on their machine."""
+    if service.runner.runtime_id_for(agent) == "demo":
+        return agent
+    return next((a for a in _AGENTS if service.runner.runtime_id_for(a) == "demo"), "demo")
+
+
 async def seed_demo(service: TaskService) -> None:
     row = await service.store.fetchone("SELECT COUNT(*) AS n FROM tasks")
     if row and row["n"]:
@@ -85,24 +93,29 @@ async def seed_demo(service: TaskService) -> None:
         ("Backfill search index", platform["id"], TaskStatus.CANCELLED, 3, "ollama", {"hours": 4}),
     ]
     for title, project_id, status, priority, agent, extra in history:
-        await _historic_task(service, title, project_id, status, priority, agent, extra)
+        await _historic_task(service, title, project_id, status, priority, _simulated(service, agent), extra)
 
     await service.create_task(TaskCreate(title="Draft onboarding email sequence", project_id=marketing["id"],
-                                         priority=2, assigned_agent="claude-code", agent_profile="technical-writer",
+                                         priority=2, assigned_agent=_simulated(service, "claude-code"),
+                                         agent_profile="technical-writer",
                                          description="Five emails for the first two weeks of a trial"))
     queued = await service.create_task(TaskCreate(title="Refresh competitor pricing table",
                                                   project_id=marketing["id"], priority=1,
-                                                  assigned_agent="anthropic-direct", agent_profile="researcher"))
+                                                  assigned_agent=_simulated(service, "anthropic-direct"),
+                                                  agent_profile="researcher"))
     await service.update_task(queued["id"], TaskUpdate(status=TaskStatus.QUEUED))
 
     await service.create_workflow(WorkflowCreate(
         name="Weekly research digest", project_id=research["id"],
         steps=[
-            WorkflowStep(title="Collect new papers", assigned_agent="claude-code", agent_profile="researcher",
+            WorkflowStep(title="Collect new papers", assigned_agent=_simulated(service, "claude-code"),
+                         agent_profile="researcher",
                          params={"steps": 4, "output": "json"}),
-            WorkflowStep(title="Summarize each paper", assigned_agent="claude-code", agent_profile="researcher",
+            WorkflowStep(title="Summarize each paper", assigned_agent=_simulated(service, "claude-code"),
+                         agent_profile="researcher",
                          params={"steps": 6}),
-            WorkflowStep(title="Write the digest", assigned_agent="claude-code", agent_profile="technical-writer",
+            WorkflowStep(title="Write the digest", assigned_agent=_simulated(service, "claude-code"),
+                         agent_profile="technical-writer",
                          params={"steps": 5}),
         ]))
 
@@ -178,7 +191,7 @@ async def _historic_task(service: TaskService, title: str, project_id: str, stat
 async def _start(service: TaskService, index: int, params: dict[str, Any], project_id: str | None) -> None:
     title, description = _LIVE_TITLES[index % len(_LIVE_TITLES)]
     body = TaskCreate(title=title, description=description, project_id=project_id, priority=index % 4,
-                      assigned_agent=_AGENTS[index % len(_AGENTS)], agent_profile=_PROFILES[index % len(_PROFILES)],
+                      assigned_agent=_simulated(service, _AGENTS[index % len(_AGENTS)]), agent_profile=_PROFILES[index % len(_PROFILES)],
                       params=params or None)
     try:
         await service.spawn(body)
@@ -191,13 +204,18 @@ async def answer_unattended(service: TaskService, older_than: timedelta) -> int:
     cutoff = _ts(older_than)
     answered = 0
     for row in await service.store.fetchall(
-            "SELECT id, task_id FROM permissions WHERE status = 'pending' AND created_at < ?", (cutoff,)):
+            "SELECT p.id, p.task_id, t.assigned_agent FROM permissions p JOIN tasks t ON t.id = p.task_id"
+            " WHERE p.status = 'pending' AND p.created_at < ?", (cutoff,)):
+        if service.runner.runtime_id_for(row["assigned_agent"]) != "demo":
+            continue  # a real agent's request (claude-code) waits for a person, however long
         with contextlib.suppress(ApiError):
             await service.respond(row["task_id"], PermissionResponse(
                 notification_id=row["id"], behavior="allow", message="Nobody answered; the demo allowed it"))
             answered += 1
     for row in await service.store.fetchall(
-            "SELECT id FROM tasks WHERE status = 'awaiting_input' AND updated_at < ?", (cutoff,)):
+            "SELECT id, assigned_agent FROM tasks WHERE status = 'awaiting_input' AND updated_at < ?", (cutoff,)):
+        if service.runner.runtime_id_for(row["assigned_agent"]) != "demo":
+            continue
         with contextlib.suppress(ApiError):
             await service.send_message(row["id"], MessageCreate(message="(demo) Nobody answered: use your judgement"))
             answered += 1

@@ -13,13 +13,14 @@ import json
 import logging
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskboard.models import MAX_RESUME_COUNT, SEED_AGENT_IDS, TaskStatus, execute_refusal, resume_refusal
 from taskboard_backend.errors import ApiError, BudgetExceeded, InvalidTransition, NotFound
 from taskboard_backend.permissions import Rule, decide, request_argument, request_key, suggest_pattern
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
-from taskboard_backend.runtimes.base import PermissionDecision
+from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
 from taskboard_backend.store import StoreNotWritable, new_id, now_iso, utcnow
 
@@ -45,10 +46,21 @@ class Runner:
         self.runtimes: dict[str, Runtime] = {"demo": DemoRuntime()}
         if settings.enable_shell:
             self.runtimes["shell"] = ShellRuntime(settings.shell_env)
+        if settings.enable_claude:
+            from taskboard_backend.runtimes.claude_code import ClaudeCodeRuntime
+
+            self.runtimes["claude-code"] = ClaudeCodeRuntime(
+                home=settings.claude_dir / "home", work_root=settings.claude_dir / "work",
+                roots=tuple(Path(r) for r in settings.claude_roots), env_names=settings.shell_env,
+                anthropic_env=settings.anthropic_env, model=settings.claude_model,
+                permission_window=settings.claude_permission_window)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
         self._answer_waiters: dict[str, asyncio.Future[str]] = {}
+        # Answers to a parked run's request that arrived after its run was gone (a restart): the
+        # attempt started to carry on takes its answer from here.
+        self._parked_answers: dict[str, dict[str, PermissionDecision]] = {}
         self.on_finished: list[Any] = []  # callbacks(task_wire) after a run ends
         self._finishing: set[asyncio.Task[None]] = set()  # runs waiting for the disk to say they ended
 
@@ -56,8 +68,8 @@ class Runner:
 
     def runtime_id_for(self, assigned_agent: str | None) -> str:
         agent = assigned_agent or self.settings.default_runtime
-        if self.settings.alias_seed_agents and agent in SEED_AGENT_IDS:
-            return "demo"
+        if self.settings.alias_seed_agents and agent in SEED_AGENT_IDS and agent not in self.runtimes:
+            return "demo"  # --demo: the seed's agents run on the demo runtime, unless this one is real here
         return agent
 
     def check_runtime(self, assigned_agent: str | None) -> Runtime:
@@ -65,7 +77,8 @@ class Runner:
         runtime = self.runtimes.get(runtime_id)
         if runtime is None:
             available = ", ".join(sorted(self.runtimes))
-            hint = " (start the server with --enable-shell to allow it)" if runtime_id == "shell" else ""
+            hint = {"shell": " (start the server with --enable-shell to allow it)",
+                    "claude-code": " (start the server with --enable-claude to allow it)"}.get(runtime_id, "")
             raise ApiError(
                 f"Runtime '{runtime_id}' is not configured on this server{hint}; available: {available}",
                 code="runtime_unavailable",
@@ -175,10 +188,20 @@ class Runner:
         try:
             task = await self.store.require_task(task_id)
             ctx = RunContextImpl(self, task, attempt, resumed)
+            if task.get("project_id"):
+                project = await self.store.fetchone("SELECT working_directory FROM projects WHERE id = ?",
+                                                    (task["project_id"],))
+                ctx.project_dir = project["working_directory"] if project else None
             if self._slots.locked():
                 await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
-            async with self._slots:
+            await self._slots.acquire()
+            ctx.holds_slot = True
+            try:
                 result = await runtime.run(ctx)
+            finally:
+                if ctx.holds_slot:
+                    ctx.holds_slot = False
+                    self._slots.release()
             try:
                 final = await self._finish(task_id, attempt, TaskStatus.COMPLETED, result=result)
             except StoreNotWritable as exc:
@@ -295,10 +318,57 @@ class Runner:
 
     # ------------------------------------------------------------------ answers from the API
 
-    def deliver_permission(self, notification_id: str, decision: PermissionDecision) -> None:
+    def deliver_permission(self, notification_id: str, decision: PermissionDecision) -> bool:
+        """Whether a run was waiting for this answer."""
         fut = self._permission_waiters.pop(notification_id, None)
         if fut is not None and not fut.done():
             fut.set_result(decision)
+            return True
+        return False
+
+    async def continue_parked(self, task_id: str, notification_id: str, decision: PermissionDecision) -> bool:
+        """A person answered a request a parked run waits for, and that run is gone (the server restarted
+        while it waited): once every request it waits for is answered, start a new attempt that resumes the
+        agent's session with the answers. It is the same run carrying on, not a resume: resume_count is
+        not touched."""
+        if task_id in self._active:
+            return False
+        task = await self.store.get_task_row(task_id)
+        if task is None or task["status"] != TaskStatus.RUNNING:
+            return False
+        checkpoint = json.loads(task["checkpoint"]) if task["checkpoint"] else {}
+        parked = parked_entries(checkpoint)
+        if notification_id not in {p["notificationId"] for p in parked}:
+            return False
+        answers = self._parked_answers.setdefault(task_id, {})
+        answers[notification_id] = decision
+        for entry in parked:
+            if entry["notificationId"] in answers:
+                continue
+            row = await self.store.fetchone("SELECT status, behavior, response_message FROM permissions WHERE id = ?",
+                                            (entry["notificationId"],))
+            if row is None or row["status"] == "pending":
+                return False  # another still waits for a person
+            # Answered before a restart lost what was said: behavior and message are on record.
+            behavior = "allow" if row["behavior"] == "allow" else "deny"
+            answers[entry["notificationId"]] = PermissionDecision(behavior=behavior, message=row["response_message"])
+        runtime = self.runtimes.get(self.runtime_id_for(task["assigned_agent"]))
+        if runtime is None:
+            return False
+        now = now_iso()
+        async with self.store.transaction() as tx:
+            attempt = int(task["attempt"]) + 1
+            wire = await tx.update_task(task_id, {"attempt": attempt, "started_at": now},
+                                        from_statuses=[TaskStatus.RUNNING], attempt=int(task["attempt"]))
+            if wire is None:
+                return False
+            await tx.execute("INSERT INTO runs (task_id, attempt, runtime, started_at) VALUES (?, ?, ?, ?)",
+                             (task_id, attempt, runtime.id, now))
+            await tx.task_event(task_id, "log", "system", f"The request was answered: carrying on (attempt {attempt}, "
+                                                          f"runtime {runtime.id})")
+        handle = asyncio.create_task(self._run(task_id, attempt, runtime, True), name=f"run:{task_id}:{attempt}")
+        self._active[task_id] = (attempt, handle)
+        return True
 
     def deliver_answer(self, task_id: str, message: str) -> None:
         fut = self._answer_waiters.pop(task_id, None)
@@ -337,11 +407,32 @@ class RunContextImpl:
         self.title: str = task["title"]
         self.description: str | None = task["description"]
         self.params: dict[str, Any] = json.loads(task["params"]) if task["params"] else {}
+        # The task's project's workingDirectory, filled in by Runner._run (claude-code works there).
+        self.project_dir: str | None = None
         self.checkpoint: dict[str, Any] | None = json.loads(task["checkpoint"]) if task["checkpoint"] else None
         self.resumed = resumed
         self.speed = max(runner.settings.demo_speed, 0.001)
         self.budget_micros = runner.budget_micros_for(task)
         self.run_cost = 0
+        # The answers (by notification id) to the requests this task's parked run waited for, when this
+        # attempt carries it on after a restart.
+        self.parked_answers: dict[str, PermissionDecision] = runner._parked_answers.pop(self.task_id, {})
+        self.holds_slot = False
+
+    @contextlib.asynccontextmanager
+    async def slot_released(self) -> Any:
+        """While a run waits for a person with nothing running (a parked claude-code run), its runner slot
+        is free for other tasks; it takes one again before it goes on."""
+        if not self.holds_slot:
+            yield
+            return
+        self.holds_slot = False
+        self.runner._slots.release()
+        try:
+            yield
+        finally:
+            await self.runner._slots.acquire()  # if this is cancelled, no slot is held, and none is given back
+            self.holds_slot = True
 
     async def _owns(self, tx: Tx) -> None:
         row = await tx.fetchone("SELECT status, attempt FROM tasks WHERE id = ?", (self.task_id,))
@@ -407,8 +498,9 @@ class RunContextImpl:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
     async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
-                                 message: str | None = None) -> PermissionDecision:
-        key = request_key(tool_name, tool_input)
+                                 message: str | None = None, *, cwd: str | None = None,
+                                 on_pending: Any = None) -> PermissionDecision:
+        key = request_key(tool_name, tool_input, cwd)
         rule_rows = await self.store.fetchall("SELECT id, pattern, behavior FROM permission_rules")
         verdict = decide([Rule(r["id"], r["pattern"], r["behavior"]) for r in rule_rows], key)
         notification_id = f"notif-{new_id()}"
@@ -418,7 +510,7 @@ class RunContextImpl:
         async with self.store.transaction() as tx:
             await self._owns(tx)
             base = (notification_id, self.task_id, self.attempt, tool_name, json.dumps(tool_input), message,
-                    suggest_pattern(tool_name, tool_input), now)
+                    suggest_pattern(tool_name, tool_input, cwd), now)
             if verdict is not None:
                 behavior, rule = verdict
                 status = "allowed" if behavior == "allow" else "denied"
@@ -451,6 +543,8 @@ class RunContextImpl:
                 self.runner._permission_waiters[notification_id] = fut
         if verdict is not None:
             return PermissionDecision(behavior=verdict[0])
+        if on_pending is not None:
+            on_pending(notification_id)
         return await fut
 
     async def ask(self, question: str) -> str:

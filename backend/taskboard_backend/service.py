@@ -35,7 +35,7 @@ from taskboard_backend.permissions import (
 )
 from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
-from taskboard_backend.runtimes.base import PermissionDecision
+from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.settings import Settings
 from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, utcnow
 
@@ -60,8 +60,16 @@ class TaskService:
         """Tasks left running or awaiting_input by a crash become failed, resumable."""
         now = now_iso()
         async with self.store.transaction() as tx:
-            rows = await tx.fetchall("SELECT id FROM tasks WHERE status IN ('running', 'awaiting_input')")
-            ids = [r["id"] for r in rows]
+            rows = await tx.fetchall("SELECT id, status, checkpoint FROM tasks "
+                                     "WHERE status IN ('running', 'awaiting_input')")
+            ids = []
+            for r in rows:
+                if r["status"] == TaskStatus.RUNNING and await _parked_and_pending(tx, r["checkpoint"]):
+                    # Its agent ended its turn to wait for a person, session kept: it still waits, and
+                    # carries on when answered (Runner.continue_parked).
+                    await tx.task_event(r["id"], "log", "system", "Server restarted: still waiting for approval")
+                    continue
+                ids.append(r["id"])
             for task_id in ids:
                 await tx.task_event(task_id, "log", "error", INTERRUPTED_ERROR)
                 await tx.transition(task_id, TaskStatus.FAILED,
@@ -368,8 +376,10 @@ class TaskService:
                                 {"notificationId": body.notification_id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
             answered = await self._answer_pending_by_rules(tx) if pattern is not None else []
-        self.runner.deliver_permission(body.notification_id, PermissionDecision(
-            behavior=body.behavior, message=body.message, updated_input=body.updated_input))
+        decision = PermissionDecision(behavior=body.behavior, message=body.message, updated_input=body.updated_input)
+        if not self.runner.deliver_permission(body.notification_id, decision):
+            # A parked run (claude-code) whose server restarted while it waited carries on with this answer.
+            await self.runner.continue_parked(task_id, body.notification_id, decision)
         self._deliver_rule_answers(answered)
 
     async def _answer_pending_by_rules(self, tx: Any) -> list[tuple[str, str]]:
@@ -450,10 +460,13 @@ class TaskService:
     # ------------------------------------------------------------------ projects, workflows
 
     async def create_project(self, body: ProjectCreate) -> dict[str, Any]:
-        project = {"id": new_id(), "name": body.name, "description": body.description, "createdAt": now_iso()}
+        project = {"id": new_id(), "name": body.name, "description": body.description,
+                   "workingDirectory": body.working_directory, "createdAt": now_iso()}
         async with self.store.transaction() as tx:
-            await tx.execute("INSERT INTO projects (id, name, description, created_at) VALUES (?, ?, ?, ?)",
-                             (project["id"], body.name, body.description, project["createdAt"]))
+            await tx.execute("INSERT INTO projects (id, name, description, working_directory, created_at)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             (project["id"], body.name, body.description, body.working_directory,
+                              project["createdAt"]))
         return {**{k: v for k, v in project.items() if v is not None}, "taskCount": 0}
 
     async def list_projects(self) -> list[dict[str, Any]]:
@@ -550,13 +563,38 @@ class TaskService:
         for rt in (DemoRuntime, ShellRuntime):
             out.append({"id": rt.id, "name": rt.name, "description": rt.description,
                         "enabled": rt.id in self.runner.runtimes})
+        from taskboard_backend.runtimes.claude_code import ClaudeCodeRuntime, sdk_available
+
+        if "claude-code" in self.runner.runtimes:
+            out.append({"id": "claude-code", "name": ClaudeCodeRuntime.name,
+                        "description": ClaudeCodeRuntime.description, "enabled": True})
         aliased = self.settings.alias_seed_agents
         for agent in SEED_AGENT_IDS:
+            if agent in self.runner.runtimes:
+                continue
+            if agent == "claude-code" and not aliased:
+                why = sdk_available() or "start the server with --enable-claude (and ANTHROPIC_API_KEY) to run it"
+                out.append({"id": agent, "name": ClaudeCodeRuntime.name, "description": f"Off: {why}",
+                            "enabled": False})
+                continue
             out.append({"id": agent, "name": agent,
                         "description": "Runs on the demo runtime in this demo server" if aliased
                         else "Not configured on this server",
                         "enabled": aliased, **({"aliasOf": "demo"} if aliased else {})})
         return out
+
+
+async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
+    """Whether a task's run parked (claude-code) and still waits for one of its requests."""
+    try:
+        data = json.loads(checkpoint) if checkpoint else None
+    except ValueError:
+        return False
+    for entry in parked_entries(data):
+        row = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (entry["notificationId"],))
+        if row is not None and row["status"] == "pending":
+            return True
+    return False
 
 
 def _refuse_broad(pattern: CompiledPattern, meant: bool, field: str) -> None:
@@ -569,7 +607,8 @@ def _refuse_broad(pattern: CompiledPattern, meant: bool, field: str) -> None:
 
 
 def _project_wire(row: Any) -> dict[str, Any]:
-    body = {"id": row["id"], "name": row["name"], "description": row["description"], "createdAt": row["created_at"],
+    body = {"id": row["id"], "name": row["name"], "description": row["description"],
+            "workingDirectory": row["working_directory"], "createdAt": row["created_at"],
             "taskCount": row["task_count"]}
     return {k: v for k, v in body.items() if v is not None}
 

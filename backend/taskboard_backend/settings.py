@@ -15,6 +15,10 @@ from taskboard.paths import data_dir
 SHELL_ENV_DEFAULT = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
                      "TERM")
 
+# What of the server's environment a claude-code task's CLI gets besides the allow-list: the
+# operator's Anthropic settings (a gateway or a local model server may stand in via the base URL).
+ANTHROPIC_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+
 
 def default_db_path() -> Path:
     return data_dir() / "taskboard.db"
@@ -48,6 +52,16 @@ class Settings:
     # The only variables of the server's environment a shell task's child gets (besides the
     # TASKBOARD_TASK_* ones it is given): never the API key or anything else the server holds.
     shell_env: tuple[str, ...] = SHELL_ENV_DEFAULT
+    # The claude-code runtime (issue 21): off unless enabled; runs Claude Code on this machine.
+    enable_claude: bool = False
+    # Besides the server's own <data>/claude/work, where a task's params.cwd may point.
+    claude_roots: tuple[str, ...] = ()
+    claude_model: str | None = None
+    # ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL (and the like) the operator gives Claude Code tasks.
+    anthropic_env: dict[str, str] = field(default_factory=dict)
+    # Seconds a permission request may wait inside the CLI's callback before the run parks
+    # (ends its turn, keeps the session, resumes when answered). Below the CLI's own limit.
+    claude_permission_window: float = 50.0
     default_runtime: str = "demo"
     # In demo mode the seed's agent ids run on the demo runtime, so the board looks real.
     alias_seed_agents: bool = False
@@ -70,6 +84,11 @@ class Settings:
     demo_interaction_seconds: float = 60.0
     # Freezes the clock and makes ids sequential, for snapshot tests and screenshots.
     fixed_clock: datetime | None = None
+
+    @property
+    def claude_dir(self) -> Path:
+        """The claude-code runtime's own directory: its HOME (sessions) and the tasks' working directories."""
+        return self.db_path.parent / "claude"
 
     def require_safe_bind(self) -> None:
         """Binding beyond loopback without an API key is refused."""

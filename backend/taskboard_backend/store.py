@@ -35,7 +35,7 @@ from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
 
 log = logging.getLogger("taskboard.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # A read first runs on the event loop's own thread, and is moved to a reader thread if it takes
 # longer than this: most reads take a fraction of a millisecond, less than the hand-off between
 # threads costs (GIL included), while a search over a million rows must not stall the loop.
@@ -314,6 +314,10 @@ MIGRATIONS: dict[int, str] = {
         INSERT INTO task_counts VALUES (NEW.status, COALESCE(NEW.project_id, ''), 1, NEW.cost_micros)
         ON CONFLICT DO UPDATE SET n = n + 1, cost_micros = cost_micros + excluded.cost_micros;
     END;
+    """,
+    # Projects gain the directory their agents work in (issue 21: claude-code).
+    3: """
+    ALTER TABLE projects ADD COLUMN working_directory TEXT;
     """,
 }
 

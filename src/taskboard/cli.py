@@ -7,6 +7,7 @@ FastAPI, uvicorn or Textual.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,6 +203,17 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--shell-env", "shell_env", multiple=True, metavar="NAME",
               help="Also pass this variable of the server's environment to shell tasks (repeatable). They get "
                    "PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR and TERM, never the API key.")
+@click.option("--enable-claude", is_flag=True,
+              help="Enable the claude-code runtime (needs taskboard[claude]), which runs Claude Code on this "
+                   "machine; its tool calls wait for approval on the board. Uses ANTHROPIC_API_KEY and "
+                   "ANTHROPIC_BASE_URL from this environment.")
+@click.option("--claude-root", "claude_roots", multiple=True, metavar="DIR", type=click.Path(file_okay=False),
+              help="Also let claude-code tasks work in this directory tree (params.cwd; repeatable). By default "
+                   "each task gets a directory of its own under the server's data directory.")
+@click.option("--claude-model", default=None, metavar="MODEL", help="The model claude-code tasks use by default.")
+@click.option("--claude-permission-window", default=50.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              hidden=True, help="Seconds a permission request waits inside Claude Code's callback before the run "
+                                "ends its turn and waits, its session kept.")
 @click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
               help="USD; execute and resume answer 429 once today's runs cost this much.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
@@ -221,12 +233,13 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
           forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
-          daily_budget: float | None,
+          enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None,
+          claude_permission_window: float, daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
           alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
-    from taskboard_backend.settings import SHELL_ENV_DEFAULT, Settings, default_db_path
+    from taskboard_backend.settings import ANTHROPIC_ENV, SHELL_ENV_DEFAULT, Settings, default_db_path
 
     settings = Settings(
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
@@ -236,13 +249,26 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         max_connections=max_connections, header_timeout_seconds=header_timeout, body_timeout_seconds=body_timeout,
         concurrency=concurrency, demo=demo, demo_speed=demo_speed, enable_shell=enable_shell,
         shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
+        enable_claude=enable_claude, claude_roots=tuple(os.path.realpath(r) for r in claude_roots),
+        claude_model=claude_model, claude_permission_window=claude_permission_window,
+        anthropic_env={name: os.environ[name] for name in ANTHROPIC_ENV if os.environ.get(name)},
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
     )
     settings.require_safe_bind()
-    if enable_shell and not settings.api_key:
-        click.echo("taskboard: warning: the shell runtime is on and there is no API key: any process on this "
+    if enable_claude:
+        from taskboard_backend.runtimes.claude_code import sdk_available
+
+        missing = sdk_available()
+        if missing:
+            raise SystemExit(f"taskboard: --enable-claude: {missing}")
+        if "ANTHROPIC_API_KEY" not in settings.anthropic_env and "ANTHROPIC_AUTH_TOKEN" not in settings.anthropic_env:
+            click.echo("taskboard: warning: --enable-claude without ANTHROPIC_API_KEY in the environment: "
+                       "claude-code tasks will fail until the server is started with one.", err=True)
+    if (enable_shell or enable_claude) and not settings.api_key:
+        which = " and ".join(n for n, on in (("shell", enable_shell), ("claude-code", enable_claude)) if on)
+        click.echo(f"taskboard: warning: the {which} runtime is on and there is no API key: any process on this "
                    "machine, a shell task's own included, can call this API and answer permission requests. "
                    "Set TASKBOARD_API_KEY to keep tasks from deciding for themselves.", err=True)
     serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)

@@ -579,6 +579,7 @@ class Project(WireModel):
     id: str
     name: str
     description: str | None = None
+    working_directory: str | None = None
     created_at: datetime
     task_count: int = 0
 
@@ -586,6 +587,9 @@ class Project(WireModel):
 class ProjectCreate(RequestModel):
     name: StrictStr = Field(min_length=1, max_length=TITLE_MAX)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    # Where the project's agents work (an absolute path; a claude-code run checks it against the
+    # server's allowed roots).
+    working_directory: StrictStr | None = Field(default=None, min_length=1, max_length=4096, pattern=r"^/")
 
 
 class WorkflowStep(RequestModel):

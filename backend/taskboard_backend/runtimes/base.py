@@ -34,6 +34,18 @@ class RunContext(Protocol):
     checkpoint: dict[str, Any] | None
     resumed: bool
     speed: float
+    # The task's project's workingDirectory, if it has one.
+    project_dir: str | None
+    # This run's budget in microdollars (the ledger stops the run past it) and what it has cost so far.
+    budget_micros: int
+    run_cost: int
+    # When this attempt carries on a parked run after a restart: the answers, by notification id.
+    parked_answers: dict[str, PermissionDecision]
+
+    def slot_released(self) -> Any:
+        """An async context manager: the runner slot is free for other tasks inside it (a run that waits
+        for a person with nothing running)."""
+        ...
 
     async def log(self, event_type: str, message: str, data: dict[str, Any] | None = None) -> None: ...
 
@@ -50,7 +62,12 @@ class RunContext(Protocol):
     async def save_checkpoint(self, data: dict[str, Any]) -> None: ...
 
     async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
-                                 message: str | None = None) -> PermissionDecision: ...
+                                 message: str | None = None, *, cwd: str | None = None,
+                                 on_pending: Any = None) -> PermissionDecision:
+        """Saved rules first (deny wins), then a person. `cwd`: what relative paths in the input are
+        relative to (the server's working directory when not given). `on_pending(notification_id)` is
+        called once the request waits for a person."""
+        ...
 
     async def ask(self, question: str) -> str: ...
 
@@ -63,3 +80,15 @@ class Runtime(Protocol):
     description: str
 
     async def run(self, ctx: RunContext) -> RunOutcome: ...
+
+
+def parked_entries(checkpoint: Any) -> list[dict[str, Any]]:
+    """The permission requests a parked run waits for, as its checkpoint holds them under "parked"
+    (`{"notificationId", "tool", "input"}` each). A parked run's agent has ended its turn to wait for
+    people, its session kept: the runner carries it on when every one is answered, even after a restart."""
+    parked = checkpoint.get("parked") if isinstance(checkpoint, dict) else None
+    if isinstance(parked, dict):
+        parked = [parked]
+    if not isinstance(parked, list):
+        return []
+    return [p for p in parked if isinstance(p, dict) and isinstance(p.get("notificationId"), str)]

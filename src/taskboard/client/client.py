@@ -269,8 +269,10 @@ class TaskboardClient(HttpTransport, Capable):
         return [] if self.plain else await self._addition(self._get("/api/projects", list[Project]), [],
                                                           what="Projects")
 
-    async def create_project(self, name: str, description: str | None = None) -> Project:
-        body = {"name": name, **({"description": description} if description is not None else {})}
+    async def create_project(self, name: str, description: str | None = None, *,
+                             working_directory: str | None = None) -> Project:
+        body = {"name": name, **({"description": description} if description is not None else {}),
+                **({"workingDirectory": working_directory} if working_directory is not None else {})}
         return await self._send("POST", "/api/projects", Project, body)
 
     async def get_project(self, project_id: str) -> Project:

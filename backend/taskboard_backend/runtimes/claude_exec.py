@@ -1,0 +1,136 @@
+"""Started by the Claude Agent SDK in place of the Claude Code CLI; runs the real one and outlives it briefly.
+
+Why it exists:
+
+- The SDK starts the CLI with the server's whole environment merged under the one it is given, so a
+  variable the runtime never meant to pass (TASKBOARD_API_KEY, a cloud token) would reach the agent.
+  This keeps only the variables named in TASKBOARD_CLAUDE_KEEP (the runtime's allow-list and the few
+  the SDK sets itself) and runs the CLI named by TASKBOARD_CLAUDE_CLI.
+- The CLI starts each Bash tool in a session of its own, so what a tool leaves running (`cmd &`)
+  is in no group the server could end, and outlives the CLI. This program is a child subreaper
+  (PR_SET_CHILD_SUBREAPER) in a session of its own: everything the CLI starts is its descendant,
+  orphans included, and when the CLI has exited (or this program is told to stop: the signal goes
+  to the CLI first, which ends its tools) every descendant left is ended, TERM then KILL, before it
+  exits with the CLI's status.
+- A server that is killed (SIGKILL, a crash) cannot end its runs: PR_SET_PDEATHSIG makes its death a
+  SIGTERM here, which ends the CLI and the rest as above, so no agent works on with nobody watching.
+
+Only the standard library: it runs under `python -I -S`, in a few milliseconds.
+"""
+
+import ctypes
+import os
+import signal
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+GRACE_SECONDS = 0.3
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def end_descendants() -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = descendants(os.getpid())
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < deadline:
+            reap()
+            if not descendants(os.getpid()):
+                return
+            time.sleep(0.01)
+    reap()
+
+
+def main() -> None:
+    keep = [name for name in os.environ.get("TASKBOARD_CLAUDE_KEEP", "").split(",") if name]
+    cli = os.environ.get("TASKBOARD_CLAUDE_CLI")
+    if not cli:
+        sys.stderr.write("claude_exec: TASKBOARD_CLAUDE_CLI is not set\n")
+        sys.exit(2)
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    try:
+        os.setsid()
+    except OSError:
+        pass  # already a group leader
+    server = os.environ.get("TASKBOARD_CLAUDE_SERVER_PID", "")
+    orphaned = False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        # A server that dies (SIGKILL, a crash) takes its agents with it: TERM comes to us, and goes on.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        orphaned = server.isdigit() and os.getppid() != int(server)  # it died before we asked
+    except (OSError, AttributeError):
+        pass  # not Linux: leftovers of a tool may outlive the run
+    if orphaned:
+        os._exit(1)
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execve(cli, [cli, *sys.argv[1:]], env)
+        finally:
+            os._exit(127)
+
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(child, sig)
+        except OSError:
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    # The CLI holds the pipes to the SDK; once it is gone the SDK must see them close, not wait for us.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    end_descendants()
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(128 - code if code < 0 else code)  # killed by a signal: 128 + its number, as a shell says
+
+
+if __name__ == "__main__":
+    main()
