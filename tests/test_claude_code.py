@@ -440,7 +440,7 @@ def _pids_in(directory: str) -> list[int]:
 
 
 async def test_cancel_during_a_long_bash_ends_its_processes_within_a_second_and_resume_continues(board, model) -> None:
-    server, client = board
+    _server, client = board
     marker = f"marker-{os.getpid()}-{time.monotonic_ns()}"  # on the command line of this test's tool alone
     command = f"python3 -c \"__import__('time').sleep(600)\" {marker}"
     await client.create_rule(f"bash:{command}", "allow")  # this command alone
@@ -467,7 +467,7 @@ async def test_cancel_during_a_long_bash_ends_its_processes_within_a_second_and_
 
 
 async def test_what_a_tool_left_running_ends_with_the_run(board, model) -> None:
-    server, client = board
+    _server, client = board
     marker = f"leftover-{os.getpid()}-{time.monotonic_ns()}"
     command = f"(python3 -c \"__import__('time').sleep(600)\" {marker} > /dev/null 2>&1 &)"
     model.script([tool("Bash", {"command": command, "description": "start something and leave"})], [text("Left.")])

@@ -59,7 +59,7 @@ def _ts(delta: timedelta) -> str:
     return (utcnow() - delta).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _simulated(service: TaskService, agent: str) -> str:
+def _simulated(service: TaskService, agent: AgentId) -> AgentId:
     """`agent` when it runs on the demo runtime here, else a seed agent that does: with --enable-claude,
     claude-code is real, and the demo's tasks must not spend the operator's money or run on their machine."""
     if service.runner.runtime_id_for(agent) == "demo":
@@ -191,7 +191,8 @@ async def _historic_task(service: TaskService, title: str, project_id: str, stat
 async def _start(service: TaskService, index: int, params: dict[str, Any], project_id: str | None) -> None:
     title, description = _LIVE_TITLES[index % len(_LIVE_TITLES)]
     body = TaskCreate(title=title, description=description, project_id=project_id, priority=index % 4,
-                      assigned_agent=_simulated(service, _AGENTS[index % len(_AGENTS)]), agent_profile=_PROFILES[index % len(_PROFILES)],
+                      assigned_agent=_simulated(service, _AGENTS[index % len(_AGENTS)]),
+                      agent_profile=_PROFILES[index % len(_PROFILES)],
                       params=params or None)
     try:
         await service.spawn(body)

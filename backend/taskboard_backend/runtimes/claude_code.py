@@ -260,7 +260,8 @@ class ClaudeCodeRuntime:
                 # Nothing runs while it waits: the runner slot is free meanwhile.
                 decisions = [await p.waiter for p in parked]
             await ctx.progress(0, None, phase="working", message="Resuming with the answer")
-            prompt = self._answered(state, [(p.tool_name, p.tool_input, d) for p, d in zip(parked, decisions)])
+            answered = [(p.tool_name, p.tool_input, d) for p, d in zip(parked, decisions, strict=True)]
+            prompt = self._answered(state, answered)
             await ctx.save_checkpoint(state.checkpoint())
             verdicts = ", ".join(d.behavior for d in decisions)
             await ctx.log("system", f"Resuming session {state.session_id} with the answer ({verdicts})")
@@ -300,13 +301,18 @@ class ClaudeCodeRuntime:
             max_turns = DEFAULT_MAX_TURNS
         budget_micros = getattr(ctx, "budget_micros", None)
         wanted = params.get("maxBudgetUsd")
-        if isinstance(wanted, int | float) and not isinstance(wanted, bool) and wanted > 0 and budget_micros is not None:
+        asked = isinstance(wanted, int | float) and not isinstance(wanted, bool) and wanted > 0
+        if asked and budget_micros is not None and isinstance(wanted, int | float):
             # A task may ask for less than the server's per-task budget, never more; the ledger holds it too.
             budget_micros = min(budget_micros, int(wanted * 1_000_000))
-            ctx.budget_micros = budget_micros  # type: ignore[attr-defined]
+            ctx.budget_micros = budget_micros
         spent = getattr(ctx, "run_cost", 0)
         model = params.get("model") if isinstance(params.get("model"), str) else self.model
         stderr_tail: list[str] = []
+
+        def on_stderr(line: str) -> None:  # the CLI's last words, for a failure's reason
+            stderr_tail.append(line)
+            del stderr_tail[:-20]
 
         async def can_use_tool(tool_name: str, tool_input: dict[str, Any], context: Any) -> Any:
             return await self._decide(ctx, state, cwd, tool_name, tool_input, context)
@@ -315,7 +321,7 @@ class ClaudeCodeRuntime:
             cwd=str(cwd), env=self.environment(ctx), setting_sources=[], can_use_tool=can_use_tool,
             cli_path=str(self.launcher()), resume=state.session_id, max_turns=max_turns, model=model,
             max_budget_usd=max(0.0, (budget_micros - spent) / 1e6) if budget_micros is not None else None,
-            stderr=lambda line: (stderr_tail.append(line), stderr_tail.__delitem__(slice(0, -20))),
+            stderr=on_stderr,
         )
         client = ClaudeSDKClient(options)
         try:
