@@ -30,8 +30,8 @@ DEFAULT_URL = "http://127.0.0.1:8765"
 @click.option("--api-key", default=None,
               help="The server's API key. Prefer TASKBOARD_API_KEY, so it stays out of shell history.")
 @click.option("--dialect", default=None, metavar="NAME",
-              help="The server's API: taskboard (default), background-tasks, agent-platform, v1-envelope, cortex, "
-                   "or auto (probe it).")
+              help="The server's API: taskboard (default), stagent, background-tasks, agent-platform, v1-envelope, "
+                   "cortex, or auto (probe it).")
 @click.option("--read-only", is_flag=True, help="Watch only: every key that changes something is off.")
 @click.pass_context
 def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, url: str | None,

@@ -161,11 +161,15 @@ class Run:
             shown = table()
             out = console()
             if not out.is_terminal:
-                # In a pipe nothing is cut: the table is as wide as what it holds.
+                # In a pipe nothing is cut: the table is as wide as what it holds, with no trailing padding.
                 from rich.console import Console
 
                 wide = Console(width=100_000, highlight=False, soft_wrap=False)
                 out = console(width=max(wide.measure(shown).maximum, 20))
+                with out.capture() as captured:
+                    out.print(shown)
+                click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+                return
             out.print(shown)
 
 
