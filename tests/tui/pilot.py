@@ -46,6 +46,18 @@ async def select(pilot: Pilot[Any], task_id: str) -> None:
 NAMED_KEYS = {"tab": "\t", "shift+tab": None, "enter": "\r", "escape": "\x1b"}
 
 
+async def fill(pilot: Pilot[Any], field_id: str, text: str) -> None:
+    """Type `text` into a dialog's field as a person does: Tab to it, clear it (end, ctrl+u), type."""
+    app = pilot.app
+    for _ in range(16):
+        if app.focused is not None and app.focused.id == field_id:
+            break
+        await pilot.press("tab")
+    else:
+        raise AssertionError(f"Tab never reached #{field_id}")
+    await pilot.press("end", "ctrl+u", *text)
+
+
 def burst(pilot: Pilot[Any], *parts: str) -> None:
     """Keys as a terminal delivers a fast typist, a paste or a slow SSH link catching up: all at once,
     queued behind each other before the app has handled the first. (pilot.press waits for the app to

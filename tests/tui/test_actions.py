@@ -11,7 +11,7 @@ from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionScreen
 from taskboard.tui.widgets.key_footer import KeyFooter
 from tests.helpers import FAST, LONG, start_task, wait_for_status, wait_until
-from tests.tui.pilot import SIZE, loaded, notifications, select, until
+from tests.tui.pilot import SIZE, fill, loaded, notifications, select, until
 
 
 def asks(tool: str = "Bash", command: str = "npm test", at: int = 1) -> dict:
@@ -157,11 +157,11 @@ async def test_always_allow_saves_the_edited_pattern(backend) -> None:
         assert isinstance(screen, PermissionScreen)
         pattern = screen.query_one("#pattern")
         assert pattern.value == request.suggested_pattern  # prefilled from the request
-        pattern.value = "not a pattern"
+        await fill(pilot, "pattern", "not a pattern")
         await pilot.click("#always")
         assert isinstance(app.screen, PermissionScreen)  # refused inline
         assert "tool:argument" in str(screen.query_one("#pattern-error").render())
-        pattern.value = "Bash:npm test*"
+        await fill(pilot, "pattern", "Bash:npm test*")
         await pilot.pause(0.1)  # the error line moved the buttons down: click where they are now
         await pilot.click("#always")
         await wait_for_status(client, task.id, "completed")
@@ -217,13 +217,13 @@ async def test_new_task_shows_validation_inline_and_creates_nothing_until_valid(
         await pilot.press(*"x" * 201)
         await pilot.press("ctrl+s")
         assert "at most 200" in str(screen.query_one("#title-error").render())
-        screen.query_one("#title").value = "Write the changelog"
-        screen.query_one("#params").value = "{steps: 3"
+        await fill(pilot, "title", "Write the changelog")
+        await fill(pilot, "params", "{steps: 3")
         await pilot.press("ctrl+s")
         assert "Invalid JSON" in str(screen.query_one("#params-error").render())
         assert str(screen.query_one("#title-error").render()) == ""
         assert (await client.list_tasks()).total == 0  # nothing was sent
-        screen.query_one("#params").value = '{"steps": 2, "stepSeconds": 0.01}'
+        await fill(pilot, "params", '{"steps": 2, "stepSeconds": 0.01}')
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, NewTaskScreen), what="the form to close")
         page = await client.list_tasks()

@@ -19,7 +19,7 @@ from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, notifications, select, until
+from tests.tui.pilot import SIZE, fill, loaded, notifications, select, until
 
 WORKSPACE = str(uuid.uuid4())
 
@@ -112,8 +112,8 @@ async def test_spawn_from_the_form_on_background_tasks(contract_server: Callable
     async with make_app(connector=connector, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot)
         await pilot.press("n")
-        screen = await until(pilot, lambda: isinstance(app.screen, NewTaskScreen) and app.screen)
-        screen.query_one("#title").value = "Draft the onboarding doc"
+        await until(pilot, lambda: isinstance(app.screen, NewTaskScreen), what="the form")
+        await fill(pilot, "title", "Draft the onboarding doc")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, NewTaskScreen), what="the form to close")
         row = await until(pilot, lambda: next(iter(app.board.tasks.values()), None), what="the new row")
@@ -199,8 +199,8 @@ async def test_submit_from_the_form_on_the_agent_platform(contract_server: Calla
         screen = await until(pilot, lambda: isinstance(app.screen, NewTaskScreen) and app.screen)
         # The platform takes a message: the form asks for what it can send, not taskboard's priorities.
         assert not screen.query_one("#priority").display and not screen.query_one("#start").display
-        screen.query_one("#title").value = "Summarize the Q3 report"
-        screen.query_one("#description").value = "Use the final figures"
+        await fill(pilot, "title", "Summarize the Q3 report")
+        await fill(pilot, "description", "Use the final figures")
         await pilot.press("ctrl+s")
         # The agent is paused: the platform's 503, said as what it is, and the form stays open.
         error = await until(pilot, lambda: str(screen.query_one("#form-error").render()), what="the error")

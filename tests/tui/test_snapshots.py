@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from taskboard.client import TaskboardClient
 from taskboard.connect import RemoteServer
 from taskboard.tui.app import TaskboardApp, make_app
 from taskboard.tui.screens.disconnected import DisconnectedScreen
+from taskboard.tui.screens.new_task import NewTaskScreen
 from tests.server import ServerProcess
 from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
-from tests.tui.pilot import settle, until
+from tests.tui.pilot import fill, settle, until
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +93,8 @@ def test_new_task_form_with_an_error(snap_compare, board_server) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         await pilot.press("n")
-        await pilot.pause(0.2)
-        app = pilot.app
-        app.screen.query_one("#params", Input).value = '{"steps": 3'
+        await until(pilot, lambda: isinstance(pilot.app.screen, NewTaskScreen), what="the form")
+        await fill(pilot, "params", '{"steps": 3')
         await pilot.press("ctrl+s")
         await settle(pilot)
 
