@@ -12,13 +12,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.server import ServerProcess
+from tests.terminal import TMUX, pane, wait
 from tests.test_cli import taskboard
 
 
@@ -54,19 +54,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pane(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-
-def _wait(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _answers(url: str) -> bool:
     try:
         return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
@@ -81,17 +68,17 @@ def test_demo_port_puts_the_server_where_asked_and_shows_it(tmp_path: Path, aske
     session = f"tb-port-{os.getpid()}-{asked}"
     command = (f"exec env TMPDIR={tmp_path} TASKBOARD_CONFIG=/nonexistent {sys.executable} -m taskboard "
                f"demo --temp --port {port}")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command], check=True)
+    subprocess.run([*TMUX, "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command], check=True)
     try:
         shown: list[str] = []
 
         def live() -> bool:
-            first = _pane(session).splitlines()[:1]
+            first = pane(session).splitlines()[:1]
             words = [w for w in (first[0].split() if first else []) if w.startswith("http://127.0.0.1:")]
             shown[:] = words
             return bool(words) and "● live" in first[0]
 
-        assert _wait(live), _pane(session)
+        assert wait(live), pane(session)
         url = shown[0]
         if port:
             assert url == f"http://127.0.0.1:{port}"
@@ -99,4 +86,4 @@ def test_demo_port_puts_the_server_where_asked_and_shows_it(tmp_path: Path, aske
             assert int(url.rsplit(":", 1)[1]) > 0
         assert _answers(url)  # the bundled server, reachable by any client at the URL the board shows
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)

@@ -16,26 +16,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.terminal import TMUX, pane, wait
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-
-
-def _pane(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-
-def _wait(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _servers_in(tmp: Path) -> list[str]:
@@ -60,18 +48,18 @@ class Demos:
         before = _demo_dirs(self.tmp)
         command = (f"exec env TMPDIR={self.tmp} TASKBOARD_CONFIG=/nonexistent {sys.executable} -m taskboard "
                    "demo --temp")
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command], check=True)
+        subprocess.run([*TMUX, "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command], check=True)
         self.sessions.append(session)
-        assert _wait(lambda: "● live" in _pane(session) and "▶ running" in _pane(session)), _pane(session)
+        assert wait(lambda: "● live" in pane(session) and "▶ running" in pane(session)), pane(session)
         [made] = _demo_dirs(self.tmp) - before
         assert (made / "demo.db").exists()
-        pid = int(subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
+        pid = int(subprocess.run([*TMUX, "display-message", "-p", "-t", session, "#{pane_pid}"],
                                  capture_output=True, text=True, check=True).stdout)
         return session, pid, made
 
     def close(self) -> None:
         for session in self.sessions:
-            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+            subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
 
 
 @pytest.fixture
@@ -98,11 +86,11 @@ def test_a_demo_ended_by_a_signal_removes_its_directory_and_server(demos: Demos,
     session, pid, made = demos.start()
     assert _servers_in(tmp_path)
     if how == "hangup":
-        subprocess.run(["tmux", "kill-session", "-t", session], check=True)  # the terminal goes: SIGHUP
+        subprocess.run([*TMUX, "kill-session", "-t", session], check=True)  # the terminal goes: SIGHUP
     else:
         os.kill(pid, getattr(signal, how))
-    assert _wait(lambda: _gone(pid), timeout=15), "the demo did not end"
-    assert _wait(lambda: not made.exists() and not _servers_in(tmp_path), timeout=15), \
+    assert wait(lambda: _gone(pid), timeout=15), "the demo did not end"
+    assert wait(lambda: not made.exists() and not _servers_in(tmp_path), timeout=15), \
         (list(made.iterdir()) if made.exists() else [], _servers_in(tmp_path))
 
 
@@ -110,9 +98,9 @@ def test_the_next_demo_removes_what_a_killed_one_left_and_only_that(demos: Demos
     _, live_pid, live_dir = demos.start()  # a demo that stays running throughout
     _, killed_pid, killed_dir = demos.start()
     os.kill(killed_pid, signal.SIGKILL)  # no handler runs: its directory stays
-    assert _wait(lambda: _gone(killed_pid), timeout=15), subprocess.run(
+    assert wait(lambda: _gone(killed_pid), timeout=15), subprocess.run(
         ["ps", "-o", "pid,ppid,stat,cmd", "-p", str(killed_pid)], capture_output=True, text=True).stdout
-    assert _wait(lambda: len(_servers_in(tmp_path)) == 1, timeout=15)  # its server saw stdin close
+    assert wait(lambda: len(_servers_in(tmp_path)) == 1, timeout=15)  # its server saw stdin close
     assert (killed_dir / "demo.db").exists()
 
     _, _, new_dir = demos.start()

@@ -13,21 +13,9 @@ from pathlib import Path
 import pytest
 
 from taskboard.connect import LocalServer
+from tests.terminal import TMUX, pane, wait
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-
-
-def _pane(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-
-def _wait(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _servers_for(db_dir: Path) -> list[str]:
@@ -39,23 +27,23 @@ def test_taskboard_demo_in_a_real_terminal(tmp_path: Path) -> None:
     session = f"tb-test-{os.getpid()}"
     env_data = tmp_path / "data"
     command = f"XDG_DATA_HOME={env_data} {sys.executable} -m taskboard demo"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command], check=True)
+    subprocess.run([*TMUX, "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command], check=True)
     try:
         def live() -> bool:
-            screen = _pane(session)
+            screen = pane(session)
             return all(s in screen for s in ("● live", "▶ running", "Analyze Q4 revenue trends", "Log ·"))
 
-        assert _wait(live), _pane(session)
+        assert wait(live), pane(session)
         assert (env_data / "taskboard" / "demo.db").exists()  # the user's data directory
         assert _servers_for(env_data)
-        subprocess.run(["tmux", "send-keys", "-t", session, "?"], check=True)
-        assert _wait(lambda: "Keys" in _pane(session) and "Cancel the task" in _pane(session))
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "?"], check=True)
+        assert wait(lambda: "Keys" in pane(session) and "Cancel the task" in pane(session))
+        subprocess.run([*TMUX, "send-keys", "-t", session, "Escape"], check=True)
         time.sleep(0.5)
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        assert _wait(lambda: not _servers_for(env_data), timeout=15), "the demo server outlived the board"
+        subprocess.run([*TMUX, "send-keys", "-t", session, "q"], check=True)
+        assert wait(lambda: not _servers_for(env_data), timeout=15), "the demo server outlived the board"
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
 
 
 def test_the_local_server_exits_when_its_parent_is_gone(tmp_path: Path) -> None:

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.terminal import TMUX
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 
 def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False, timeout=10).stdout
+    return subprocess.run([*TMUX, *args], capture_output=True, text=True, check=False, timeout=10).stdout
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def pane(tmp_path: Path) -> Iterator[tuple[str, Callable[[], str]]]:
         _tmux("kill-session", "-t", name)
 
 
-def _wait(read: Callable[[], str], predicate: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+def wait(read: Callable[[], str], predicate: Callable[[str], bool], what: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while True:
         screen = read()
@@ -49,14 +51,14 @@ def _wait(read: Callable[[], str], predicate: Callable[[str], bool], what: str, 
 
 def test_a_burst_after_slash_lands_in_the_search_box_at_80x24(pane) -> None:
     name, read = pane
-    screen = _wait(read, lambda s: "● live" in s and "Help" in s.splitlines()[-1], "the demo board")
+    screen = wait(read, lambda s: "● live" in s and "Help" in s.splitlines()[-1], "the demo board")
     lines = screen.splitlines()
     assert lines[0].rstrip().endswith("spent")  # the header is whole, not wrapped onto the counts
     assert "shown" in lines[1] and "? Help" in lines[-1] and "q Quit" in lines[-1]
     _tmux("send-keys", "-t", name, "Escape")  # the demo may have opened a permission request by itself
     time.sleep(0.3)
     _tmux("send-keys", "-t", name, "-l", "/Long")  # one write: the keys arrive together
-    screen = _wait(read, lambda s: "Long" in s.splitlines()[2], "the search box to hold the burst")
+    screen = wait(read, lambda s: "Long" in s.splitlines()[2], "the search box to hold the burst")
     assert "New task" not in screen  # the `n` of "Long" did not open the form
     _tmux("send-keys", "-t", name, "Escape")
     time.sleep(0.3)

@@ -260,10 +260,11 @@ class TaskboardApp(App[None]):
     @work(group="extras", exclusive=True, exit_on_error=False)
     async def _load_extras(self) -> None:
         assert self.client is not None
-        self.projects = await self.client.list_projects()
-        runtimes = await self.client.runtimes()
+        # Both fetched before either is set: a form opened meanwhile offers the old lists, never half new.
+        projects, runtimes = await asyncio.gather(self.client.list_projects(), self.client.runtimes())
         ids = [r.id for r in runtimes if r.enabled]
         self.agents = [*ids, *(a for a in SEED_AGENT_IDS if a not in ids)]
+        self.projects = projects
         self._say_degraded()
 
     def _say_degraded(self) -> None:
