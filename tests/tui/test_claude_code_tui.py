@@ -50,6 +50,8 @@ async def test_a_write_call_allowed_from_the_board_is_written_and_the_run_comple
                     assert screen.request.tool_name == "Write"
                     assert screen.request.tool_input["file_path"] == str(target)
                     assert not target.exists()
+                    # It opened by itself: its keys take effect once the person has had a moment to read it.
+                    await until(pilot, lambda: screen.armed, what="the modal to take decisions")
                     await pilot.press("a")
                     done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
                     assert done.status == "completed", done.error
