@@ -11,7 +11,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from taskboard_backend.perimeter import AUTH_FAILURES_ALLOWED, host_name
+from taskboard.hosts import host_name
+from taskboard_backend.perimeter import AUTH_FAILURES_ALLOWED
 
 
 def test_host_names_are_read_the_way_browsers_send_them() -> None:

@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskboard.hosts import LOOPBACK_NAMES, host_name, ip_of
+
 OPEN_PATHS = frozenset({"/api/health"})
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 AUTH_FAILURES_ALLOWED = 10
 AUTH_FAILURE_WINDOW = 60.0
 # Wrong keys per window from every address together: guessing cannot go faster than this, however
@@ -45,25 +46,6 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: Iter
     await send({"type": "http.response.body", "body": payload})
 
 
-def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(name)
-    except ValueError:
-        return None
-
-
-def host_name(host: str) -> str:
-    """The name part of a Host header (`[::1]:8765` -> `::1`, `Example.COM.:80` -> `example.com`)."""
-    host = host.strip()
-    if host.startswith("["):
-        name = host[1:host.find("]")] if "]" in host else host[1:]
-    else:
-        name, colon, port = host.rpartition(":")
-        if not colon or not port.isdigit():
-            name = host
-    return name.rstrip(".").lower()
-
-
 class HostOriginMiddleware:
     """`Host` must be an IP address (DNS rebinding needs a name), a loopback name, this machine's
     name, the bound name or one allowed by `--allow-host`. `Origin`, when a browser sends one,
@@ -74,7 +56,7 @@ class HostOriginMiddleware:
         allowed = {name.strip().rstrip(".").lower() for name in allowed_hosts if name.strip()}
         self.any_host = "*" in allowed
         own = {socket.gethostname().lower(), socket.getfqdn().lower()}
-        if _ip(bound_host) is None:
+        if ip_of(bound_host) is None:
             own.add(bound_host.lower())
         self.allowed = frozenset(allowed | LOOPBACK_NAMES)
         self.own = frozenset(own | self.allowed)
@@ -90,7 +72,7 @@ class HostOriginMiddleware:
             elif name == b"origin":
                 origin = value.decode("latin-1")
         requested = host_name(host) if host is not None else None
-        if requested is not None and _ip(requested) is None and requested not in self.own:
+        if requested is not None and ip_of(requested) is None and requested not in self.own:
             await send_json(send, 403, {
                 "error": f"Host {requested!r} is not this server's name; start the server with "
                          f"--allow-host {requested} if it should answer to it",
@@ -112,14 +94,14 @@ class HostOriginMiddleware:
         if not name:
             return False  # "null": a sandboxed frame or a file:// page
         name = name.rstrip(".").lower()
-        address = _ip(name)
+        address = ip_of(name)
         return (name in self.allowed or (address is not None and address.is_loopback)
                 or (requested is not None and name == requested))
 
 
 def limiter_key(address: str) -> str:
     """The address a guess is counted against: loopback is one machine, an IPv6 client its /64."""
-    ip = _ip(address)
+    ip = ip_of(address)
     if ip is None:
         return address
     if ip.is_loopback:

@@ -41,7 +41,6 @@ import asyncio
 import contextlib
 import ctypes
 import hmac
-import ipaddress
 import logging
 import os
 import re
@@ -61,36 +60,17 @@ from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
+from taskboard.hosts import LOOPBACK_NAMES, host_name, ip_of
+
 log = logging.getLogger("taskboard.web")
 
 COOKIE = "taskboard_web_token"
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 OPEN_PREFIXES = ("/static/",)
 OPEN_PATHS = frozenset({"/favicon.ico"})
 # A board asked to quit has this long to go, then as long again after SIGTERM, before SIGKILL.
 QUIT_GRACE_SECONDS = 2.0
 TERM_GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
-
-
-def host_name(host: str) -> str:
-    """The name part of a Host header (`[::1]:8000` -> `::1`, `Example.COM.:80` -> `example.com`)."""
-    host = host.strip()
-    if host.startswith("["):
-        name = host[1:host.find("]")] if "]" in host else host[1:]
-    else:
-        name, colon, port = host.rpartition(":")
-        if not colon or not port.isdigit():
-            name = host
-    return name.rstrip(".").lower()
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _origin_of(url: str) -> tuple[str, str, int | None] | None:
@@ -264,7 +244,7 @@ class GuardedServer(Server):
         if self.given_public_url is None:
             self.public_url = f"http://{_display_host(self.host)}:{self.port}"
         names = {socket.gethostname().lower(), socket.getfqdn().lower(), *LOOPBACK_NAMES}
-        if not _is_ip(self.host):
+        if ip_of(self.host) is None:
             names.add(self.host.lower())
         self.public_origin = _origin_of(self.public_url)
         if self.public_origin is not None:
@@ -309,7 +289,7 @@ class GuardedServer(Server):
         if host is None:
             return "a request without a Host header is refused"
         name = host_name(host)
-        if not _is_ip(name) and name not in self.names:
+        if ip_of(name) is None and name not in self.names:
             return f"Host {name[:100]!r} is not this board's name"
         origin = request.headers.get("Origin")
         if origin is not None:
