@@ -23,14 +23,16 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
 GRACE_SECONDS = 0.3
 
 
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
+def live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every process that is not a zombie, read from /proc. The shell
+    runtime uses it too: a zombie is dead, and where init does not reap it would be waited for in vain."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -39,9 +41,15 @@ def descendants(root: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1 and fields[0] != b"Z":
-            children.setdefault(int(fields[1]), []).append(int(name))
+        fields = stat[stat.rfind(b")") + 2:].split()  # after the command name, which may hold spaces
+        if len(fields) > 2 and fields[0] != b"Z":
+            yield int(name), int(fields[1]), int(fields[2])
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent, _ in live_processes():
+        children.setdefault(parent, []).append(pid)
     out, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):

@@ -44,6 +44,7 @@ from typing import Any
 
 from taskboard_backend import strictjson
 from taskboard_backend.runtimes.base import RunContext, RunOutcome, RuntimeFailure
+from taskboard_backend.runtimes.claude_exec import live_processes
 
 PROTOCOL_PREFIX = "::taskboard "
 MAX_RESULT_CHARS = 100_000
@@ -403,18 +404,7 @@ def _group_alive(pgid: int) -> bool:
         return True
     if not os.path.isdir("/proc/self"):
         return True
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
+    return any(group == pgid for _, _, group in live_processes())
 
 
 async def kill_group(pgid: int) -> None:
