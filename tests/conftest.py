@@ -34,9 +34,10 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """A fresh backend with its own database and arguments, stopped after the test."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, db: Path | None = None, env: dict[str, str] | None = None) -> ServerProcess:
+    def start(*args: str, db: Path | None = None, env: dict[str, str] | None = None,
+              timeout: float = 20.0) -> ServerProcess:
         proc = ServerProcess(db or tmp_path / f"db{len(started)}.db", *args, env=env)
-        proc.start()
+        proc.start(timeout=timeout)
         started.append(proc)
         return proc
 

@@ -54,21 +54,15 @@ def model() -> Iterator[MessagesStandIn]:
 
 
 @pytest.fixture
-def claude_server(model: MessagesStandIn, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
-
+def claude_server(model: MessagesStandIn, tmp_path: Path,
+                  start_server: Callable[..., ServerProcess]) -> Callable[..., ServerProcess]:
     def start(*args: str, db: Path | None = None) -> ServerProcess:
         env = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": model.url, "TASKBOARD_API_KEY": KEY,
                "CLOUD_TOKEN_OF_THE_SERVER": "do-not-leak", **QUIET}
-        proc = ServerProcess(db or tmp_path / "taskboard.db", "--enable-claude", "--claude-model", MODEL,
-                             "--heartbeat", "0.5", *args, env=env)
-        proc.start(timeout=30)
-        started.append(proc)
-        return proc
+        return start_server("--enable-claude", "--claude-model", MODEL, "--heartbeat", "0.5", *args,
+                            db=db or tmp_path / "taskboard.db", env=env, timeout=30)
 
-    yield start
-    for proc in started:
-        proc.stop()
+    return start
 
 
 @pytest.fixture
