@@ -14,6 +14,7 @@ from taskboard.client.base import (
     Capability,
     Capable,
     iter_pages,
+    meant,
     poll_changes,
 )
 from taskboard.client.errors import (
@@ -118,7 +119,7 @@ class TaskboardClient(HttpTransport, Capable):
                 self.plain = True
             return empty
         except (UnexpectedResponse, ApiError) as exc:
-            if isinstance(exc, ApiError) and (exc.status in (401, 429) or (exc.status >= 500 and exc.body)):
+            if meant(exc):
                 raise  # the server is there and means it (a key, a budget, a real failure)
             self.turn_off(what or "an optional call", exc, capability)
             return empty

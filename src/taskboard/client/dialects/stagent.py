@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from taskboard.client.base import Capability, PatternForm, one_line, poll_changes, utc
+from taskboard.client.base import Capability, PatternForm, meant, one_line, poll_changes, utc
 from taskboard.client.dialects.base import DialectClient
 from taskboard.client.errors import (
     ApiError,
@@ -344,7 +344,7 @@ class StagentClient(DialectClient):
                     raise UnexpectedResponse("not a list")
                 self._permissions = {r.id: r for r in (self._request_from(row) for row in rows)}
             except (UnexpectedResponse, ApiError, KeyError, TypeError, ValueError) as exc:
-                if isinstance(exc, ApiError) and exc.status >= 500 and exc.body:
+                if isinstance(exc, ApiError) and meant(exc):
                     raise
                 self.disable(Capability.RESPOND, "Stagent's permission inbox cannot be read here "
                                                  f"(GET /api/notifications/pending-approvals: {_said(exc)}).")
@@ -362,6 +362,8 @@ class StagentClient(DialectClient):
                         questions.setdefault(str(row["taskId"]), []).append(row)
                 self._questions = questions
             except (UnexpectedResponse, ApiError, KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, ApiError) and meant(exc):
+                    raise
                 self.disable(Capability.MESSAGE, "Stagent's questions cannot be read here "
                                                  f"(GET /api/notifications: {_said(exc)}).")
                 self._questions = {}
