@@ -35,11 +35,16 @@ async def loaded(pilot: Pilot[Any], *task_ids: str) -> TaskboardApp:
 
 
 async def select(pilot: Pilot[Any], task_id: str) -> None:
+    """Put the cursor on a task as a person does: to the top (g), then down (j) until it is under it."""
     app = pilot.app
     assert isinstance(app, TaskboardApp)
-    await until(pilot, lambda: task_id in app.board.tasks and app.board.index_of(task_id) is not None)
-    await pilot.pause(0.1)  # let a batched repaint land
-    assert app.table.select_task(task_id)
+    await until(pilot, lambda: app.board.index_of(task_id) is not None, what=f"task {task_id} on the board")
+    await pilot.press("g")
+    for _ in range(len(app.board)):
+        if app.table.selected_id == task_id:
+            break
+        await pilot.press("j")
+    assert app.table.selected_id == task_id, f"j never reached {task_id}"
     await pilot.pause()
 
 

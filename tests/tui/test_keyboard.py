@@ -34,6 +34,16 @@ def focused_id(app: Any) -> str | None:
     return app.focused.id if app.focused is not None else None
 
 
+async def review(pilot: Any, task_id: str) -> None:
+    """Open the review dialog of a task's waiting request, as a person does: cursor on it, then p."""
+    app = pilot.app
+    await until(pilot, lambda: any(r.task_id == task_id for r in app.board.permissions.values()),
+                what="the request")
+    await select(pilot, task_id)
+    await pilot.press("p")
+    await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+
+
 async def actions_done(pilot: Any) -> None:
     """Every server call a key started has come back (the app's own workers, not a sleep)."""
     app = pilot.app
@@ -86,10 +96,7 @@ async def test_review_always_allows_an_edited_pattern_typed_through_tab(backend)
     await pending(client, task.id)
     async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, task.id)
-        await until(pilot, lambda: app.board.permissions, what="the request")
-        await select(pilot, task.id)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await review(pilot, task.id)
         await pilot.press("tab", "tab")  # past the input (allow with an edited input) to the pattern
         assert focused_id(app) == "pattern"
         await pilot.press("end", "ctrl+u", *"not a pattern", "enter")
@@ -106,10 +113,7 @@ async def test_review_denies_with_a_message_typed_through_tab(backend) -> None:
     await pending(client, task.id)
     async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, task.id)
-        await until(pilot, lambda: app.board.permissions, what="the request")
-        await select(pilot, task.id)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await review(pilot, task.id)
         await pilot.press("tab", "tab", "tab")
         assert focused_id(app) == "deny-message"
         await pilot.press(*"use the staging db", "shift+tab")
@@ -415,9 +419,7 @@ async def test_always_allow_answers_the_waiting_requests_it_covers_and_says_how_
     async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, first.id, second.id, elsewhere.id)
         await until(pilot, lambda: len(app.board.permissions) == 3, what="three requests")
-        await select(pilot, first.id)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
+        await review(pilot, first.id)
         await pilot.press("tab", "tab", "end", "ctrl+u", *"write:/reports/*", "enter")
         await wait_for_status(client, first.id, "completed")
         await wait_for_status(client, second.id, "completed")  # answered by the rule, not left waiting

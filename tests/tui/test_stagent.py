@@ -17,7 +17,7 @@ from taskboard.tui.screens.inbox import InboxScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.permission import PermissionScreen
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, notifications, until
+from tests.tui.pilot import SIZE, loaded, notifications, select, until
 
 
 def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
@@ -61,7 +61,7 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         # The task under the cursor asks: the modal opens by itself. Allow with an edited input, through Tab.
         writer = create(server, "write the report", "SCENARIO:write PATH=/srv/report.txt", 0)
         await until(pilot, lambda: writer in app.board.tasks, what="the task on the board")
-        await cursor_to(pilot, writer)
+        await select(pilot, writer)
         run(server, writer)
         screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen,
                              what="the permission modal")
@@ -137,7 +137,7 @@ async def test_questions_logs_detail_and_failures_on_stagent(contract_server: Ca
         asker = start(server, "pick a colour", "SCENARIO:ask", 1)
         await until(pilot, lambda: asker in app.board.tasks and app.board.tasks[asker].status == "awaiting_input",
                     what="awaiting input")
-        await cursor_to(pilot, asker)
+        await select(pilot, asker)
         await until(pilot, lambda: app.why_disabled("message") is None, what="m to be offered")
         await pilot.press("m")
         screen = await until(pilot, lambda: isinstance(app.screen, MessageScreen) and app.screen,
@@ -153,17 +153,6 @@ async def test_questions_logs_detail_and_failures_on_stagent(contract_server: Ca
         start(server, "breaks", "SCENARIO:fail", 2)
         await until(pilot, lambda: any("Claude Code process exited with code 1" in n for n in notifications(app)),
                     what="the failure toast")
-
-
-async def cursor_to(pilot: Any, task_id: str) -> None:
-    """Move the cursor as a person does: to the top, then down until the task is under it."""
-    app = pilot.app
-    await pilot.press("g")
-    for _ in range(len(app.board.tasks)):
-        if app.table.selected_id == task_id:
-            return
-        await pilot.press("j")
-    assert app.table.selected_id == task_id, "the task is not on the board"
 
 
 async def _until_server(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -198,7 +187,7 @@ async def test_a_request_expiring_while_shown_closes_the_modal_and_says_why(
     async with make_app(connector=RemoteServer(server.url, dialect="stagent", poll_interval=0.5),
                         bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, waiting)
-        await cursor_to(pilot, waiting)
+        await select(pilot, waiting)
         api(server, "POST", "/_contract/notifications", {"taskId": waiting, "toolName": "Bash",
                                                          "toolInput": {"command": "make deploy"}, "ageSeconds": 51})
         await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the modal")
