@@ -26,6 +26,7 @@ from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
 from tests.helpers import wait_for_status  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
+from tests.tui.pilot import select as select_task  # noqa: E402
 from tests.tui.pilot import settle  # noqa: E402
 
 OUT = ROOT / "screenshots"
@@ -86,7 +87,7 @@ async def main() -> None:
                 ids["hero"] = await seed_showcase(client)
 
             async def select(pilot: Pilot[Any], app: TaskboardApp, role: str) -> None:
-                app.table.select_task(ids[role])
+                await select_task(pilot, ids[role])
                 await settle(pilot)
 
             async def permission(pilot: Pilot[Any], app: TaskboardApp) -> None:

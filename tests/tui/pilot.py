@@ -63,6 +63,15 @@ async def fill(pilot: Pilot[Any], field_id: str, text: str) -> None:
     await pilot.press("end", "ctrl+u", *text)
 
 
+async def tab_to(pilot: Pilot[Any], widget: Any) -> None:
+    """Move the focus to `widget` as a person does: Tab until it has it."""
+    for _ in range(16):
+        if pilot.app.focused is widget:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached {widget!r}")
+
+
 def burst(pilot: Pilot[Any], *parts: str) -> None:
     """Keys as a terminal delivers a fast typist, a paste or a slow SSH link catching up: all at once,
     queued behind each other before the app has handled the first. (pilot.press waits for the app to

@@ -20,7 +20,7 @@ from taskboard.tui.widgets.log_tail import LogTail, LogView
 from taskboard.tui.widgets.task_table import TaskTable
 from tests.helpers import LONG, start_task, wait_for_status
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, notifications, select, until
+from tests.tui.pilot import SIZE, loaded, notifications, select, tab_to, until
 
 
 def row_text(table: TaskTable, task_id: str) -> str:
@@ -114,7 +114,7 @@ async def test_the_log_tail_follows_pauses_on_scroll_and_resumes(backend) -> Non
         await until(pilot, lambda: len(view.lines) > 50, what="log lines")
         await until(pilot, lambda: view.scroll_y == view.max_scroll_y, what="the view at the end")
         assert tail.following
-        view.focus()
+        await tab_to(pilot, view)
         await pilot.press("pageup")
         await until(pilot, lambda: not tail.following, what="pausing")
         paused_at = view.scroll_y
@@ -345,7 +345,7 @@ async def test_the_detail_pane_follows_its_task_and_scrolls_what_it_grew(backend
         await until(pilot, lambda: "line 39" in pane.text and "watched, renamed" in pane.text,
                     what="the changed task in the pane")
         assert pane.virtual_size.height == height + 39
-        pane.focus()
+        await tab_to(pilot, pane)
         await pilot.press("end")
         await until(pilot, lambda: pane.scroll_y == pane.max_scroll_y > 0, what="scrolled to the end")
         await pilot.pause()

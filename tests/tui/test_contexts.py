@@ -13,7 +13,7 @@ from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.contexts import ContextScreen
 from tests.helpers import wait_for_status
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, notifications, select, until
+from tests.tui.pilot import SIZE, loaded, notifications, screen_text, select, until
 
 
 def control(server: ServerProcess, method: str, path: str, body: object = None) -> object:
@@ -49,7 +49,10 @@ async def test_switch_context_with_the_key_and_the_palette(server: ServerProcess
         # And back, from the command palette's command.
         commands = [c.title for c in app.get_system_commands(app.screen)]
         assert "Switch context: local" in commands and "Switch context: research" not in commands
-        app.switch_context("local")
+        await pilot.press("ctrl+p", *"Switch context: local")
+        await until(pilot, lambda: "Switch context: local" in screen_text(app).split("\n", 3)[-1],
+                    what="the command offered")
+        await pilot.press("enter")
         await until(pilot, lambda: app.loaded and native.id in app.board.tasks, what="the local board again")
         assert "1" not in app.board.tasks and not app.read_only
 

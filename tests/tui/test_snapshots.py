@@ -20,7 +20,7 @@ from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from tests.server import ServerProcess
 from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
-from tests.tui.pilot import fill, settle, until
+from tests.tui.pilot import fill, select, settle, until
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_detail_full_screen(snap_compare, board_server) -> None:
         await settle(pilot)
         app = pilot.app
         assert isinstance(app, TaskboardApp)
-        app.table.select_task(ids["completed"])
+        await select(pilot, ids["completed"])
         await settle(pilot)
         await pilot.press("enter")
         await pilot.pause(0.5)
@@ -79,7 +79,7 @@ def test_permission_modal(snap_compare, board_server) -> None:
         await settle(pilot)
         app = pilot.app
         assert isinstance(app, TaskboardApp)
-        app.table.select_task(ids["permission"])
+        await select(pilot, ids["permission"])
         await settle(pilot)
         await pilot.press("p")
         await settle(pilot)  # settles the modal too: its inputs stop blinking
