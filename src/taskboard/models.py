@@ -43,6 +43,17 @@ LIST_LIMIT_DEFAULT = 100
 # refused with the seed's "String must contain at least 1 character(s)" (a blank row on the board otherwise).
 TrimmedStr = Annotated[StrictStr, StringConstraints(strip_whitespace=True)]
 
+
+def _trimmed_title_schema(schema: dict[str, Any]) -> None:
+    """The schema says what is accepted: 1 to TITLE_MAX characters once the surrounding whitespace is gone
+    (min/maxLength would count the spaces that are trimmed, and refuse a title the server takes)."""
+    schema.pop("minLength", None)
+    schema.pop("maxLength", None)
+    schema["pattern"] = rf"^\s*\S([\s\S]{{0,{TITLE_MAX - 2}}}\S)?\s*$"
+
+
+TITLE_SCHEMA = _trimmed_title_schema
+
 # Runtime ids named by seed 001, plus the two this project ships.
 SEED_AGENT_IDS = (
     "claude-code",
@@ -336,7 +347,7 @@ class TaskDetail(Task):
 
 
 class TaskCreate(RequestModel):
-    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX)
+    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX, json_schema_extra=TITLE_SCHEMA)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     project_id: StrictStr | None = Field(default=None, max_length=100)
     priority: JsonInt = Field(default=2, ge=0, le=3)
@@ -349,7 +360,8 @@ class TaskCreate(RequestModel):
 
 class TaskUpdate(RequestModel):
     # title, status and priority may be left out but not cleared: not nullable, default unset.
-    title: TrimmedStr = Field(default=None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
+    title: TrimmedStr = Field(default=None, min_length=1, max_length=TITLE_MAX,  # type: ignore[assignment]
+                              json_schema_extra=TITLE_SCHEMA)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     status: TaskStatus = Field(default=None)  # type: ignore[assignment]
     priority: JsonInt = Field(default=None, ge=0, le=3)  # type: ignore[assignment]
@@ -593,7 +605,7 @@ class ProjectCreate(RequestModel):
 
 
 class WorkflowStep(RequestModel):
-    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX)
+    title: TrimmedStr = Field(min_length=1, max_length=TITLE_MAX, json_schema_extra=TITLE_SCHEMA)
     description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX)
     priority: JsonInt = Field(default=2, ge=0, le=3)
     assigned_agent: AgentId | None = None
