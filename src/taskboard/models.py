@@ -21,7 +21,6 @@ from pydantic import (
     Field,
     StrictBool,
     StrictStr,
-    StringConstraints,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -41,7 +40,18 @@ LIST_LIMIT_DEFAULT = 100
 
 # A title as Zod's z.string().trim(): surrounding spaces go, so a title of only spaces is empty and
 # refused with the seed's "String must contain at least 1 character(s)" (a blank row on the board otherwise).
-TrimmedStr = Annotated[StrictStr, StringConstraints(strip_whitespace=True)]
+# JavaScript's trim() removes exactly these (ECMA-262 WhiteSpace and LineTerminator), not Python's isspace()
+# set (which adds \x1c-\x1f and \x85): the server trims as Zod does, and the schema's pattern names the same
+# characters explicitly, so a JSON-Schema (ECMA regex) client and the server agree on every title.
+JS_SPACE = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_SPACE_CLASS = "".join(f"\\u{ord(c):04x}" for c in JS_SPACE)
+
+
+def _js_trim(value: Any) -> Any:
+    return value.strip(JS_SPACE) if isinstance(value, str) else value
+
+
+TrimmedStr = Annotated[StrictStr, BeforeValidator(_js_trim)]
 
 
 def _trimmed_title_schema(schema: dict[str, Any]) -> None:
@@ -49,7 +59,8 @@ def _trimmed_title_schema(schema: dict[str, Any]) -> None:
     (min/maxLength would count the spaces that are trimmed, and refuse a title the server takes)."""
     schema.pop("minLength", None)
     schema.pop("maxLength", None)
-    schema["pattern"] = rf"^\s*\S([\s\S]{{0,{TITLE_MAX - 2}}}\S)?\s*$"
+    space = _JS_SPACE_CLASS
+    schema["pattern"] = f"^[{space}]*[^{space}]([\\s\\S]{{0,{TITLE_MAX - 2}}}[^{space}])?[{space}]*$"
 
 
 TITLE_SCHEMA = _trimmed_title_schema
