@@ -152,7 +152,9 @@ class Runner:
                 (task_id, attempt, runtime.id, now),
             )
             verb = "Resume" if resumed else "Execution"
-            await tx.task_event(task_id, "log", "system", f"{verb} started (attempt {attempt}, runtime {runtime.id})")
+            # The data marks where this attempt's lines begin: a log shows every run, and a reader can pick one.
+            await tx.task_event(task_id, "log", "system", f"{verb} started (attempt {attempt}, runtime {runtime.id})",
+                                {"attempt": attempt})
         handle = asyncio.create_task(self._run(task_id, attempt, runtime, resumed), name=f"run:{task_id}:{attempt}")
         self._active[task_id] = (attempt, handle)
         return wire
@@ -365,7 +367,7 @@ class Runner:
             await tx.execute("INSERT INTO runs (task_id, attempt, runtime, started_at) VALUES (?, ?, ?, ?)",
                              (task_id, attempt, runtime.id, now))
             await tx.task_event(task_id, "log", "system", f"The request was answered: carrying on (attempt {attempt}, "
-                                                          f"runtime {runtime.id})")
+                                                          f"runtime {runtime.id})", {"attempt": attempt})
         handle = asyncio.create_task(self._run(task_id, attempt, runtime, True), name=f"run:{task_id}:{attempt}")
         self._active[task_id] = (attempt, handle)
         return True

@@ -76,7 +76,8 @@ class Action:
         return self.label or _KEY_LABELS.get(self.keys.split(",")[0], self.keys.split(",")[0])
 
 
-_KEY_LABELS = {"slash": "/", "question_mark": "?", "plus": "+", "minus": "-", "escape": "esc"}
+_KEY_LABELS = {"slash": "/", "question_mark": "?", "plus": "+", "minus": "-", "escape": "esc",
+               "left_square_bracket": "[", "right_square_bracket": "]"}
 
 
 def _status_name(status: TaskStatus) -> str:
@@ -171,6 +172,15 @@ ACTION_LIST: tuple[Action, ...] = (
     # Board
     Action("search", "slash", "Search", "Board", "Search titles, ids and agents (enter keeps it, escape clears)"),
     Action("follow", "f", "Follow log", "Log", "Follow the log again (when paused)", footer=False),
+    Action("log_wrap", "w", "Wrap", "Log", "Wrap long log lines on/off (kept in the config)", footer=False),
+    Action("log_timestamps", "t", "Times", "Log", "Show the log's times on/off (kept in the config)", footer=False),
+    Action("log_attempt_next", "right_square_bracket", "Next attempt", "Log",
+           "The log of the next attempt (every run of the task, then each one)", footer=False),
+    Action("log_attempt_previous", "left_square_bracket", "Previous attempt", "Log",
+           "The log of the previous attempt", footer=False),
+    Action("save_log", "ctrl+s", "Save log", "Log", "Save the log as shown to a file (asks for the path)",
+           footer=False),
+    Action("copy_log_line", "Y", "Copy line", "Log", "Copy the log line at the bottom of the pane", footer=False),
     Action("filter", "F", "Filter", "Board", "Filter by status (several) and project", footer=False),
     Action("sort", "s", "Sort", "Board", "Sort: priority, created, updated, status", footer=False),
     Action("attention", "A", "Attention first", "Board", "Attention first on/off (input, approvals on top)",

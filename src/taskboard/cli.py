@@ -45,7 +45,7 @@ def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, 
     if ctx.invoked_subcommand is not None:
         return
     from taskboard.commands import EXIT_USAGE, fail
-    from taskboard.config import ConfigError
+    from taskboard.config import ConfigError, config_path
 
     try:
         connector, shown_read_only = board_connector(context_names, all_contexts, url, api_key, dialect, read_only)
@@ -56,7 +56,8 @@ def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, 
     from taskboard.tui.app import make_app
 
     current = connector.label if connector.label in choices else None
-    app = make_app(connector=connector, read_only=shown_read_only, contexts=choices, context=current)
+    app = make_app(connector=connector, read_only=shown_read_only, contexts=choices, context=current,
+                   config_path=config_path(), load_contexts=context_choices)
     app.read_only_flag = read_only  # --read-only holds across switches; a context's own, while it is shown
     app.run()
     sys.exit(app.return_code or 0)  # a crash (see TaskboardApp._handle_exception) is status 1
@@ -161,9 +162,10 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
         signal.signal(sig, on_signal)
     try:
         server.start()  # before Textual starts, so the server boots while the UI does
+        from taskboard.config import config_path
         from taskboard.tui.app import make_app
 
-        app = make_app(connector=server, read_only=read_only)
+        app = make_app(connector=server, read_only=read_only, config_path=config_path())
         app.run()
     finally:
         clean_up()

@@ -17,13 +17,33 @@ Dialect settings sit beside these: `workspace_id` (and `conversation_id`, `task_
 background-tasks; `agent_id`, `auth_header`, `registry_path` and a `[contexts.NAME.paths]` table for
 agent-platform; `project_id`, `list_limit` for v1-envelope. A mistake is reported with the file, the
 line and the key; a key's value is never printed.
+
+Two optional tables beside the contexts:
+
+    [notify]                         # what reaches you when you are not looking (taskboard.notify)
+    events = ["permission", "question", "failed"]   # and "completed"
+    terminal = "osc9"                # the terminal's own notification: osc9, osc777 or off (the default)
+    command = ["notify-send", "{headline}", "{text}"]   # run, no shell; {event} {title} {server} {id} too
+    webhook = "https://ntfy.sh/my-topic"
+    webhook_format = "text"          # text (ntfy: the body plain, a Title header), slack ({"text": ...}), json
+    per_minute = 12                  # at most this many a minute (a burst of 5 first); the rest are counted
+
+    [ui]                             # written by the board: the theme and the log pane's choices
+    theme = "textual-dark"
+
+The board re-reads the file when it changes. It writes only the `[ui]` table's lines (`save_ui`), in place,
+so every comment and every other line stays as it was, and atomically (a temporary file renamed over it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import shlex
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +53,11 @@ from taskboard.client.base import DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL
 from taskboard.client.dialects import DIALECT_SETTINGS, DIALECTS
 
 COMMON_KEYS = frozenset({"url", "dialect", "api_key", "api_key_env", "read_only", "poll_interval"})
+NOTIFY_EVENTS = ("permission", "question", "failed", "completed")
+NOTIFY_KEYS = frozenset({"events", "terminal", "command", "webhook", "webhook_format", "per_minute", "timeout"})
+TERMINAL_NOTIFY = ("off", "osc9", "osc777")
+WEBHOOK_FORMATS = ("text", "slack", "json")
+UI_KEYS = {"theme": str, "log_wrap": bool, "log_timestamps": bool}
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -83,12 +108,31 @@ class Context:
         return "in the file" if self.api_key else "none"
 
 
+@dataclass(frozen=True)
+class NotifySettings:
+    """The `[notify]` table: which events reach you, and how (see taskboard.notify)."""
+
+    events: frozenset[str] = frozenset({"permission", "question", "failed"})
+    terminal: str = "off"
+    command: tuple[str, ...] = ()
+    webhook: str | None = None
+    webhook_format: str = "text"
+    per_minute: float = 12.0
+    timeout: float = 5.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.events) and (self.terminal != "off" or bool(self.command) or self.webhook is not None)
+
+
 @dataclass
 class Config:
     path: Path
     contexts: dict[str, Context] = field(default_factory=dict)
     default_context: str | None = None
     exists: bool = False
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    ui: dict[str, Any] = field(default_factory=dict)  # the `[ui]` table: theme, log_wrap, log_timestamps
 
     def get(self, name: str) -> Context:
         try:
@@ -120,10 +164,10 @@ def parse_config(data: dict[str, Any], text: str, path: Path) -> Config:
         name = ".".join(p for p in ("contexts" if context else None, context, key) if p)
         return ConfigError(f"{where}: {name}: {message}" if name else f"{where}: {message}")
 
-    unknown = set(data) - {"contexts", "default_context"}
+    unknown = set(data) - {"contexts", "default_context", "notify", "ui"}
     if unknown:
         key = min(unknown)
-        raise fail("unknown key (expected [contexts.NAME] tables and default_context)", None, key)
+        raise fail("unknown key (expected [contexts.NAME] tables, default_context, [notify] and [ui])", None, key)
     contexts_data = data.get("contexts", {})
     if not isinstance(contexts_data, dict):
         raise fail("must be a table of [contexts.NAME] tables", None, "contexts")
@@ -137,7 +181,131 @@ def parse_config(data: dict[str, Any], text: str, path: Path) -> Config:
     default = data.get("default_context")
     if default is not None and default not in contexts:
         raise fail(f"names no context (known: {', '.join(contexts) or 'none'})", None, "default_context")
-    return Config(path, contexts, default, exists=True)
+    notify = _notify(data.get("notify", {}), lambda message, key: _table_error(text, path, "notify", message, key))
+    ui = data.get("ui", {})
+    if not isinstance(ui, dict):
+        raise fail("must be a table", None, "ui")
+    for key, value in ui.items():
+        kind = UI_KEYS.get(key)
+        if kind is None:
+            raise _table_error(text, path, "ui", f"unknown key (one of {', '.join(UI_KEYS)})", key)
+        if not isinstance(value, kind):
+            raise _table_error(text, path, "ui", "must be " + ("a string" if kind is str else "true or false"), key)
+    return Config(path, contexts, default, exists=True, notify=notify, ui=dict(ui))
+
+
+def _table_error(text: str, path: Path, table: str, message: str, key: str | None) -> ConfigError:
+    line = _line_in_table(text, table, key)
+    where = f"{path}, line {line}" if line else str(path)
+    return ConfigError(f"{where}: {table}{'.' + key if key else ''}: {message}")
+
+
+def _notify(raw: Any, fail: Any) -> NotifySettings:
+    if not isinstance(raw, dict):
+        raise fail("must be a table", None)
+    for key in raw:
+        if key not in NOTIFY_KEYS:
+            raise fail(f"unknown key (one of {', '.join(sorted(NOTIFY_KEYS))})", key)
+    defaults = NotifySettings()
+    events = raw.get("events", sorted(defaults.events))
+    if not isinstance(events, list) or not all(e in NOTIFY_EVENTS for e in events):
+        raise fail(f"must be a list of events: {', '.join(NOTIFY_EVENTS)}", "events")
+    terminal = raw.get("terminal", "off")
+    if terminal is False:
+        terminal = "off"
+    if terminal not in TERMINAL_NOTIFY:
+        raise fail(f"must be one of {', '.join(TERMINAL_NOTIFY)}", "terminal")
+    command = raw.get("command", [])
+    if isinstance(command, str):
+        command = shlex.split(command)
+    if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
+        raise fail("must be a command line: a list of strings, or one string split as a shell would "
+                   "(it is run without a shell)", "command")
+    webhook = raw.get("webhook")
+    if webhook is not None and (not isinstance(webhook, str) or not re.match(r"^https?://[^\s/]+", webhook)):
+        raise fail("must be an http:// or https:// URL", "webhook")
+    fmt = raw.get("webhook_format", "text")
+    if fmt not in WEBHOOK_FORMATS:
+        raise fail(f"must be one of {', '.join(WEBHOOK_FORMATS)}", "webhook_format")
+    numbers = {}
+    for key, low in (("per_minute", 0.1), ("timeout", 0.1)):
+        value = raw.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+            raise fail(f"must be a number, at least {low}", key)
+        numbers[key] = float(value)
+    return NotifySettings(events=frozenset(events), terminal=terminal, command=tuple(command), webhook=webhook,
+                          webhook_format=fmt, **numbers)
+
+
+def save_ui(path: Path, **values: str | bool) -> None:
+    """Write `[ui]` settings into the config file, keeping everything else in it as it was.
+
+    Only the lines of the keys written change: one that is there is replaced in place (its comment
+    after the value is kept), one that is not is added at the end of the `[ui]` table, and a file with
+    no `[ui]` table gets one at its end. The result is parsed before it replaces the file (a temporary
+    file in the same directory, renamed over it), so a crash or a bad value never leaves half a file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    start = next((i for i, line in enumerate(lines) if _UI_HEADER.match(line)), None)
+    if start is None:
+        if lines and lines[-1].strip():
+            lines.append("\n")
+        lines.append("[ui]\n")
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    for key, value in values.items():
+        rendered = ("true" if value else "false") if isinstance(value, bool) else json.dumps(value)
+        pattern = re.compile(rf"^(\s*\"?{re.escape(key)}\"?\s*=\s*)(\"(?:[^\"\\]|\\.)*\"|true|false)(.*)$", re.S)
+        at = next((i for i in range(start + 1, end) if pattern.match(lines[i])), None)
+        if at is not None:
+            found = pattern.match(lines[at])
+            assert found is not None
+            lines[at] = found.group(1) + rendered + found.group(3)
+        else:
+            # After the table's last setting, before the blank lines and comments that lead into the next table.
+            last = max((i for i in range(start, end) if lines[i].strip() and not lines[i].lstrip().startswith("#")),
+                       default=start)
+            lines.insert(last + 1, f"{key} = {rendered}\n")
+            end += 1
+    new = "".join(lines)
+    parse_config(tomllib.loads(new), new, path)  # never write what would not load
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".config.", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(new)
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temp, path.stat().st_mode & 0o777)  # a private file (an api_key in it) stays private
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+_UI_HEADER = re.compile(r"^\s*\[\s*ui\s*\]\s*(#.*)?$")
+
+
+def _line_in_table(text: str, table: str, key: str | None) -> int | None:
+    lines = text.splitlines()
+    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]")
+    found = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if found is None or key is None:
+        return None if found is None else found + 1
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for i in range(found + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            break
+        if pattern.match(lines[i]):
+            return i + 1
+    return found + 1
 
 
 def _context(name: str, raw: dict[str, Any], path: Path, fail: Any) -> Context:

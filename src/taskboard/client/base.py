@@ -73,6 +73,7 @@ class Capability(StrEnum):
     USAGE = "usage"
     PRIORITY = "priority"
     EVENTS = "events"  # a push stream of every change; without it the board polls
+    STATS = "stats"  # counts and cost totals (the header's pulses)
 
 
 ALL_CAPABILITIES = frozenset(Capability)

@@ -63,7 +63,7 @@ M = TypeVar("M")
 
 # What a plain seed-001 server (none of taskboard's additions) can do.
 PLAIN_SEED_001 = ALL_CAPABILITIES - {Capability.EVENTS, Capability.LOG_STREAM, Capability.PROGRESS_STREAM,
-                                     Capability.MESSAGE, Capability.CLEANUP, Capability.USAGE}
+                                     Capability.MESSAGE, Capability.CLEANUP, Capability.USAGE, Capability.STATS}
 
 class TaskboardClient(HttpTransport, Capable):
     """Async client for a taskboard server (the bundled backend, or any seed-001 server).

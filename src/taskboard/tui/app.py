@@ -28,8 +28,8 @@ from textual.worker import Worker, WorkerState
 
 from taskboard.actions import ACTION_LIST, ACTIONS, GATED, Situation, by_group, why_not
 from taskboard.client import ApiError, StreamStatus, TaskboardError
-from taskboard.client.base import NATIVE_PATTERNS, TaskSource
-from taskboard.config import ConfigError
+from taskboard.client.base import NATIVE_PATTERNS, Capability, Capable, TaskSource
+from taskboard.config import Config, ConfigError
 from taskboard.connect import Connector, RemoteServer, ServerStartError
 from taskboard.models import (
     SEED_AGENT_IDS,
@@ -37,14 +37,17 @@ from taskboard.models import (
     PermissionRequest,
     PermissionStatus,
     Project,
+    Stats,
     SummaryPage,
     Task,
     TaskMessage,
     TaskStatus,
     TaskSummary,
 )
+from taskboard.notify import Notice, Notifier
 from taskboard.paths import data_dir
 from taskboard.tui.board import Board, BoardFilter
+from taskboard.tui.config_watch import ConfigWatch, context_changes
 from taskboard.tui.messages import (
     BoardLoaded,
     PermissionRequested,
@@ -52,6 +55,7 @@ from taskboard.tui.messages import (
     TaskChanged,
     WorkerFailed,
 )
+from taskboard.tui.pulses import Pulses
 from taskboard.tui.screens.board import BoardScreen
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.contexts import ContextScreen
@@ -63,6 +67,7 @@ from taskboard.tui.screens.inbox import InboxScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionDecision, PermissionScreen
+from taskboard.tui.screens.save_log import SaveLogScreen
 from taskboard.tui.widgets.detail_pane import DetailPane
 from taskboard.tui.widgets.log_tail import LogTail
 from taskboard.tui.widgets.status_bar import StatusBar
@@ -87,6 +92,9 @@ LOAD_REPAINT_INTERVAL = 0.5
 # rest loads instead of being pushed down by every page (a redraw of the whole table per key pressed).
 LOAD_SORT = "-created"
 REDETECT_INTERVAL = 3.0  # `auto` guessed: how often to ask the server again
+CONFIG_CHECK = 1.0  # how often the config file is looked at (a stat) for changes
+THEME_SAVE_DELAY = 1.0
+STATS_INTERVAL = 2.0  # how often the header's pulses ask the server for its stats
 RETRY_DELAYS = (1.0, 2.0, 3.0, 5.0, 10.0)
 SEARCH_DEBOUNCE = 0.15
 REPAINT_INTERVAL = 0.05
@@ -124,7 +132,9 @@ class TaskboardApp(App[None]):
 
     def __init__(self, connector: Connector, *, read_only: bool = False,
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
-                 contexts: Mapping[str, ContextChoice] | None = None, context: str | None = None) -> None:
+                 contexts: Mapping[str, ContextChoice] | None = None, context: str | None = None,
+                 config_path: Path | None = None,
+                 load_contexts: Callable[[], Mapping[str, ContextChoice]] | None = None) -> None:
         super().__init__()
         self.connector = connector
         self.read_only_flag = read_only  # --read-only: stays on whichever context is shown
@@ -135,6 +145,7 @@ class TaskboardApp(App[None]):
         self.use_bell = bell
         self.client: TaskSource | None = None
         self.board = Board()
+        self.pulses = Pulses()
         self.projects: list[Project] = []
         self.agents: list[str] = list(SEED_AGENT_IDS)
         self.connection = "connecting"
@@ -153,6 +164,16 @@ class TaskboardApp(App[None]):
         self.crash_log: Path | None = None
         self._crash_message: str | None = None
         self.last_key_at = 0.0  # when the last key arrived (the permission modal arms after a quiet spell)
+        # The config file: re-read when it changes (contexts, [notify], [ui]); the theme saved back to it.
+        self.load_contexts = load_contexts
+        self._theme_kept: str | None = None  # the theme the file has (or had when the board started)
+        self._theme_timer: Any = None
+        self.config_watch = ConfigWatch(config_path) if config_path is not None else None
+        self.config = self.config_watch.config if self.config_watch else Config(Path())
+        self.notifier = Notifier(self.config.notify, write=self._write_terminal,
+                                 report=lambda message, error: self.notify(
+                                     message, title="Notifications", severity="error" if error else "information",
+                                     timeout=8))
 
     # ------------------------------------------------------------------ layout
 
@@ -171,6 +192,14 @@ class TaskboardApp(App[None]):
         gc.freeze()
         self._apply_width(self.size.width)
         self._connect()
+        self.run_worker(self.notifier.run(), group="notify", exit_on_error=False)
+        self._apply_ui(self.config.ui)
+        self._theme_kept = self.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.config_watch is not None:
+            if self.config_watch.error:
+                self.notify(self.config_watch.error, title="Config not read", severity="error")
+            self.set_interval(CONFIG_CHECK, self._check_config)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_width(event.size.width)
@@ -206,6 +235,7 @@ class TaskboardApp(App[None]):
                     pass
         self._close_disconnected()
         self._watch(revision)
+        self._pulses()
         if getattr(self.connector, "provisional", False):
             self._redetect()
 
@@ -359,6 +389,27 @@ class TaskboardApp(App[None]):
                 continue
             self._apply(event)
 
+    @work(group="pulses", exclusive=True, exit_on_error=False)
+    async def _pulses(self) -> None:
+        """Sample the server's stats for the header's pulses; a server without them shows none, silently."""
+        client = self.client
+        stats = getattr(client, "stats", None)
+        if not isinstance(client, Capable) or stats is None or not client.can(Capability.STATS):
+            return
+        self._degraded_said.add(Capability.STATS.value)  # off on this server: not worth a toast
+        while client is self.client and client.can(Capability.STATS):
+            try:
+                got: Stats | None = await client.optional(Capability.STATS.value, stats(), None, Capability.STATS)
+            except TaskboardError:
+                got = None  # a key refused, the server away: the next round may do
+            if got is not None:
+                self.pulses.add(self.clock(), got.counts.get(TaskStatus.COMPLETED.value, 0), got.cost_micros)
+                pulse = self.pulses.render()
+                if pulse is not None and (self.status_bar.pulse is None or pulse.plain != self.status_bar.pulse.plain):
+                    self.status_bar.pulse = pulse
+                    self.status_bar.update_counts()
+            await asyncio.sleep(STATS_INTERVAL)
+
     def _apply(self, event: Event) -> None:
         board = self.board
         if event.type == "task.upserted" and event.task is not None:
@@ -369,6 +420,8 @@ class TaskboardApp(App[None]):
                 failed = event.task.status is TaskStatus.FAILED
                 if failed and (before is None or before.status is not TaskStatus.FAILED):
                     self._announce_failure(event.task)
+                elif before is not None and before.status is not event.task.status:
+                    self._reach_on_change(event.task)
         elif event.type == "task.deleted" and event.task_id:
             if board.remove(event.task_id):
                 self._task_changed(event.task_id)
@@ -386,6 +439,25 @@ class TaskboardApp(App[None]):
                     timeout=8)
         if self.use_bell:
             self.bell()
+        self._reach("failed", task.id, task.title, task.error or "No error was given.")
+
+    def _reach_on_change(self, task: Task) -> None:
+        if task.status is TaskStatus.AWAITING_INPUT:
+            self._reach("question", task.id, task.title, "waits for your answer (m)")
+        elif task.status is TaskStatus.COMPLETED:
+            self._reach("completed", task.id, task.title, "")
+
+    def _reach(self, event: str, task_id: str, title: str, detail: str) -> None:
+        """Tell the ways the config chose (the terminal's notification, a command, a webhook); never waits."""
+        server_of = self.table.server_of
+        server = server_of(task_id) if server_of else (self.context or self.connector.label)
+        self.notifier.post(Notice(event, title, server, task_id.rpartition("/")[2] if server_of else task_id,
+                                  detail, getattr(self.connector, "url", "")))
+
+    def _write_terminal(self, sequence: str) -> None:
+        """Raw bytes to the terminal (as App.bell writes its BEL): the terminal's own notification."""
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def _task_changed(self, task_id: str) -> None:
         self._changed.add(task_id)
@@ -463,6 +535,10 @@ class TaskboardApp(App[None]):
     @on(PermissionRequested)
     def _permission_requested(self, event: PermissionRequested) -> None:
         request = event.request
+        task = self.board.tasks.get(request.task_id)
+        argument = next((str(v) for v in request.tool_input.values() if isinstance(v, str)), "")
+        self._reach("permission", request.task_id, task.title if task else (request.task_title or ""),
+                    f"asks to use {request.tool_name}" + (f": {argument}" if argument else ""))
         typing = isinstance(self.focused, Input)  # the search box: its keys are not for a modal
         if request.task_id == self.table.selected_id and len(self.screen_stack) == 1 and not typing:
             self._review(request, by_itself=True)
@@ -856,7 +932,7 @@ class TaskboardApp(App[None]):
 
     def _start_over(self, connector: Connector, notice: str) -> None:
         """Stop everything about the server shown, then connect to `connector` as at start."""
-        for group in ("connection", "watch", "pages", "extras", "actions", "redetect"):
+        for group in ("connection", "watch", "pages", "extras", "actions", "redetect", "pulses"):
             self.workers.cancel_group(self, group)
         old, self.client = self.client, None
         if old is not None:
@@ -873,6 +949,8 @@ class TaskboardApp(App[None]):
         self.table.sync()
         self.log_tail.show_task(None, None)
         self.detail.show(None, None, [])
+        self.pulses.clear()
+        self.status_bar.pulse = None
         self.status_bar.server = connector.label
         screen = self._disconnected_screen()
         if screen is not None:
@@ -912,6 +990,59 @@ class TaskboardApp(App[None]):
     def action_follow(self) -> None:
         self.log_tail.action_follow()
 
+    # The log pane's toggles (the keys are actions.py's; the pane does the work).
+
+    def action_log_wrap(self) -> None:
+        wrap = self.log_tail.toggle_wrap()
+        self.save_ui(log_wrap=wrap)
+        self.notify(f"Log lines {'wrap' if wrap else 'are cut at the edge'}", timeout=2)
+
+    def action_log_timestamps(self) -> None:
+        shown = self.log_tail.toggle_timestamps()
+        self.save_ui(log_timestamps=shown)
+        self.notify(f"Log times {'shown' if shown else 'hidden'}", timeout=2)
+
+    def action_log_attempt_next(self) -> None:
+        self.notify(self.log_tail.step_attempt(1), timeout=2)
+
+    def action_log_attempt_previous(self) -> None:
+        self.notify(self.log_tail.step_attempt(-1), timeout=2)
+
+    def action_copy_log_line(self) -> None:
+        line = self.log_tail.bottom_line()
+        if line is None:
+            self.notify("The log is empty.", severity="warning", timeout=3)
+            return
+        self.copy_to_clipboard(line)  # OSC 52: over SSH and tmux too, where the terminal allows it
+        self.notify(line if len(line) <= 200 else line[:199] + "…", title="Copied", timeout=3)
+
+    def action_save_log(self) -> None:
+        tail = self.log_tail
+        if tail.task_id is None:
+            self.notify("No task selected.", severity="warning", timeout=3)
+            return
+        count = len(tail.shown_entries())
+        name = f"taskboard-{tail.task_id.rpartition('/')[2][:8]}"
+        name += f"-attempt{tail.attempt_shown}.log" if tail.attempt_shown is not None else ".log"
+        about = (f"{count:,} line{'s' if count != 1 else ''} of “{tail.task_title}”"
+                 + (f", attempt {tail.attempt_shown}" if tail.attempt_shown is not None else ", every attempt")
+                 + (f", filtered by “{tail.filter_text}”" if tail.filter_text else ""))
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._save_log(path)
+
+        self.push_screen(SaveLogScreen(str(Path.cwd() / name), about), chosen)
+
+    @work(group="save-log", exit_on_error=False)
+    async def _save_log(self, path: Path) -> None:
+        try:
+            count = await asyncio.to_thread(self.log_tail.save, path)
+        except OSError as exc:
+            self.notify(f"{path}: {exc.strerror or exc}", title="Log not saved", severity="error")
+        else:
+            self.notify(f"{count:,} line{'s' if count != 1 else ''} to {path}", title="Log saved", timeout=5)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(list(by_group().items())))
 
@@ -934,6 +1065,68 @@ class TaskboardApp(App[None]):
             self.notify(reason, severity="warning")
             return
         await self.run_action(action)
+
+    # ------------------------------------------------------------------ the config file
+
+    def _check_config(self) -> None:
+        """The config file changed: contexts added or edited, [notify] and [ui], without a restart."""
+        assert self.config_watch is not None
+        watch = self.config_watch
+        if not watch.changed():
+            return
+        if watch.error:  # said once per mistake; the settings before it stay
+            self.notify(watch.error, title="Config not re-read", severity="error", timeout=10)
+            return
+        self.config = watch.config
+        self.notifier.update(self.config.notify)
+        said = []
+        if self.load_contexts is not None:
+            try:
+                contexts = dict(self.load_contexts())
+            except ConfigError as exc:
+                self.notify(str(exc), title="Config not re-read", severity="error", timeout=10)
+                return
+            said = context_changes(self.contexts, contexts, self.context)
+            self.contexts = contexts
+        self._apply_ui(self.config.ui)
+        self.notify(" · ".join(said) if said else "Settings re-read.", title=f"{watch.path.name} changed",
+                    timeout=5)
+
+    def _apply_ui(self, ui: Mapping[str, Any]) -> None:
+        """The config's [ui] table: the theme, the log pane's choices."""
+        theme = ui.get("theme")
+        if isinstance(theme, str) and theme != self.theme:
+            if theme in self.available_themes:
+                self._theme_kept = theme  # from the file: nothing to save back
+                self.theme = theme
+            else:
+                self.notify(f"No theme named {theme!r}; ctrl+p, Theme, lists them.", title="Config",
+                            severity="warning")
+        self.log_tail.apply_settings(ui)
+
+    def _theme_changed(self, theme: Any) -> None:
+        """A theme chosen (ctrl+p, Theme): saved once the choice rests (the palette previews as you move)."""
+        if theme.name == self._theme_kept:
+            return
+        if self._theme_timer is not None:
+            self._theme_timer.stop()
+        self._theme_timer = self.set_timer(THEME_SAVE_DELAY, self._save_theme)
+
+    def _save_theme(self) -> None:
+        self._theme_timer = None
+        if self.theme != self._theme_kept:
+            self._theme_kept = self.theme
+            self.save_ui(theme=self.theme)
+
+    def save_ui(self, **values: str | bool) -> None:
+        """Keep a choice (the theme, the log's wrap and timestamps) in the config file's [ui] table."""
+        if self.config_watch is None:
+            return
+        try:
+            self.config_watch.save_ui(**values)
+        except (OSError, ConfigError, ValueError) as exc:
+            self.notify(f"Could not save it to {self.config_watch.path}: {exc}", title="Config",
+                        severity="warning")
 
     # ------------------------------------------------------------------ errors
 
@@ -1008,10 +1201,12 @@ class ContextChoice:
 def make_app(url: str | None = None, *, api_key: str | None = None, read_only: bool = False,
              connector: Connector | None = None, clock: Callable[[], datetime] = _utcnow,
              bell: bool = True, contexts: Mapping[str, ContextChoice] | None = None,
-             context: str | None = None) -> TaskboardApp:
+             context: str | None = None, config_path: Path | None = None,
+             load_contexts: Callable[[], Mapping[str, ContextChoice]] | None = None) -> TaskboardApp:
     """The app for a URL (or a connector); the CLI, the tests and the screenshot script share it."""
     if connector is None:
         if url is None:
             raise ValueError("make_app needs a url or a connector")
         connector = RemoteServer(url, api_key)
-    return TaskboardApp(connector, read_only=read_only, clock=clock, bell=bell, contexts=contexts, context=context)
+    return TaskboardApp(connector, read_only=read_only, clock=clock, bell=bell, contexts=contexts, context=context,
+                        config_path=config_path, load_contexts=load_contexts)

@@ -24,7 +24,8 @@ class DetailScreen(Screen[None]):
         Binding("escape,enter,q", "app.pop_screen", "Back"),
         Binding("j,down", "scroll(1)", "Down", show=False),
         Binding("k,up", "scroll(-1)", "Up", show=False),
-        *action_bindings(a for a in ACTION_LIST if a.name != "search"),
+        # Not the log pane's toggles: this screen has no log pane.
+        *action_bindings(a for a in ACTION_LIST if a.name != "search" and (a.group != "Log" or a.name == "follow")),
     ]
 
     def __init__(self, client: TaskSource | None, task: Task, clock: Callable[[], datetime],

@@ -8,12 +8,22 @@ which closes the old stream.
 A stream ends once its task is final; a task resumed or executed again goes on writing to the same
 log, so when the task in view is active again (`task_changed`) the tail streams on from the last line
 it has, under a line that says where the new attempt begins.
+
+Its toggles (keys in actions.py, group Log): wrap long lines (the lines are cut to the pane's width
+as they are written, so the fast plain-string Log still draws them), the time of each line, which
+attempt to show (every run of the task is in its log: the server marks where each run begins with the
+line `… started (attempt N …)`, whose data carries the attempt; a log without marks is one attempt),
+save what is shown to a file, and copy the line at the bottom of the pane.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -57,13 +67,33 @@ def _clock(moment: datetime) -> str:
 class LogColours(Highlighter):
     """Colours a tail line (`HH:MM:SS type        message`) by its event type, when it is drawn."""
 
+    at = 9  # where the type begins: 0 with the times hidden
+
     def highlight(self, text: Text) -> None:
-        kind = text.plain[9:20].strip()
+        at = self.at
+        kind = text.plain[at:at + 11].strip()
         style = fmt.LOG_STYLE.get(kind, "default")
-        text.stylize("grey50", 0, 8)
-        text.stylize(style if style != "default" else "grey70", 9, 20)
+        if at:
+            text.stylize("grey50", 0, 8)
+        text.stylize(style if style != "default" else "grey70", at, at + 11)
         if style != "default":
-            text.stylize(style, 21, len(text))
+            text.stylize(style, at + 12, len(text))
+
+
+# The server's mark where a run begins (its data says the attempt; older logs say it only in words).
+_ATTEMPT_WORDS = re.compile(r"\(attempt (\d+)[,)]")
+
+
+def attempt_of(entry: LogEntry) -> int | None:
+    """The attempt a log line says begins (or goes on) here, if it is such a line."""
+    data = entry.data
+    if data and isinstance(data.get("attempt"), int) and not isinstance(data.get("attempt"), bool):
+        return int(data["attempt"])
+    if entry.event_type in ("system", "attempt"):
+        found = _ATTEMPT_WORDS.search(entry.message)
+        if found:
+            return int(found.group(1))
+    return None
 
 
 class LogView(Log):
@@ -165,6 +195,15 @@ class LogTail(Vertical):
         self.task_status: TaskStatus | None = None  # as the board last said
         self.attempt = 0
         self._rerun = False  # the task ran again since this stream began: stream on when it ends
+        # The toggles: long lines wrapped, the times shown, which attempt (None: every one).
+        self.wrap = False
+        self.timestamps = True
+        self.attempt_shown: int | None = None
+        self.entry_attempts: deque[int] = deque(maxlen=KEEP_LINES)  # beside `entries`: each line's attempt
+        self.attempts_seen: set[int] = set()
+        self._run_attempt = 1  # the attempt the lines arriving now belong to
+        self._row_entries: deque[LogEntry] = deque(maxlen=KEEP_LINES)  # the line of each row on screen
+        self._drawn_width = 0
 
     def compose(self) -> ComposeResult:
         # Compact: one row with no border. A bordered Input squeezed into one row drew its border
@@ -193,6 +232,10 @@ class LogTail(Vertical):
         self.task_id, self.task_title = task_id, title
         self.client, self.task_status, self.attempt, self._rerun = client, status, attempt, False
         self.entries.clear()
+        self.entry_attempts.clear()
+        self.attempts_seen.clear()
+        self._run_attempt = 1
+        self.attempt_shown = None
         self._buffer.clear()
         self.received = 0
         self.last_id = None
@@ -228,7 +271,8 @@ class LogTail(Vertical):
     def _attempt_line(self) -> None:
         label = f" attempt {self.attempt} " if self.attempt else " the task runs again "
         self._buffer.append(LogEntry(event_type="attempt", message=f"{label:─^48}",
-                                     timestamp=datetime.now().astimezone()))
+                                     timestamp=datetime.now().astimezone(),
+                                     data={"attempt": self.attempt} if self.attempt else None))
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(FLUSH_INTERVAL, self.flush)
 
@@ -271,11 +315,19 @@ class LogTail(Vertical):
         self._last_batch = len(batch)
         if batch:
             self.entries.extend(batch)
-            shown = [e for e in batch if self._matches(e)]
+            tags = []
+            for entry in batch:
+                marked = attempt_of(entry)
+                if marked is not None:
+                    self._run_attempt = marked
+                tags.append(self._run_attempt)
+            self.entry_attempts.extend(tags)
+            self.attempts_seen.update(tags)
+            shown = [e for e, tag in zip(batch, tags, strict=True) if self._matches(e, tag)]
             view = self.view
             # Only what the scrollback keeps is drawn: a replayed backlog of 100,000 lines costs
             # the last KEEP_LINES renders, not 100,000.
-            view.write_lines([self._line(e) for e in shown[-KEEP_LINES:]], scroll_end=False)
+            self._write(shown[-KEEP_LINES:])
             if self.following:
                 view.quiet = True
                 view.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -323,17 +375,83 @@ class LogTail(Vertical):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Draw the kept lines again, as the filter and the toggles now say."""
         self._reset_view()
-        view = self.view
-        view.write_lines([self._line(e) for e in self.entries if self._matches(e)], scroll_end=False)
+        self._write(self.shown_entries()[-KEEP_LINES:])
         self.pending = 0
         self.following = True
-        view.scroll_end(animate=False, immediate=True)
+        self.view.scroll_end(animate=False, immediate=True)
         self._update_titles()
+
+    # ------------------------------------------------------------------ toggles
+
+    def apply_settings(self, ui: Mapping[str, Any]) -> None:
+        """The config's [ui] choices: log_wrap, log_timestamps."""
+        wrap, times = ui.get("log_wrap", self.wrap), ui.get("log_timestamps", self.timestamps)
+        if (wrap, times) != (self.wrap, self.timestamps):
+            self.wrap, self.timestamps = bool(wrap), bool(times)
+            if self.is_mounted:
+                self._redraw()
+
+    def toggle_wrap(self) -> bool:
+        self.wrap = not self.wrap
+        self._redraw()
+        return self.wrap
+
+    def toggle_timestamps(self) -> bool:
+        self.timestamps = not self.timestamps
+        self._redraw()
+        return self.timestamps
+
+    def step_attempt(self, step: int) -> str:
+        """Show the next (step 1) or previous (-1) attempt: every one, then the first, ..., the last,
+        and round again. What is shown now, in words."""
+        attempts = sorted(self.attempts_seen | ({self.attempt} if self.attempt else set()))
+        if len(attempts) < 2:
+            self.attempt_shown = None
+            self._redraw()
+            return f"This log has one attempt{'' if not attempts else f' ({attempts[0]})'}."
+        choices: list[int | None] = [None, *attempts]
+        at = choices.index(self.attempt_shown) if self.attempt_shown in choices else 0
+        self.attempt_shown = choices[(at + step) % len(choices)]
+        self._redraw()
+        if self.attempt_shown is None:
+            return f"Every attempt ({len(attempts)})"
+        return f"Attempt {self.attempt_shown} of {attempts[-1]}"
+
+    def shown_entries(self) -> list[LogEntry]:
+        return [e for e, tag in zip(self.entries, self.entry_attempts, strict=True) if self._matches(e, tag)]
+
+    def bottom_line(self) -> str | None:
+        """The line at the bottom of the pane (the newest while following), whole: what `Y` copies."""
+        view = self.view
+        if not self._row_entries:
+            return None
+        row = min(int(view.scroll_y) + max(1, view.scrollable_content_region.height) - 1, len(self._row_entries) - 1)
+        entry = self._row_entries[row]
+        return " ".join(part for part in (_clock(entry.timestamp) if self.timestamps else "", entry.event_type,
+                                          entry.message) if part)
+
+    def save(self, path: Path) -> int:
+        """Write what the pane shows (every line, not only those on screen) to `path`, with full times;
+        the number of lines. Run it on a thread: a log of 10,000 lines is a moment, a slow disk longer."""
+        lines = [f"{e.timestamp.isoformat()} {e.event_type} {e.message}\n" for e in self.shown_entries()]
+        with path.open("x", encoding="utf-8") as out:  # never over a file that is there
+            out.writelines(lines)
+        return len(lines)
+
+    def on_resize(self) -> None:
+        if self.wrap and self.is_mounted and self._content_width() != self._drawn_width and self.entries:
+            self._redraw()
 
     # ------------------------------------------------------------------ helpers
 
-    def _matches(self, entry: LogEntry) -> bool:
+    def _matches(self, entry: LogEntry, attempt: int | None = None) -> bool:
+        if self.attempt_shown is not None and attempt is not None and attempt != self.attempt_shown:
+            return False
         if not self.filter_text:
             return True
         needle = self.filter_text.casefold()
@@ -343,12 +461,45 @@ class LogTail(Vertical):
         view = self.view
         view.quiet = True
         view.clear()
+        self._row_entries.clear()
         view.scroll_to(y=0, animate=False, immediate=True)
         view.quiet = False
 
-    @staticmethod
-    def _line(entry: LogEntry) -> str:
-        return f"{_clock(entry.timestamp)} {entry.event_type:<11.11} {entry.message.replace(chr(10), ' ⏎ ')}"
+    def _content_width(self) -> int:
+        return self.view.scrollable_content_region.width
+
+    def _write(self, entries: list[LogEntry]) -> None:
+        """The rows of these lines, as the toggles say, written in one go."""
+        view = self.view
+        view.highlighter.at = 9 if self.timestamps else 0  # type: ignore[attr-defined]
+        if not self.wrap:
+            view.write_lines([self._line(e) for e in entries], scroll_end=False)
+            self._row_entries.extend(entries)
+            return
+        width = self._drawn_width = self._content_width()
+        rows: list[str] = []
+        owners: list[LogEntry] = []
+        for entry in entries:
+            for row in self._wrapped(self._line(entry), width):
+                rows.append(row)
+                owners.append(entry)
+        view.write_lines(rows, scroll_end=False)
+        self._row_entries.extend(owners)
+
+    def _wrapped(self, line: str, width: int) -> list[str]:
+        indent = 21 if self.timestamps else 12
+        if width <= indent + 10 or len(line) <= width:
+            return [line]
+        rows, rest = [line[:width]], line[width:]
+        room = width - indent
+        while rest:
+            rows.append(" " * indent + rest[:room])
+            rest = rest[room:]
+        return rows
+
+    def _line(self, entry: LogEntry) -> str:
+        text = f"{entry.event_type:<11.11} {entry.message.replace(chr(10), ' ⏎ ')}"
+        return f"{_clock(entry.timestamp)} {text}" if self.timestamps else text
 
     def _update_titles(self) -> None:
         if not self.is_mounted:
@@ -359,6 +510,12 @@ class LogTail(Vertical):
             state = "" if self.stream_state in ("live", "connecting") else f" · {self.stream_state}"
             self.border_title = f"Log · {self.task_title[:40]}{state}"
         parts = []
+        if self.attempt_shown is not None:
+            parts.append(f"attempt {self.attempt_shown} of {max(self.attempts_seen | {self.attempt})}")
+        if self.wrap:
+            parts.append("wrap")
+        if not self.timestamps:
+            parts.append("no times")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
         if not self.following:

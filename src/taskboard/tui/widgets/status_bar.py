@@ -41,6 +41,7 @@ class StatusBar(Static):
         self.server = server
         self.board = board
         self.read_only = read_only
+        self.pulse: Text | None = None  # the pulses (tui/pulses.py), shown where there is room
         self._shown = Text()
 
     def watch_connection(self) -> None:
@@ -64,6 +65,8 @@ class StatusBar(Static):
         rest.append(f"  {fmt.cost(board.cost_micros)} spent", style="grey70")
         top = Text(no_wrap=True, overflow="ellipsis")
         top.append("taskboard ", style="bold")
+        if self.pulse is not None and width - len(top) - len(rest) - len(self.server) >= len(self.pulse):
+            rest.append_text(self.pulse)  # the pulses give way before the server's name does
         room = width - len(top) - len(rest)
         server = self.server if len(self.server) <= room else self.server[:max(0, room - 1)] + "…"
         top.append(server, style="grey62")
