@@ -17,7 +17,7 @@ def path_refusal(path: Path) -> str | None:
     if path.is_dir():
         return f"{path} is a directory: give a file name."
     if path.exists():
-        return f"{path} is there already: give another name (nothing is written over a file)."
+        return "That file is there already: give another name (nothing is written over a file)."
     if not path.parent.is_dir():
         return f"There is no directory {path.parent}."
     return None
