@@ -67,3 +67,31 @@ def test_a_burst_after_slash_lands_in_the_search_box_at_80x24(pane) -> None:
         assert time.monotonic() < deadline, "q did not quit"
         _tmux("send-keys", "-t", name, "q")  # again if a modal opened by itself took the last one
         time.sleep(2)
+
+
+def test_a_failure_reaches_the_terminal_as_osc_9_through_tmux_passthrough(server, tmp_path: Path) -> None:
+    """The bytes the board writes to its terminal (tmux's pipe-pane gets them raw, before tmux reads them):
+    inside tmux the notification is wrapped in tmux's DCS passthrough, which tmux hands on to the terminal
+    it runs in when `allow-passthrough` is on."""
+    import httpx
+
+    config = tmp_path / "config.toml"
+    config.write_text('[notify]\nevents = ["failed"]\nterminal = "osc9"\n')
+    raw = tmp_path / "raw.bin"
+    name = f"taskboard-osc-{os.getpid()}"
+    env = f"TASKBOARD_CONFIG={config} XDG_DATA_HOME={tmp_path} TERM=xterm-256color"
+    _tmux("new-session", "-d", "-s", name, "-x", "140", "-y", "40",
+          f"cd {Path.cwd()} && env {env} {sys.executable} -m taskboard --url {server.url}")
+    try:
+        _tmux("set-option", "-t", name, "allow-passthrough", "on")
+        _tmux("pipe-pane", "-t", name, "-o", f"cat >> {raw}")
+        wait(lambda: _tmux("capture-pane", "-t", name, "-p"), lambda s: "● live" in s, "the board")
+        task = httpx.post(f"{server.url}/api/tasks/spawn", json={
+            "title": "Nightly \x1b]0;export", "params": {"steps": 3, "stepSeconds": 0.02, "failAtStep": 2}}).json()
+        expected = f"\x1bPtmux;\x1b\x1b]9;Failed: Nightly  ]0;export — ".encode()
+        wait(lambda: raw.read_bytes() if raw.exists() else b"", lambda b: expected in b, "the OSC 9 sequence")
+        sent = raw.read_bytes().split(expected, 1)[1].split(b"\x07", 1)[0].decode()
+        assert task["id"] in sent and server.url in sent
+        assert raw.read_bytes().split(expected, 1)[1].split(b"\x07", 1)[1].startswith(b"\x1b\\")
+    finally:
+        _tmux("kill-session", "-t", name)

@@ -35,6 +35,11 @@ class Pulses:
     def clear(self) -> None:
         self._last.clear()
 
+    @property
+    def minutes(self) -> int:
+        """How many minutes have a sample."""
+        return len(self._last)
+
     def add(self, at: datetime, completed: int, cost_micros: int) -> None:
         minute = int(at.timestamp()) // BUCKET_SECONDS
         self._last[minute] = (completed, cost_micros)
