@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +19,10 @@ from taskboard.connect import RemoteServer
 from taskboard.tui.app import TaskboardApp, make_app
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
+from taskboard.tui.screens.save_log import SaveLogScreen
 from tests.server import ServerProcess
 from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
-from tests.tui.pilot import fill, select, settle, until
+from tests.tui.pilot import fill, screen_text, select, settle, until
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +112,50 @@ def test_help_screen(snap_compare, board_server) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(board_app(server), terminal_size=(120, 45), run_before=run_before)
+
+
+def test_log_pane_wrapped_without_times(snap_compare, board_server) -> None:
+    server, ids = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await select(pilot, ids["running"])
+        await settle(pilot)
+        await pilot.press("t", "w")
+        await pilot.pause(0.3)
+
+    assert snap_compare(board_app(server), terminal_size=(140, 40), run_before=run_before)
+
+
+def test_save_log_dialog(snap_compare, board_server) -> None:
+    server, ids = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await select(pilot, ids["running"])
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, SaveLogScreen), what="the dialog")
+        await fill(pilot, "save-path", "~/logs/running.log")
+        await settle(pilot)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_pulses_in_the_header(snap_compare, board_server) -> None:
+    server, _ = board_server
+    now = [app_clock()]
+    app = make_app(connector=RemoteServer(server.url, label="http://127.0.0.1:8765"), clock=lambda: now[0],
+                   bell=False)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await until(pilot, lambda: app.pulses.minutes == 1, what="the first sample")
+        now[0] += timedelta(minutes=1)  # the board's clock only: the server's stands still, so nothing moves
+        await until(pilot, lambda: "done " in screen_text(app).splitlines()[0], what="the pulses")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
 
 
 def test_disconnected_screen(snap_compare) -> None:
