@@ -88,7 +88,7 @@ def test_a_failure_reaches_the_terminal_as_osc_9_through_tmux_passthrough(server
         wait(lambda: _tmux("capture-pane", "-t", name, "-p"), lambda s: "● live" in s, "the board")
         task = httpx.post(f"{server.url}/api/tasks/spawn", json={
             "title": "Nightly \x1b]0;export", "params": {"steps": 3, "stepSeconds": 0.02, "failAtStep": 2}}).json()
-        expected = f"\x1bPtmux;\x1b\x1b]9;Failed: Nightly  ]0;export — ".encode()
+        expected = "\x1bPtmux;\x1b\x1b]9;Failed: Nightly  ]0;export — ".encode()
         wait(lambda: raw.read_bytes() if raw.exists() else b"", lambda b: expected in b, "the OSC 9 sequence")
         sent = raw.read_bytes().split(expected, 1)[1].split(b"\x07", 1)[0].decode()
         assert task["id"] in sent and server.url in sent
