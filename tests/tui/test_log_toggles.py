@@ -9,6 +9,7 @@ from pathlib import Path
 from taskboard.config import load_config
 from taskboard.connect import RemoteServer
 from taskboard.tui.app import make_app
+from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
 from tests.helpers import start_task, wait_for_status
 from tests.tui.pilot import fill, loaded, notifications, screen_text, select, until
@@ -17,9 +18,9 @@ FAILS = {"steps": 3, "stepSeconds": 0.02, "failAtStep": 2}
 SIZE = (140, 80)  # the log pane holds both attempts, and is narrow enough that its long lines are cut
 
 
-def log_pane(app) -> str:  # type: ignore[no-untyped-def]
-    """The log pane's rows as the screen shows them (the right-hand column, under its title)."""
-    region = app.log_tail.region
+def log_pane(app, pane=None) -> str:  # type: ignore[no-untyped-def]
+    """The log pane's rows as the screen shows them (inside its border)."""
+    region = (pane or app.log_tail).region
     rows = screen_text(app).splitlines()[region.y + 1:region.bottom - 1]
     return "\n".join(row[region.x + 1:region.right - 1] for row in rows)
 
@@ -86,3 +87,27 @@ async def test_the_log_toggles_by_their_keys(backend, tmp_path: Path) -> None:
     written = saved.read_text().splitlines()
     assert len(written) == len(lines) and written[-1].endswith(f"{lines[-1].event_type} {lines[-1].message}")
     assert written[0].startswith(lines[0].timestamp.isoformat())
+
+
+async def test_the_full_screen_view_has_the_log_with_the_same_toggles(backend) -> None:
+    server, client = backend
+    task = await start_task(client, "seen full screen", params=FAILS)
+    await wait_for_status(client, task.id, "failed")
+    await client.resume(task.id)
+    await wait_for_status(client, task.id, "failed", "completed")
+    app = make_app(connector=RemoteServer(server.url, label="local"), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, task.id)
+        await select(pilot, task.id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the full-screen view")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await until(pilot, lambda: "Resume started (attempt 2" in log_pane(app, screen.log_tail), what="its log")
+        await pilot.press("right_square_bracket", "t")
+        await until(pilot, lambda: re.search(r"^system +Execution started", log_pane(app, screen.log_tail), re.M)
+                    and "Resume started" not in log_pane(app, screen.log_tail), what="attempt 1, no times")
+        await pilot.press("escape")  # the log is not filtering: escape leaves the view, as ever
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="back on the board")
+        # The times are one choice: the board's log pane hides them too.
+        assert not re.search(r"\d\d:\d\d:\d\d", log_pane(app))

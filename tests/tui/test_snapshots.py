@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from taskboard.client import TaskboardClient
 from taskboard.connect import RemoteServer
 from taskboard.tui.app import TaskboardApp, make_app
+from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
@@ -69,6 +70,9 @@ def test_detail_full_screen(snap_compare, board_server) -> None:
         await select(pilot, ids["completed"])
         await settle(pilot)
         await pilot.press("enter")
+        # Its log too, to the end (the task is over: the stream ends once it has sent every line).
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.log_tail.stream_state == "ended",
+                    what="the log, whole")
         await pilot.pause(0.5)
 
     assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)

@@ -866,7 +866,8 @@ class TaskboardApp(App[None]):
     def action_open_detail(self) -> None:
         task = self._selected()
         if task is not None and not isinstance(self._top(), DetailScreen):
-            self.push_screen(DetailScreen(self.client, task, self.clock, self.board.pending_for(task.id)))
+            self.push_screen(DetailScreen(self.client, task, self.clock, self.board.pending_for(task.id),
+                                          {"log_wrap": self.log_tail.wrap, "log_timestamps": self.log_tail.timestamps}))
 
     def action_search(self) -> None:
         search = self.screen_stack[0].query_one("#search", Input)
@@ -988,28 +989,35 @@ class TaskboardApp(App[None]):
             return
 
     def action_follow(self) -> None:
-        self.log_tail.action_follow()
+        self._log_pane().action_follow()
 
-    # The log pane's toggles (the keys are actions.py's; the pane does the work).
+    # The log pane's toggles (the keys are actions.py's; the pane does the work): the board's, or the
+    # full-screen view's when that is open. Wrap and times are one choice for both, kept in the config.
+
+    def _log_pane(self) -> LogTail:
+        screen = self._top()
+        return screen.log_tail if isinstance(screen, DetailScreen) else self.log_tail
 
     def action_log_wrap(self) -> None:
-        wrap = self.log_tail.toggle_wrap()
+        wrap = self._log_pane().toggle_wrap()
+        self.log_tail.apply_settings({"log_wrap": wrap})
         self.save_ui(log_wrap=wrap)
         self.notify(f"Log lines {'wrap' if wrap else 'are cut at the edge'}", timeout=2)
 
     def action_log_timestamps(self) -> None:
-        shown = self.log_tail.toggle_timestamps()
+        shown = self._log_pane().toggle_timestamps()
+        self.log_tail.apply_settings({"log_timestamps": shown})
         self.save_ui(log_timestamps=shown)
         self.notify(f"Log times {'shown' if shown else 'hidden'}", timeout=2)
 
     def action_log_attempt_next(self) -> None:
-        self.notify(self.log_tail.step_attempt(1), timeout=2)
+        self.notify(self._log_pane().step_attempt(1), timeout=2)
 
     def action_log_attempt_previous(self) -> None:
-        self.notify(self.log_tail.step_attempt(-1), timeout=2)
+        self.notify(self._log_pane().step_attempt(-1), timeout=2)
 
     def action_copy_log_line(self) -> None:
-        line = self.log_tail.bottom_line()
+        line = self._log_pane().bottom_line()
         if line is None:
             self.notify("The log is empty.", severity="warning", timeout=3)
             return
@@ -1017,7 +1025,7 @@ class TaskboardApp(App[None]):
         self.notify(line if len(line) <= 200 else line[:199] + "…", title="Copied", timeout=3)
 
     def action_save_log(self) -> None:
-        tail = self.log_tail
+        tail = self._log_pane()
         if tail.task_id is None:
             self.notify("No task selected.", severity="warning", timeout=3)
             return
@@ -1030,14 +1038,14 @@ class TaskboardApp(App[None]):
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self._save_log(path)
+                self._save_log(tail, path)
 
         self.push_screen(SaveLogScreen(str(Path.cwd() / name), about), chosen)
 
     @work(group="save-log", exit_on_error=False)
-    async def _save_log(self, path: Path) -> None:
+    async def _save_log(self, tail: LogTail, path: Path) -> None:
         try:
-            count = await asyncio.to_thread(self.log_tail.save, path)
+            count = await asyncio.to_thread(tail.save, path)
         except OSError as exc:
             self.notify(f"{path}: {exc.strerror or exc}", title="Log not saved", severity="error")
         else:

@@ -355,6 +355,11 @@ class LogTail(Vertical):
         self.add_class("filtering")
         self.query_one("#log-filter", Input).focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # escape is the log's only while it filters; otherwise it goes on to the screen (clear the board's
+        # filter, or leave the full-screen view).
+        return self.has_class("filtering") or action != "clear_filter"
+
     def action_clear_filter(self) -> None:
         field = self.query_one("#log-filter", Input)
         field.value = ""
