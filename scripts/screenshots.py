@@ -23,11 +23,12 @@ from textual.pilot import Pilot  # noqa: E402
 from taskboard.client import TaskboardClient  # noqa: E402
 from taskboard.connect import RemoteServer  # noqa: E402
 from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
+from taskboard.tui.screens.detail import DetailScreen  # noqa: E402
 from tests.helpers import wait_for_status  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
 from tests.tui.pilot import select as select_task  # noqa: E402
-from tests.tui.pilot import settle  # noqa: E402
+from tests.tui.pilot import settle, until  # noqa: E402
 
 OUT = ROOT / "screenshots"
 
@@ -97,6 +98,12 @@ async def main() -> None:
             async def detail(pilot: Pilot[Any], app: TaskboardApp) -> None:
                 await select(pilot, app, "completed")
                 await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, DetailScreen)
+                            and app.screen.log_tail.stream_state == "ended", what="its log, whole")
+
+            async def log_toggles(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await select(pilot, app, "hero")
+                await pilot.press("t", "w")
 
             async def help_screen(pilot: Pilot[Any], app: TaskboardApp) -> None:
                 await pilot.press("question_mark")
@@ -108,6 +115,7 @@ async def main() -> None:
             await shoot(server.url, "permission", (160, 45), permission)
             await shoot(server.url, "detail", (120, 45), detail)
             await shoot(server.url, "help", (120, 45), help_screen)
+            await shoot(server.url, "log", (140, 40), log_toggles)
             await shoot(server.url, "narrow", (80, 24))
         finally:
             server.stop()
