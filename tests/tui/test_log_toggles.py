@@ -12,7 +12,7 @@ from taskboard.tui.app import make_app
 from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
 from tests.helpers import start_task, wait_for_status
-from tests.tui.pilot import fill, loaded, notifications, screen_text, select, until
+from tests.tui.pilot import fill, loaded, notifications, screen_text, select, tab_to, until
 
 FAILS = {"steps": 3, "stepSeconds": 0.02, "failAtStep": 2}
 SIZE = (140, 80)  # the log pane holds both attempts, and is narrow enough that its long lines are cut
@@ -107,7 +107,8 @@ async def test_the_full_screen_view_has_the_log_with_the_same_toggles(backend) -
         await pilot.press("right_square_bracket", "t")
         await until(pilot, lambda: re.search(r"^system +Execution started", log_pane(app, screen.log_tail), re.M)
                     and "Resume started" not in log_pane(app, screen.log_tail), what="attempt 1, no times")
-        await pilot.press("escape")  # the log is not filtering: escape leaves the view, as ever
+        await tab_to(pilot, screen.log_tail.view)
+        await pilot.press("escape")  # in the log, but it is not filtering: escape leaves the view, as ever
         await until(pilot, lambda: len(app.screen_stack) == 1, what="back on the board")
         # The times are one choice: the board's log pane hides them too.
         assert not re.search(r"\d\d:\d\d:\d\d", log_pane(app))
