@@ -13,9 +13,9 @@ import httpx
 
 from taskboard.connect import RemoteServer
 from taskboard.tui.app import make_app
-from taskboard.tui.screens.triage import TriageScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.permission import PermissionScreen
+from taskboard.tui.screens.triage import TriageScreen
 from tests.server import ServerProcess
 from tests.tui.pilot import SIZE, loaded, notifications, select, triage_to, until
 

@@ -63,10 +63,11 @@ class RulesScreen(ModalScreen[None]):
         color: $text-muted;
         text-style: bold;
     }
-    RulesScreen OptionList {
+    RulesScreen OptionList, RulesScreen OptionList:focus {
         height: auto;
         max-height: 26;
         border: none;
+        padding: 0;
     }
     RulesScreen #rules-hint {
         color: $text-muted;
@@ -110,19 +111,19 @@ class RulesScreen(ModalScreen[None]):
 
     def _columns(self) -> Text:
         head = Text(no_wrap=True, overflow="ellipsis")
-        head.append(f"{'':<6}{'pattern':<{self._pattern_width()}} ")
+        head.append(f"{'':<7}{'pattern':<{self._pattern_width()}} ")
         head.append(f"{'saved by':<18} {'saved':>5} " if self._wide else f"{'saved':>5} ")
         head.append(f"{'matched':>7}  {'until':<12}")
         return head
 
     def _pattern_width(self) -> int:
         width = min(self.app.size.width, 130) - 6
-        return max(16, width - 6 - (25 if self._wide else 6) - 8 - 14)
+        return max(16, width - 7 - (25 if self._wide else 6) - 9 - 12)
 
     def _line(self, rule: PermissionRule) -> Text:
         now = self.clock()
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(f" {rule.behavior:<5}", style="bold green" if rule.behavior == "allow" else "bold red")
+        line.append(f" {rule.behavior:<5} ", style="bold green" if rule.behavior == "allow" else "bold red")
         room = self._pattern_width()
         pattern = rule.pattern if len(rule.pattern) <= room else rule.pattern[: room - 1] + "…"
         line.append(f"{pattern:<{room}} ", style="grey50" if rule.expired else "cyan")
@@ -177,7 +178,7 @@ class RulesScreen(ModalScreen[None]):
         listing.clear_options()
         listing.add_options(options)
         ids = [o.id if o is not None else None for o in options]
-        if current in ids:
+        if current is not None and current in ids:
             listing.highlighted = ids.index(current)
         elif rules:
             listing.highlighted = ids.index(next(iter(rules)))

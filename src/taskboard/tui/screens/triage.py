@@ -60,10 +60,11 @@ class TriageScreen(ModalScreen[str | None]):
         background: $surface;
         padding: 0 1;
     }
-    TriageScreen OptionList {
+    TriageScreen OptionList, TriageScreen OptionList:focus {
         height: auto;
         max-height: 24;
         border: none;
+        padding: 0;
     }
     TriageScreen #triage-detail {
         height: auto;
