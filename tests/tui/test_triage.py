@@ -65,7 +65,7 @@ async def test_a_rule_saved_from_the_modal_is_listed_and_deleting_it_makes_the_n
         text = screen_text(app)
         line = next(line for line in text.splitlines() if "bash:npm test" in line)
         assert "allow" in line and fmt.who()[:18] in line
-        assert re.search(r" 1  deleted ", line)  # matched once since; lasts until deleted
+        assert re.search(r" 1  no expiry ", line)  # matched once since; lasts until deleted
         assert screen.current is not None and screen.current[1].id == rule.id
 
         await pilot.press("D")

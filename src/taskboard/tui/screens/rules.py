@@ -138,7 +138,7 @@ class RulesScreen(ModalScreen[None]):
         elif rule.expires_at is not None:
             line.append(f"in {fmt.duration((rule.expires_at - now).total_seconds())}", style="yellow")
         else:
-            line.append("deleted" if kept else NEVER, style="grey62")
+            line.append("no expiry" if kept else NEVER, style="grey62")
         return line
 
     # ---------------------------------------------------------------- loading

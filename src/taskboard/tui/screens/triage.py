@@ -131,7 +131,8 @@ class TriageScreen(ModalScreen[str | None]):
         listing = self.query_one(OptionList)
         current = self.current
         self.items = items
-        width = max(40, min(self.app.size.width, 130) - 6)
+        # The row's room: the box (130, or 98% of a narrower screen) less its border, padding and scrollbar.
+        width = max(30, min(130, int(self.app.size.width * 0.98)) - 5)
         listing.clear_options()
         listing.add_options([Option(self._line(item, width), id=item.key) for item in items])
         keys = [item.key for item in items]
@@ -152,14 +153,16 @@ class TriageScreen(ModalScreen[str | None]):
         line.append(f" {fmt.age(item.since, self.clock()):>4} ", style="grey62")
         if item.server:
             line.append(f"{item.server[:12]:<12} ", style="magenta")
-        room = max(10, (width - 16 - (13 if item.server else 0)) // 2)
-        line.append(f"{item.title[:room]:<{room}} ", style="bold")
+        room = max(10, min(36, (width - 16 - (13 if item.server else 0)) // 2))
+        title = item.title if len(item.title) <= room else item.title[: room - 1] + "…"
+        line.append(f"{title:<{room}} ", style="bold")
         what = self.questions.get(item.revision, item.what) if item.kind is Kind.QUESTION else item.what
         if item.count > 1:
             line.append(f"{item.count}× ", style="bold yellow")
         line.append(" ".join(what.split()), style="cyan" if item.kind is Kind.PERMISSION else "")
         if item.requests and not item.answerable:
             line.append("  (expired)", style="grey50")
+        line.truncate(width, overflow="ellipsis")  # one row each: the OptionList would wrap it
         return line
 
     @property
