@@ -123,3 +123,23 @@ async def test_the_schema_documents_the_new_fields(server) -> None:
                             for k, v in part.items()} | fields[f] for f in ("expiresInSeconds", "savedBy"))
         assert (lifetime["type"], lifetime["minimum"], saver["maxLength"]) == ("integer", 1, 200)
         assert "description" in lifetime and "description" in saver
+
+
+async def test_approve_always_for_8h_from_the_cli_saves_a_rule_that_lasts_8h(clocked) -> None:
+    from taskboard import format as fmt
+    from tests.test_cli import taskboard
+
+    client, _ = clocked
+    task = await start_task(client, "asks", params=asks_to_write("/cli-for/a.md"))
+    request = await pending_for(client, task.id)
+    base = ("--url", client.base_url)
+    refused = taskboard("approve", task.id, "--for", "8h", *base)
+    assert refused.returncode == 2 and "--for is how long the rule --always saves lasts" in refused.stderr
+    bad = taskboard("approve", task.id, "--always", "--for", "soon", *base)
+    assert bad.returncode == 2 and "'soon' is not a duration" in bad.stderr
+    assert not await client.list_rules() and (await pending_for(client, task.id)).id == request.id
+    done = taskboard("approve", task.id, "--always", "--for", "8h", *base)
+    assert done.returncode == 0, done.stderr
+    [rule] = await client.list_rules()
+    assert (rule.pattern, rule.expires_at, rule.saved_by) == ("write:/cli-for/*", START + timedelta(hours=8),
+                                                              fmt.who())
