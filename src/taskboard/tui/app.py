@@ -479,7 +479,7 @@ class TaskboardApp(App[None]):
             self._review(request, by_itself=True)
             return
         title = self._title(request.task_id)
-        self.notify(f"{title} asks to use {request.tool_name}. Press i for the inbox.",
+        self.notify(f"{title} asks to use {request.tool_name}. Press i for the triage queue.",
                     title="Approval needed", severity="warning", timeout=8)
         if self.use_bell:
             self.bell()

@@ -129,7 +129,7 @@ class TriageScreen(ModalScreen[str | None]):
             return
         self._shown = shown
         listing = self.query_one(OptionList)
-        current = self.current
+        current, index = self.current, listing.highlighted or 0
         self.items = items
         # The row's room: the box (130, or 98% of a narrower screen) less its border, padding and scrollbar.
         width = max(30, min(130, int(self.app.size.width * 0.98)) - 5)
@@ -137,7 +137,8 @@ class TriageScreen(ModalScreen[str | None]):
         listing.add_options([Option(self._line(item, width), id=item.key) for item in items])
         keys = [item.key for item in items]
         if items:
-            at = keys.index(current.key) if current is not None and current.key in keys else 0
+            # On its item still; when that is gone (answered), on the one that took its place.
+            at = keys.index(current.key) if current is not None and current.key in keys else min(index, len(keys) - 1)
             listing.highlighted = at
         box = self.query_one(Vertical)
         waiting = sum(item.count for item in items)
