@@ -26,6 +26,7 @@ from taskboard.client import ApiError, TaskboardError
 from taskboard.client.base import Capability, TaskSource
 from taskboard.models import PermissionRule
 from taskboard.tui.screens.confirm import ConfirmScreen
+from taskboard.tui.screens.listing import CURSOR_KEYS, move_cursor
 
 NEVER = "—"
 
@@ -77,8 +78,7 @@ class RulesScreen(ModalScreen[None]):
         Binding("escape,q,R", "dismiss(None)", "Close"),
         Binding("D,delete", "delete_rule", "Delete"),
         Binding("ctrl+r", "reload", "Reload"),
-        Binding("j", "cursor('down')", "Down", show=False),
-        Binding("k", "cursor('up')", "Up", show=False),
+        *CURSOR_KEYS,
     ]
 
     def __init__(self, servers: Sequence[RuleServer], clock: Callable[[], datetime]) -> None:
@@ -100,8 +100,7 @@ class RulesScreen(ModalScreen[None]):
         self.action_reload()
 
     def action_cursor(self, direction: str) -> None:
-        listing = self.query_one(OptionList)
-        listing.action_cursor_down() if direction == "down" else listing.action_cursor_up()
+        move_cursor(self.query_one(OptionList), direction)
 
     # ---------------------------------------------------------------- layout
 

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from taskboard import format as fmt
 from taskboard.models import PermissionRequest
+from taskboard.tui.screens.listing import CURSOR_KEYS, move_cursor
 from taskboard.tui.triage import Item, Kind
 
 KIND_STYLE = {Kind.PERMISSION: ("PERMIT", "bold black on yellow"), Kind.QUESTION: ("ASKS", "bold black on cyan"),
@@ -84,10 +85,7 @@ class TriageScreen(ModalScreen[str | None]):
         Binding("m", "message", "Answer"),
         Binding("r", "resume", "Resume"),
         Binding("x", "dismiss_item", "Dismiss"),
-        Binding("j", "cursor('down')", "Down", show=False),
-        Binding("k", "cursor('up')", "Up", show=False),
-        Binding("g", "cursor('first')", "First", show=False),
-        Binding("G", "cursor('last')", "Last", show=False),
+        *CURSOR_KEYS,
     ]
 
     def __init__(self, items: Callable[[], list[Item]], clock: Callable[[], datetime], actions: TriageActions,
@@ -204,9 +202,7 @@ class TriageScreen(ModalScreen[str | None]):
     # ---------------------------------------------------------------- keys
 
     def action_cursor(self, direction: str) -> None:
-        listing = self.query_one(OptionList)
-        {"down": listing.action_cursor_down, "up": listing.action_cursor_up, "first": listing.action_first,
-         "last": listing.action_last}[direction]()
+        move_cursor(self.query_one(OptionList), direction)
 
     def action_close(self) -> None:
         self.dismiss(None)
