@@ -24,7 +24,9 @@ from taskboard.client import TaskboardClient  # noqa: E402
 from taskboard.connect import RemoteServer  # noqa: E402
 from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
 from taskboard.tui.screens.detail import DetailScreen  # noqa: E402
-from tests.helpers import wait_for_status  # noqa: E402
+from taskboard.tui.screens.rules import RulesScreen  # noqa: E402
+from taskboard.tui.screens.triage import TriageScreen  # noqa: E402
+from tests.helpers import wait_for_status, wait_until  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
 from tests.tui.pilot import select as select_task  # noqa: E402
@@ -63,6 +65,24 @@ async def seed_showcase(client: TaskboardClient) -> str:
                              params={"steps": steps, "stepSeconds": 0.01, "holdAtStep": hold})
         await _settled(client, task_id, hold - 1)
     return task_id
+
+
+async def seed_triage(client: TaskboardClient) -> None:
+    """Two more tasks asking what the board's waiting one asks (the queue shows them as one row of three),
+    and saved rules that match none of them."""
+    for title in ("Run the integration suite on staging", "Run the integration suite on the canary"):
+        task_id = await _run(client, title, priority=1, assigned_agent="claude-code", params={
+            "steps": 5, "stepSeconds": 0.01,
+            "permission": {"tool": "Bash", "input": {"command": "npm test -- --runInBand"}, "atStep": 2,
+                           "message": "I need to run the test suite to check the fix."}})
+        await wait_until(lambda task_id=task_id: _pending(client, task_id))
+    await client.create_rule("write:/reports/*", "allow", saved_by="ana@build-01", expires_in_seconds=8 * 3600)
+    await client.create_rule("bash:rm -rf*", "deny", saved_by="ops@bastion")
+    await client.create_rule("read:/srv/data/**", "allow", saved_by="ana@laptop")
+
+
+async def _pending(client: TaskboardClient, task_id: str) -> bool:
+    return bool(await client.list_permissions("pending", task_id=task_id))
 
 
 async def shoot(url: str, name: str, size: tuple[int, int],
@@ -111,12 +131,24 @@ async def main() -> None:
             async def running(pilot: Pilot[Any], app: TaskboardApp) -> None:
                 await select(pilot, app, "hero")
 
+            async def triage(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("i")
+                await until(pilot, lambda: isinstance(app.screen, TriageScreen) and app.screen.questions)
+
+            async def rules(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("R")
+                await until(pilot, lambda: isinstance(app.screen, RulesScreen) and app.screen.loaded)
+
             await shoot(server.url, "board", (160, 40), running)
             await shoot(server.url, "permission", (160, 45), permission)
             await shoot(server.url, "detail", (120, 45), detail)
             await shoot(server.url, "help", (120, 45), help_screen)
             await shoot(server.url, "log", (140, 40), log_toggles)
             await shoot(server.url, "narrow", (80, 24))
+            async with TaskboardClient(server.url) as client:  # a group of identical requests, and saved rules
+                await seed_triage(client)
+            await shoot(server.url, "triage", (140, 40), triage)
+            await shoot(server.url, "rules", (140, 40), rules)
         finally:
             server.stop()
 

@@ -30,7 +30,7 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, StoreNotWritable, use_fixed_clock
+from taskboard_backend.store import Store, StoreNotWritable, use_clock_file, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
@@ -117,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if settings.fixed_clock is not None:
         use_fixed_clock(settings.fixed_clock)
+    if settings.clock_file is not None:
+        use_clock_file(settings.clock_file)
     broker = Broker()
     store = Store(settings.db_path, broker, event_retention=settings.event_retention)
     runner = Runner(store, settings)

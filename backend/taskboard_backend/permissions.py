@@ -224,6 +224,20 @@ class Rule:
     id: str
     pattern: str
     behavior: str
+    saved_by: str | None = None
+
+
+def rules_of(rows: Any) -> list[Rule]:
+    """Rules from the store's rows (id, pattern, behavior, saved_by): the ones in force, as they are decided."""
+    return [Rule(r["id"], r["pattern"], r["behavior"], r["saved_by"]) for r in rows]
+
+
+def rule_answer_line(behavior: str, tool_name: str, rule: Rule, key: str) -> str:
+    """The task log's line for a request a saved rule answered: which rule (its pattern, its id, who saved it),
+    so a person reading the log knows what to revoke."""
+    verb = "Auto-allowed" if behavior == "allow" else "Auto-denied"
+    by = f", saved by {rule.saved_by}" if rule.saved_by else ""
+    return f"{verb} {tool_name} by rule {rule.pattern!r} (rule {rule.id[:8]}{by}) for {key}"
 
 
 def decide(rules: list[Rule], key: str) -> tuple[str, Rule] | None:

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from taskboard.models import MAX_RESUME_COUNT, SEED_AGENT_IDS, TaskStatus, execute_refusal, resume_refusal
 from taskboard_backend.errors import ApiError, BudgetExceeded, InvalidTransition, NotFound
-from taskboard_backend.permissions import Rule, decide, request_argument, request_key, suggest_pattern
+from taskboard_backend.permissions import (
+    decide,
+    request_argument,
+    request_key,
+    rule_answer_line,
+    rules_of,
+    suggest_pattern,
+)
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
@@ -503,10 +510,9 @@ class RunContextImpl:
                                  message: str | None = None, *, cwd: str | None = None,
                                  on_pending: Any = None) -> PermissionDecision:
         key = request_key(tool_name, tool_input, cwd)
-        rule_rows = await self.store.fetchall("SELECT id, pattern, behavior FROM permission_rules")
-        verdict = decide([Rule(r["id"], r["pattern"], r["behavior"]) for r in rule_rows], key)
-        notification_id = f"notif-{new_id()}"
         now = now_iso()
+        verdict = decide(rules_of(await self.store.rules_in_force(now)), key)
+        notification_id = f"notif-{new_id()}"
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[PermissionDecision] = loop.create_future()
         async with self.store.transaction() as tx:
@@ -522,9 +528,8 @@ class RunContextImpl:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rule', ?, ?)",
                     (*base, status, behavior, rule.id, now),
                 )
-                verb = "Auto-allowed" if behavior == "allow" else "Auto-denied"
-                await tx.task_event(self.task_id, "log", "permission",
-                                    f"{verb} {tool_name} by rule {rule.pattern!r} ({key})",
+                await tx.rule_matched(rule.id, now)
+                await tx.task_event(self.task_id, "log", "permission", rule_answer_line(behavior, tool_name, rule, key),
                                     {"notificationId": notification_id, "ruleId": rule.id})
             else:
                 await tx.execute(

@@ -27,11 +27,12 @@ from taskboard_backend.errors import ApiError, Conflict, InvalidTransition, NotF
 from taskboard_backend.permissions import (
     CompiledPattern,
     InvalidPattern,
-    Rule,
     broadness,
     compile_pattern,
     decide,
     request_key,
+    rule_answer_line,
+    rules_of,
 )
 from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
@@ -340,6 +341,10 @@ class TaskService:
                 raise ApiError(f"Disallowed input keys: {', '.join(extra)} (allowed: "
                                f"{', '.join(sorted(original)) or 'none'})", code="disallowed_input_keys")
         pattern = None
+        if not body.always_allow:
+            for name, value in (("expiresInSeconds", body.expires_in_seconds), ("savedBy", body.saved_by)):
+                if value is not None:
+                    raise field_error(name, f"{name} is about the rule alwaysAllow saves: send it with alwaysAllow")
         if body.always_allow:
             if body.behavior != "allow":
                 raise field_error("alwaysAllow", "alwaysAllow can only be used with behavior 'allow'")
@@ -363,15 +368,15 @@ class TaskService:
             rule_id = None
             if pattern is not None:
                 rule_id = new_id()
-                await tx.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at)"
-                                 " VALUES (?, ?, 'allow', 'always-allow', ?)", (rule_id, pattern, now))
+                await tx.insert_rule(rule_id, pattern, "allow", "always-allow", now, saved_by=body.saved_by,
+                                     expires_at=_expiry(body.expires_in_seconds))
                 await tx.execute("UPDATE permissions SET rule_id = ? WHERE id = ?", (rule_id, body.notification_id))
                 updated = await tx.fetchone("SELECT * FROM permissions WHERE id = ?", (body.notification_id,))
             await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
                              (task_id,))
             await tx.update_task(task_id, {})
             verb = "Allowed" if body.behavior == "allow" else "Denied"
-            note = f" and saved rule {pattern!r}" if pattern else ""
+            note = f" and saved rule {pattern!r}{_until(body.expires_in_seconds)}" if pattern else ""
             await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']}{note}",
                                 {"notificationId": body.notification_id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
@@ -382,12 +387,11 @@ class TaskService:
             await self.runner.continue_parked(task_id, body.notification_id, decision)
         self._deliver_rule_answers(answered)
 
-    async def _answer_pending_by_rules(self, tx: Any) -> list[tuple[str, str]]:
+    async def _answer_pending_by_rules(self, tx: Any) -> list[tuple[str, str, str]]:
         """A rule just saved answers the requests already waiting that it covers, as it would have had
-        they arrived after it (deny rules win, as in runner.request_permission). (id, behavior) of each."""
-        rules = [Rule(r["id"], r["pattern"], r["behavior"])
-                 for r in await tx.fetchall("SELECT id, pattern, behavior FROM permission_rules")]
-        answered: list[tuple[str, str]] = []
+        they arrived after it (deny rules win, as in runner.request_permission). (id, behavior, rule id) of each."""
+        rules = rules_of(await tx.rules_in_force(now_iso()))
+        answered: list[tuple[str, str, str]] = []
         for row in await tx.fetchall("SELECT * FROM permissions WHERE status = 'pending' ORDER BY created_at"):
             key = request_key(row["tool_name"], json.loads(row["tool_input"]))
             verdict = decide(rules, key)
@@ -401,18 +405,18 @@ class TaskService:
             if updated is None:
                 continue
             task_id = row["task_id"]
+            await tx.rule_matched(rule.id, updated["resolved_at"])
             await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
                              (task_id,))
             await tx.update_task(task_id, {})
-            verb = "Auto-allowed" if behavior == "allow" else "Auto-denied"
-            await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']} by rule {rule.pattern!r} "
-                                f"({key})", {"notificationId": row["id"], "ruleId": rule.id})
+            await tx.task_event(task_id, "log", "permission", rule_answer_line(behavior, row["tool_name"], rule, key),
+                                {"notificationId": row["id"], "ruleId": rule.id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
-            answered.append((row["id"], behavior))
+            answered.append((row["id"], behavior, rule.id))
         return answered
 
-    def _deliver_rule_answers(self, answered: list[tuple[str, str]]) -> None:
-        for notification_id, behavior in answered:
+    def _deliver_rule_answers(self, answered: list[tuple[str, str, str]]) -> None:
+        for notification_id, behavior, _ in answered:
             self.runner.deliver_permission(notification_id, PermissionDecision(behavior=behavior))
 
     async def list_permissions(self, status: str | None, task_id: str | None, limit: int) -> list[dict[str, Any]]:
@@ -430,9 +434,8 @@ class TaskService:
         return [permission_row_to_wire(r) for r in rows]
 
     async def list_rules(self) -> list[dict[str, Any]]:
-        rows = await self.store.fetchall("SELECT * FROM permission_rules ORDER BY created_at")
-        return [{"id": r["id"], "pattern": r["pattern"], "behavior": r["behavior"], "source": r["source"],
-                 "createdAt": r["created_at"]} for r in rows]
+        now = now_iso()
+        return [_rule_wire(r, now) for r in await self.store.list_rules()]
 
     async def create_rule(self, body: PermissionRuleCreate) -> dict[str, Any]:
         try:
@@ -441,20 +444,23 @@ class TaskService:
             raise field_error("pattern", str(exc)) from None
         if body.behavior == "allow":
             _refuse_broad(compiled, body.allow_broad, "pattern")
-        rule = {"id": new_id(), "pattern": body.pattern, "behavior": body.behavior, "source": "user",
-                "createdAt": now_iso()}
+        now, rule_id, expires_at = now_iso(), new_id(), _expiry(body.expires_in_seconds)
         async with self.store.transaction() as tx:
-            await tx.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at)"
-                             " VALUES (?, ?, ?, ?, ?)",
-                             (rule["id"], rule["pattern"], rule["behavior"], rule["source"], rule["createdAt"]))
+            await tx.insert_rule(rule_id, body.pattern, body.behavior, "user", now, saved_by=body.saved_by,
+                                 expires_at=expires_at)
             answered = await self._answer_pending_by_rules(tx)
         self._deliver_rule_answers(answered)
-        return rule
+        # What it answered at once counts among its matches, like any later one.
+        matched = sum(1 for *_, by in answered if by == rule_id)
+        row = {"id": rule_id, "pattern": body.pattern, "behavior": body.behavior, "source": "user",
+               "created_at": now, "saved_by": body.saved_by, "expires_at": expires_at,
+               "match_count": matched, "last_matched_at": now if matched else None}
+        return _rule_wire(row, now)
 
     async def delete_rule(self, rule_id: str) -> None:
         async with self.store.transaction() as tx:
-            row = await tx.fetchone("DELETE FROM permission_rules WHERE id = ? RETURNING id", (rule_id,))
-        if row is None:
+            deleted = await tx.delete_rule(rule_id)
+        if not deleted:
             raise NotFound("Rule not found")
 
     # ------------------------------------------------------------------ projects, workflows
@@ -595,6 +601,26 @@ async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
         if row is not None and row["status"] == "pending":
             return True
     return False
+
+
+def _expiry(seconds: int | None) -> str | None:
+    """When a rule saved now with that lifetime stops matching, by the server's clock (utcnow)."""
+    if seconds is None:
+        return None
+    return (utcnow() + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _until(seconds: int | None) -> str:
+    expiry = _expiry(seconds)
+    return f" (until {expiry})" if expiry else ""
+
+
+def _rule_wire(row: Any, now: str) -> dict[str, Any]:
+    body = {"id": row["id"], "pattern": row["pattern"], "behavior": row["behavior"], "source": row["source"],
+            "createdAt": row["created_at"], "savedBy": row["saved_by"], "matchCount": row["match_count"],
+            "lastMatchedAt": row["last_matched_at"], "expiresAt": row["expires_at"],
+            "expired": row["expires_at"] is not None and row["expires_at"] <= now}
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _refuse_broad(pattern: CompiledPattern, meant: bool, field: str) -> None:

@@ -84,6 +84,9 @@ class Settings:
     demo_interaction_seconds: float = 60.0
     # Freezes the clock and makes ids sequential, for snapshot tests and screenshots.
     fixed_clock: datetime | None = None
+    # Tests only: the clock reads this file (an ISO 8601 instant) and moves when a test rewrites it,
+    # so what depends on time passing (a rule's expiry) is tested without waiting.
+    clock_file: Path | None = None
 
     @property
     def claude_dir(self) -> Path:

@@ -35,7 +35,7 @@ from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
 
 log = logging.getLogger("taskboard.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # A read first runs on the event loop's own thread, and is moved to a reader thread if it takes
 # longer than this: most reads take a fraction of a millisecond, less than the hand-off between
 # threads costs (GIL included), while a search over a million rows must not stall the loop.
@@ -319,7 +319,19 @@ MIGRATIONS: dict[int, str] = {
     3: """
     ALTER TABLE projects ADD COLUMN working_directory TEXT;
     """,
+    # Rules a person can see and revoke (issue 25): who saved one, how often it has answered since,
+    # when last, and when it stops matching (NULL: never).
+    4: """
+    ALTER TABLE permission_rules ADD COLUMN saved_by TEXT;
+    ALTER TABLE permission_rules ADD COLUMN match_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE permission_rules ADD COLUMN last_matched_at TEXT;
+    ALTER TABLE permission_rules ADD COLUMN expires_at TEXT;
+    """,
 }
+
+# The saved rules that still match at a moment (ISO 8601 text in one format compares as time does).
+RULES_IN_FORCE_SQL = ("SELECT id, pattern, behavior, saved_by FROM permission_rules"
+                      " WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at")
 
 TASK_JSON_COLUMNS = ("params", "result_data", "progress", "document_ids", "checkpoint")
 
@@ -346,6 +358,9 @@ SORT_ALIASES = {"createdAt": "created", "updatedAt": "updated"}
 
 _fixed_now: datetime | None = None
 _id_counter = itertools.count(1)
+# A clock a test moves (--clock-file): the time written in that file, read again when the file changes.
+_clock_file: Path | None = None
+_clock_read: tuple[int, datetime] | None = None
 
 
 def use_fixed_clock(at: datetime) -> None:
@@ -354,7 +369,25 @@ def use_fixed_clock(at: datetime) -> None:
     _fixed_now = at.astimezone(UTC)
 
 
+def use_clock_file(path: Path) -> None:
+    """Tell the time by a file's contents (an ISO 8601 instant): a test that writes a later time moves
+    the server's clock there at once, so an expiry is tested without waiting for it."""
+    global _clock_file, _clock_read
+    _clock_file, _clock_read = path, None
+
+
+def _file_time(path: Path) -> datetime:
+    global _clock_read
+    stamp = path.stat().st_mtime_ns
+    if _clock_read is None or _clock_read[0] != stamp:
+        parsed = datetime.fromisoformat(path.read_text().strip().replace("Z", "+00:00"))
+        _clock_read = (stamp, (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC))
+    return _clock_read[1]
+
+
 def utcnow() -> datetime:
+    if _clock_file is not None:
+        return _file_time(_clock_file)
     return _fixed_now or datetime.now(UTC)
 
 
@@ -459,6 +492,26 @@ class Tx:
         if task_id:
             self.touched_tasks.add(task_id)
         return rev
+
+    # ---------------------------------------------------------------- saved rules
+
+    async def rules_in_force(self, at: str) -> list[sqlite3.Row]:
+        return self.db.execute(RULES_IN_FORCE_SQL, (at,)).fetchall()
+
+    async def insert_rule(self, rule_id: str, pattern: str, behavior: str, source: str, created_at: str, *,
+                          saved_by: str | None = None, expires_at: str | None = None) -> None:
+        self.db.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at, saved_by,"
+                        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (rule_id, pattern, behavior, source, created_at, saved_by, expires_at))
+
+    async def delete_rule(self, rule_id: str) -> bool:
+        return self.db.execute("DELETE FROM permission_rules WHERE id = ? RETURNING id", (rule_id,)).fetchone() \
+            is not None
+
+    async def rule_matched(self, rule_id: str, at: str) -> None:
+        """A rule answered a request: one more match, and when."""
+        self.db.execute("UPDATE permission_rules SET match_count = match_count + 1, last_matched_at = ?"
+                        " WHERE id = ?", (at, rule_id))
 
     async def task_event(self, task_id: str, kind: str, event_type: str, message: str,
                          data: dict[str, Any] | None = None, ts: str | None = None) -> int:
@@ -869,6 +922,12 @@ class Store:
             "SELECT revision, type, payload FROM events WHERE revision > ? ORDER BY revision LIMIT ?",
             (after, limit),
         )
+
+    async def list_rules(self) -> list[aiosqlite.Row]:
+        return await self.fetchall("SELECT * FROM permission_rules ORDER BY created_at, id")
+
+    async def rules_in_force(self, at: str) -> list[aiosqlite.Row]:
+        return await self.fetchall(RULES_IN_FORCE_SQL, (at,))
 
     async def oldest_event_revision(self) -> int | None:
         row = await self.fetchone("SELECT MIN(revision) AS r FROM events")

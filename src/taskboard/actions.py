@@ -156,7 +156,12 @@ ACTION_LIST: tuple[Action, ...] = (
            footer=False, precondition=_pending),
     Action("message", "m", "Message", "Task", "Answer a task awaiting input", capability=Capability.MESSAGE,
            mutating=True, needs_task=True, precondition=_message, cli="msg"),
-    Action("inbox", "i", "Inbox", "Approvals", "Every pending request on the board (enter shows one)"),
+    Action("inbox", "i", "Triage", "Approvals",
+           "Triage: every task that needs you, on every server, oldest first (permission, question, failed, "
+           "finished); a d p m r x act without leaving it, enter goes to the task"),
+    Action("rules", "R", "Rules", "Approvals",
+           "Saved rules of every server: pattern, who saved it, when, matches, expiry; D deletes one",
+           capability=Capability.RULES, footer=False),
     Action("plan", "P", "Plan", "Task", "Back to planned (a queued, finished, failed or cancelled task)",
            capability=Capability.PRIORITY, mutating=True, needs_task=True, footer=False,
            precondition=_transition(TaskStatus.PLANNED, "only queued or finished tasks go back to planned.")),

@@ -225,6 +225,8 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
               help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
               hidden=True, help="Freeze the clock and number ids in order (snapshot tests, screenshots).")
+@click.option("--clock-file", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
+              help="Tell the time by this file's ISO 8601 instant, re-read when it changes (tests of expiry).")
 @click.option("--alias-agents", is_flag=True, hidden=True,
               help="Run seed 001's agent ids on the demo runtime without seeding a demo board.")
 @click.option("--exit-with-stdin", is_flag=True, hidden=True,
@@ -238,7 +240,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None,
           claude_permission_window: float, daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
-          alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
+          clock_file: Path | None, alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
     from taskboard_backend.settings import ANTHROPIC_ENV, SHELL_ENV_DEFAULT, Settings, default_db_path
@@ -257,6 +259,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
+        clock_file=clock_file,
     )
     settings.require_safe_bind()
     if enable_claude:

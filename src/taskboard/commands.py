@@ -465,11 +465,23 @@ def _decide(name: str, behavior: Literal["allow", "deny"]) -> click.Command:
     @click.option("--message", "-m", default=None, help="Said to the agent with the answer.")
     @click.option("--always", is_flag=True, help="Also add a rule, so the same request is answered by itself.")
     @click.option("--pattern", default=None, help="The rule's pattern (default: the request's suggestion).")
+    @click.option("--for", "lifetime", default=None, metavar="DURATION",
+                  help="With --always: the rule stops matching after this long (30m, 8h, 2d).")
     @target_options
     @usage_errors
     def command(task_id: str, request_id: str | None, message: str | None, always: bool, pattern: str | None,
-                context_name: str | None, url: str | None, api_key: str | None, dialect: str | None,
-                as_json: bool) -> None:
+                lifetime: str | None, context_name: str | None, url: str | None, api_key: str | None,
+                dialect: str | None, as_json: bool) -> None:
+        from taskboard import format as fmt
+
+        expires_in = None
+        if lifetime is not None:
+            if not always:
+                raise click.UsageError("--for is how long the rule --always saves lasts: give --always too")
+            try:
+                expires_in = fmt.parse_duration(lifetime)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--for") from None
         run = Run(context_name, url, api_key, dialect, as_json)
 
         async def work(client: TaskSource) -> None:
@@ -486,7 +498,8 @@ def _decide(name: str, behavior: Literal["allow", "deny"]) -> click.Command:
             assert chosen is not None
             await client.respond(task_id, chosen.id, behavior, message=message,
                                  always_allow=True if always else None,
-                                 permission_pattern=(pattern or chosen.suggested_pattern) if always else None)
+                                 permission_pattern=(pattern or chosen.suggested_pattern) if always else None,
+                                 expires_in_seconds=expires_in, saved_by=fmt.who() if always else None)
             verb = "Approved" if behavior == "allow" else "Denied"
             run.emit({"taskId": task_id, "requestId": chosen.id, "behavior": behavior, "tool": chosen.tool_name},
                      lambda: f"{verb} {chosen.tool_name} for {task_id}")

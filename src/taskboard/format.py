@@ -3,6 +3,9 @@ bars. Plain data and rich styles, no textual: the scripting verbs use it too."""
 
 from __future__ import annotations
 
+import getpass
+import re
+import socket
 from datetime import datetime
 
 from taskboard.models import Progress, Task, TaskStatus, TaskSummary
@@ -115,3 +118,28 @@ def progress_bar(value: float | None, width: int) -> str:
 
 def priority(value: int) -> str:
     return f"P{value}"
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
+
+
+def parse_duration(text: str) -> int:
+    """`8h`, `90m`, `1d12h`, `30s` as seconds (a rule's lifetime); ValueError saying what is accepted."""
+    spoken = text.strip().lower().replace(" ", "")
+    parts = _DURATION_PART.findall(spoken)
+    if not spoken or "".join(n + u for n, u in parts) != spoken:
+        raise ValueError(f"{text.strip()!r} is not a duration: say e.g. 30m, 8h, 2d or 1d12h")
+    seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("A duration is more than nothing: e.g. 30m or 8h")
+    return seconds
+
+
+def who() -> str:
+    """Who is saving a rule, as it is shown with the rule: user@host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "someone"
+    return f"{user}@{socket.gethostname() or 'localhost'}"[:200]

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
 )
 from pydantic.alias_generators import to_camel
@@ -35,6 +36,9 @@ TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
 MESSAGE_MAX = 10_000
 PATTERN_MAX = 500
+SAVED_BY_MAX = 200
+# A saved rule may last at most this long (ten years); without expiresInSeconds it lasts until deleted.
+RULE_LIFETIME_MAX = 10 * 365 * 24 * 3600
 LIST_LIMIT_MAX = 1000
 LIST_LIMIT_DEFAULT = 100
 
@@ -543,6 +547,12 @@ class PermissionResponse(RequestModel):
                                                  json_schema_extra={"pattern": PATTERN_REGEX})
     # A pattern for every tool, or every argument of one, is refused unless this says it is meant.
     allow_broad: StrictBool = False
+    # With alwaysAllow: the rule it saves stops matching this many seconds after it is saved,
+    # and who saved it (shown where the rules are listed).
+    expires_in_seconds: StrictInt | None = Field(default=None, ge=1, le=RULE_LIFETIME_MAX, description=(
+        "With alwaysAllow: the saved rule stops matching this many seconds from now (by the server's clock)."))
+    saved_by: StrictStr | None = Field(default=None, min_length=1, max_length=SAVED_BY_MAX,
+                                       description="With alwaysAllow: who saves the rule, e.g. user@host.")
 
 
 class PermissionRule(WireModel):
@@ -551,6 +561,13 @@ class PermissionRule(WireModel):
     behavior: Literal["allow", "deny"]
     source: str = "user"
     created_at: datetime
+    # Issue 25, additive: who saved it, how many requests it has answered since (and when last), and
+    # when it stops matching (absent: never). `expired` is the server's own clock's say.
+    saved_by: str | None = None
+    match_count: int = 0
+    last_matched_at: datetime | None = None
+    expires_at: datetime | None = None
+    expired: bool = False
 
 
 class PermissionRuleCreate(RequestModel):
@@ -565,6 +582,10 @@ class PermissionRuleCreate(RequestModel):
     behavior: Literal["allow", "deny"]
     # An allow rule for every tool, or for every argument of one, is refused unless this says it is meant.
     allow_broad: StrictBool = False
+    expires_in_seconds: StrictInt | None = Field(default=None, ge=1, le=RULE_LIFETIME_MAX, description=(
+        "The rule stops matching this many seconds from now (by the server's clock); absent: never."))
+    saved_by: StrictStr | None = Field(default=None, min_length=1, max_length=SAVED_BY_MAX,
+                                       description="Who saves the rule, e.g. user@host; shown with it.")
 
 
 # --------------------------------------------------------------------------- provenance, siblings

@@ -72,6 +72,24 @@ async def tab_to(pilot: Pilot[Any], widget: Any) -> None:
     raise AssertionError(f"Tab never reached {widget!r}")
 
 
+async def triage_to(pilot: Pilot[Any], task_id: str, kind: str | None = None) -> Any:
+    """Put the triage queue's cursor on a task's item (of that kind) as a person does: to the top (g),
+    then down (j) until it is under it, waiting for the item to show. The item."""
+    from taskboard.tui.screens.triage import TriageScreen
+
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, TriageScreen) and any(
+        i.task_id == task_id and (kind is None or i.kind == kind) for i in app.screen.items), what="the item")
+    screen = app.screen
+    await pilot.press("g")
+    for _ in range(len(screen.items)):
+        item = screen.current
+        if item is not None and item.task_id == task_id and (kind is None or item.kind == kind):
+            return item
+        await pilot.press("j")
+    raise AssertionError(f"j never reached {task_id}'s item")
+
+
 def burst(pilot: Pilot[Any], *parts: str) -> None:
     """Keys as a terminal delivers a fast typist, a paste or a slow SSH link catching up: all at once,
     queued behind each other before the app has handled the first. (pilot.press waits for the app to

@@ -9,9 +9,10 @@ from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionScreen
+from taskboard.tui.screens.triage import TriageScreen
 from taskboard.tui.widgets.key_footer import KeyFooter
 from tests.helpers import FAST, LONG, start_task, wait_for_status, wait_until
-from tests.tui.pilot import SIZE, fill, loaded, notifications, select, until
+from tests.tui.pilot import SIZE, fill, loaded, notifications, select, triage_to, until
 
 
 def asks(tool: str = "Bash", command: str = "npm test", at: int = 1) -> dict:
@@ -169,7 +170,7 @@ async def test_always_allow_saves_the_edited_pattern(backend) -> None:
         assert [(r.pattern, r.behavior) for r in rules] == [("Bash:npm test*", "allow")]
 
 
-async def test_the_inbox_lists_every_request_and_opens_one(backend) -> None:
+async def test_the_triage_queue_lists_every_request_reviews_one_and_goes_to_another(backend) -> None:
     server, client = backend
     first = await start_task(client, "first asker", params=asks())
     second = await start_task(client, "second asker", params=asks(tool="Write", command="x"))
@@ -179,13 +180,19 @@ async def test_the_inbox_lists_every_request_and_opens_one(backend) -> None:
         app = await loaded(pilot, first.id, second.id)
         await until(pilot, lambda: len(app.board.permissions) == 2)
         await pilot.press("i")
-        await pilot.press("down", "enter")
+        queue = await until(pilot, lambda: isinstance(app.screen, TriageScreen) and app.screen)
+        assert [i.task_id for i in queue.items] == [first.id, second.id]  # oldest first
+        await pilot.press("down", "p")
         screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen)
         assert screen.request.task_id == second.id
-        assert app.table.selected_id == second.id  # the board follows
         await pilot.press("d")
         await wait_for_status(client, second.id, "completed")
         assert (await client.list_permissions(None, task_id=second.id))[0].status == "denied"
+        await triage_to(pilot, first.id, "permission")  # still open, on the other request
+        assert app.screen is queue and not any(i.kind == "permission" and i.task_id == second.id for i in queue.items)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.screen_stack) == 1 and app.table.selected_id == first.id,
+                    what="the board, on the task")
 
 
 async def test_message_answers_a_task_awaiting_input(backend) -> None:

@@ -22,9 +22,9 @@ from taskboard.tui.screens.contexts import ContextScreen
 from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.filter import FilterScreen
-from taskboard.tui.screens.inbox import InboxScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionScreen
+from taskboard.tui.screens.triage import TriageScreen
 from tests.helpers import LONG, start_task, wait_for_status, wait_until
 from tests.tui.pilot import SIZE, burst, loaded, notifications, screen_text, select, until
 from tests.tui.test_actions import asks, pending
@@ -114,10 +114,10 @@ async def test_review_denies_with_a_message_typed_through_tab(backend) -> None:
     async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, task.id)
         await review(pilot, task.id)
-        await pilot.press("tab", "tab", "tab")
+        await pilot.press("tab", "tab", "tab", "tab")  # the input, the pattern, its lifetime, the message
         assert focused_id(app) == "deny-message"
         await pilot.press(*"use the staging db", "shift+tab")
-        assert focused_id(app) == "pattern"
+        assert focused_id(app) == "rule-expiry"
         await pilot.press("tab", "tab", "tab", "tab")  # past Allow once and Always allow, to Deny
         assert focused_id(app) == "deny"
         await pilot.press("enter")
@@ -161,7 +161,7 @@ async def test_a_burst_through_the_form_puts_each_part_in_its_field(backend) -> 
 # ---------------------------------------------------------------- 10. no sequence of enters allows
 
 
-async def test_enter_enter_from_the_inbox_allows_nothing(backend) -> None:
+async def test_enter_enter_from_the_triage_queue_allows_nothing(backend) -> None:
     server, client = backend
     task = await start_task(client, "asks once", params=asks())
     request = await pending(client, task.id)
@@ -169,8 +169,12 @@ async def test_enter_enter_from_the_inbox_allows_nothing(backend) -> None:
         app = await loaded(pilot, task.id)
         await until(pilot, lambda: app.board.permissions, what="the request")
         await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, InboxScreen), what="the inbox")
-        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TriageScreen), what="the triage queue")
+        await pilot.press("enter")  # goes to the task on the board, decides nothing
+        await until(pilot, lambda: len(app.screen_stack) == 1 and app.table.selected_id == task.id,
+                    what="the board, on the task")
+        assert [r.id for r in await client.list_permissions("pending", task_id=task.id)] == [request.id]
+        await pilot.press("i", "p")
         await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
         assert focused_id(app) == "permission-input"  # on the request's text, not on a button
         await pilot.press("enter", "enter")
@@ -222,7 +226,7 @@ async def test_q_and_escape_close_the_permission_modal_and_q_on_the_board_quits(
         await pilot.press("escape")
         await until(pilot, lambda: len(app.screen_stack) == 1, what="escape to close it")
         assert await client.list_permissions("pending", task_id=task.id)  # closing decides nothing
-        for key, screen in (("n", NewTaskScreen), ("F", FilterScreen), ("i", InboxScreen)):
+        for key, screen in (("n", NewTaskScreen), ("F", FilterScreen), ("i", TriageScreen)):
             await pilot.press(key)
             await until(pilot, lambda s=screen: isinstance(app.screen, s), what=f"{key}'s dialog")
             await pilot.press("tab", "tab", "tab") if key == "n" else None  # off the text fields
@@ -242,14 +246,21 @@ async def test_read_only_holds_from_the_inbox_the_review_dialog_and_the_palette(
     async with make_app(server.url, read_only=True, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, task.id)
         await until(pilot, lambda: app.board.permissions, what="the request")
-        await pilot.press("i", "enter")
-        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the request, shown")
-        await pilot.press("a", "d", "A", "enter")
-        await pilot.press("tab", "tab", "tab", "tab", "enter", "tab", "enter", "tab", "enter")
+        await pilot.press("i", "a", "d")  # the triage queue's own keys: refused
         await actions_done(pilot)
         assert any("Read-only" in n for n in notifications(app))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the request, shown")
+        await pilot.press("a", "d", "A", "enter")
+        await pilot.press("tab", "tab", "tab", "tab", "enter")  # enter in the message denies: refused
+        await actions_done(pilot)
+        assert app.focused is not None and app.focused.id == "deny-message"
+        await pilot.press("tab")  # the decision buttons are off: Tab goes past them to Later
+        assert app.focused is not None and app.focused.id == "later"
         await pilot.press("escape")
-        await until(pilot, lambda: len(app.screen_stack) == 1, what="the dialog to close")
+        await until(pilot, lambda: isinstance(app.screen, TriageScreen), what="the dialog to close")
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="the queue to close")
         await select(pilot, task.id)
         await pilot.press("p")  # the review key: refused
         await pilot.press("ctrl+p", *"allow the pending", "enter")

@@ -20,7 +20,9 @@ from taskboard.tui.app import TaskboardApp, make_app
 from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
+from taskboard.tui.screens.rules import RulesScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
+from taskboard.tui.screens.triage import TriageScreen
 from tests.server import ServerProcess
 from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
 from tests.tui.pilot import fill, screen_text, select, settle, until
@@ -160,6 +162,43 @@ def test_pulses_in_the_header(snap_compare, board_server) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
+def _triage_before(pilot: Pilot[Any]) -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, TriageScreen) and app.screen.questions,
+                    what="the queue, with the question asked")
+        await pilot.pause(0.2)
+    return run_before(pilot)
+
+
+@pytest.mark.parametrize("size", [(140, 40), (80, 24)])
+def test_triage_queue(snap_compare, board_server, size) -> None:
+    server, _ = board_server
+    assert snap_compare(board_app(server), terminal_size=size, run_before=_triage_before)
+
+
+@pytest.mark.parametrize("size", [(140, 40), (80, 24)])
+def test_rules_screen(snap_compare, board_server, size) -> None:
+    server, _ = board_server
+
+    async def rules() -> None:
+        async with TaskboardClient(server.url) as client:
+            if not await client.list_rules():  # patterns the board's waiting request does not match
+                await client.create_rule("write:/reports/*", "allow", saved_by="ana@build-01",
+                                         expires_in_seconds=8 * 3600)
+                await client.create_rule("bash:rm -rf*", "deny", saved_by="ops@bastion")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await rules()
+        await settle(pilot)
+        app = pilot.app
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, RulesScreen) and app.screen.loaded, what="the rules")
+        await pilot.pause(0.2)
+
+    assert snap_compare(board_app(server), terminal_size=size, run_before=run_before)
 
 
 def test_disconnected_screen(snap_compare) -> None:

@@ -13,11 +13,11 @@ import httpx
 
 from taskboard.connect import RemoteServer
 from taskboard.tui.app import make_app
-from taskboard.tui.screens.inbox import InboxScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.permission import PermissionScreen
+from taskboard.tui.screens.triage import TriageScreen
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, notifications, select, until
+from tests.tui.pilot import SIZE, loaded, notifications, select, triage_to, until
 
 
 def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
@@ -82,9 +82,9 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
                     what="the request in the inbox")
         assert any("asks to use Bash" in n for n in notifications(app))
         await pilot.press("i")
-        inbox = await until(pilot, lambda: isinstance(app.screen, InboxScreen) and app.screen, what="the inbox")
-        assert [r.task_id for r in inbox.requests] == [runner]
-        await pilot.press("enter")
+        await triage_to(pilot, runner, "permission")
+        assert [i.task_id for i in app.screen.items if i.kind == "permission"] == [runner]
+        await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, PermissionScreen), what="the review dialog")
         await pilot.press("tab", "tab", "tab")
         assert app.focused is not None and app.focused.id == "deny-message"
@@ -96,9 +96,8 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         builder = start(server, "build it", "SCENARIO:bash CMD=make+build", 2)
         await until(pilot, lambda: builder in {p.task_id for p in app.board.permissions.values()},
                     what="the third request")
-        await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, InboxScreen))
-        await pilot.press("enter")
+        await triage_to(pilot, builder, "permission")  # the queue stayed open, and shows it as it comes
+        await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, PermissionScreen))
         await pilot.press("tab", "tab")
         assert app.focused is not None and app.focused.id == "pattern"
@@ -108,6 +107,7 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         assert answer_to(server, builder)["alwaysAllow"] is True  # type: ignore[index]
         assert api(server, "GET", "/api/permissions") == {"permissions": ["Bash(command:make *)"]}
         await until(pilot, lambda: not app.board.permissions, what="the inbox to empty")
+        assert isinstance(app.screen, TriageScreen)
 
 
 async def test_questions_logs_detail_and_failures_on_stagent(contract_server: Callable[..., ServerProcess]) -> None:

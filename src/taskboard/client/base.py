@@ -37,6 +37,7 @@ from taskboard.models import (
     Event,
     LogEntry,
     PermissionRequest,
+    PermissionRule,
     Project,
     Provenance,
     Runtime,
@@ -74,6 +75,8 @@ class Capability(StrEnum):
     PRIORITY = "priority"
     EVENTS = "events"  # a push stream of every change; without it the board polls
     STATS = "stats"  # counts and cost totals (the header's pulses)
+    RULES = "keep saved rules"  # always-allow / deny rules a person can list and delete
+    RULE_EXPIRY = "let a saved rule expire"  # a rule saved for a while (--for 8h), then no more
 
 
 ALL_CAPABILITIES = frozenset(Capability)
@@ -354,8 +357,11 @@ class TaskSource(Protocol):
     async def cancel(self, task_id: str) -> Success: ...
     async def respond(self, task_id: str, notification_id: str, behavior: Literal["allow", "deny"], *,
                       message: str | None = None, updated_input: dict[str, Any] | None = None,
-                      always_allow: bool | None = None, permission_pattern: str | None = None) -> Success: ...
+                      always_allow: bool | None = None, permission_pattern: str | None = None,
+                      expires_in_seconds: int | None = None, saved_by: str | None = None) -> Success: ...
     async def send_message(self, task_id: str, message: str) -> Task: ...
+    async def list_rules(self) -> list[PermissionRule]: ...
+    async def delete_rule(self, rule_id: str) -> Success: ...
     async def cleanup(self, older_than_hours: float | None = None) -> CleanupResult: ...
 
     # live

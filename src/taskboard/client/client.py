@@ -63,7 +63,8 @@ M = TypeVar("M")
 
 # What a plain seed-001 server (none of taskboard's additions) can do.
 PLAIN_SEED_001 = ALL_CAPABILITIES - {Capability.EVENTS, Capability.LOG_STREAM, Capability.PROGRESS_STREAM,
-                                     Capability.MESSAGE, Capability.CLEANUP, Capability.USAGE, Capability.STATS}
+                                     Capability.MESSAGE, Capability.CLEANUP, Capability.USAGE, Capability.STATS,
+                                     Capability.RULES, Capability.RULE_EXPIRY}
 
 class TaskboardClient(HttpTransport, Capable):
     """Async client for a taskboard server (the bundled backend, or any seed-001 server).
@@ -84,6 +85,8 @@ class TaskboardClient(HttpTransport, Capable):
         Capability.MESSAGE: "This is a plain seed-001 server: it takes no messages.",
         Capability.CLEANUP: "This is a plain seed-001 server: it has no cleanup.",
         Capability.USAGE: "This is a plain seed-001 server: it reports no usage.",
+        Capability.RULES: "This is a plain seed-001 server: it saves no rules to list.",
+        Capability.RULE_EXPIRY: "This is a plain seed-001 server: it saves no rules.",
     }
     poll_interval = DEFAULT_POLL_INTERVAL
     plain: bool = False  # a seed-001 server without taskboard's additions
@@ -206,10 +209,12 @@ class TaskboardClient(HttpTransport, Capable):
 
     async def respond(self, task_id: str, notification_id: str, behavior: Literal["allow", "deny"], *,
                       message: str | None = None, updated_input: dict[str, Any] | None = None,
-                      always_allow: bool | None = None, permission_pattern: str | None = None) -> Success:
+                      always_allow: bool | None = None, permission_pattern: str | None = None,
+                      expires_in_seconds: int | None = None, saved_by: str | None = None) -> Success:
         body: dict[str, Any] = {"notificationId": notification_id, "behavior": behavior}
         for key, value in (("message", message), ("updatedInput", updated_input), ("alwaysAllow", always_allow),
-                           ("permissionPattern", permission_pattern)):
+                           ("permissionPattern", permission_pattern), ("expiresInSeconds", expires_in_seconds),
+                           ("savedBy", saved_by)):
             if value is not None:
                 body[key] = value
         return await self._send("POST", f"/api/tasks/{path_segment(task_id)}/respond", Success, body)
@@ -255,11 +260,17 @@ class TaskboardClient(HttpTransport, Capable):
                                     capability=Capability.RESPOND)
 
     async def list_rules(self) -> list[PermissionRule]:
+        if self.plain:
+            self.require(Capability.RULES)
         return await self._get("/api/permissions/rules", list[PermissionRule])
 
-    async def create_rule(self, pattern: str, behavior: Literal["allow", "deny"]) -> PermissionRule:
-        return await self._send("POST", "/api/permissions/rules", PermissionRule,
-                                {"pattern": pattern, "behavior": behavior})
+    async def create_rule(self, pattern: str, behavior: Literal["allow", "deny"], *,
+                          expires_in_seconds: int | None = None, saved_by: str | None = None) -> PermissionRule:
+        body: dict[str, Any] = {"pattern": pattern, "behavior": behavior}
+        for key, value in (("expiresInSeconds", expires_in_seconds), ("savedBy", saved_by)):
+            if value is not None:
+                body[key] = value
+        return await self._send("POST", "/api/permissions/rules", PermissionRule, body)
 
     async def delete_rule(self, rule_id: str) -> Success:
         return await self._send("DELETE", f"/api/permissions/rules/{path_segment(rule_id)}", Success)

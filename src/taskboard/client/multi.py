@@ -21,6 +21,7 @@ from taskboard.models import (
     CleanupResult,
     Event,
     PermissionRequest,
+    PermissionRule,
     Provenance,
     Success,
     SummaryPage,
@@ -156,6 +157,21 @@ class MultiClient(Capable):
             with contextlib.suppress(TaskboardError):
                 found.extend(self._tag_request(name, r) for r in await client.list_permissions(status, None, limit))
         return found
+
+    async def list_rules(self) -> list[PermissionRule]:
+        """Every server's saved rules, each id as `server/id`; a server that keeps none is left out."""
+        found: list[PermissionRule] = []
+        for name, client in self.clients.items():
+            if client.can(Capability.RULES):
+                found.extend(r.model_copy(update={"id": f"{name}{SEP}{r.id}"}) for r in await client.list_rules())
+        return found
+
+    async def delete_rule(self, rule_id: str) -> Success:
+        name, client, inner = self.split(rule_id)
+        if name in self.read_only:
+            raise Unsupported(f"{name} is a read-only context: nothing can be changed on it from here.",
+                              capability=Capability.RULES.value, dialect=self.dialect)
+        return await client.delete_rule(inner)
 
     async def list_projects(self) -> list[Any]:
         return []

@@ -26,7 +26,8 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from taskboard.actions import ACTION_LIST, ACTIONS, GATED, Situation, by_group, why_not
+from taskboard import format as fmt
+from taskboard.actions import ACTION_LIST, ACTIONS, GATED, NOT_CONNECTED, READ_ONLY, Situation, by_group, why_not
 from taskboard.client import ApiError, StreamStatus, TaskboardError
 from taskboard.client.base import NATIVE_PATTERNS, Capability, Capable, TaskSource
 from taskboard.config import Config, ConfigError
@@ -63,11 +64,13 @@ from taskboard.tui.screens.detail import DetailScreen
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.filter import FilterScreen
 from taskboard.tui.screens.help import HelpScreen
-from taskboard.tui.screens.inbox import InboxScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionDecision, PermissionScreen
+from taskboard.tui.screens.rules import RuleServer, RulesScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
+from taskboard.tui.screens.triage import TriageScreen
+from taskboard.tui.triage import Item, Seen, triage
 from taskboard.tui.widgets.detail_pane import DetailPane
 from taskboard.tui.widgets.log_tail import LogTail
 from taskboard.tui.widgets.status_bar import StatusBar
@@ -110,6 +113,8 @@ NARROW_WIDTH = 120
 # A permission modal that opens by itself takes its decision keys (a, A, d) only after the keys have
 # been quiet this long: a key typed for the board just as it opened must not answer the request.
 AUTO_OPEN_ARM = 0.6
+# The open triage queue reads the board again at most this often (a scan of every task).
+TRIAGE_INTERVAL = 0.25
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -174,6 +179,11 @@ class TaskboardApp(App[None]):
                                  report=lambda message, error: self.notify(
                                      message, title="Notifications", severity="error" if error else "information",
                                      timeout=8))
+        # The triage queue: what the person has seen (finished before this is old news), the questions
+        # its tasks asked (fetched once per question), and its redraw, at most every TRIAGE_INTERVAL.
+        self.triage_seen = Seen(since=clock())
+        self._questions: dict[tuple[str, datetime], str] = {}
+        self._triage_timer: Any = None
 
     # ------------------------------------------------------------------ layout
 
@@ -477,6 +487,7 @@ class TaskboardApp(App[None]):
         if self.table.is_attached:  # not while shutting down
             self.table.sync(changed)
             self.status_bar.update_counts()
+            self._triage_changed()
             # The panes hear of their task at most every DETAIL_INTERVAL, however often it changes: a
             # task changing 20 times a second would otherwise re-render the detail pane as often.
             full_screen = isinstance(self._top(), DetailScreen)
@@ -544,7 +555,7 @@ class TaskboardApp(App[None]):
             self._review(request, by_itself=True)
             return
         title = self._title(request.task_id)
-        self.notify(f"{title} asks to use {request.tool_name}. Press i for the inbox.",
+        self.notify(f"{title} asks to use {request.tool_name}. Press i for the triage queue.",
                     title="Approval needed", severity="warning", timeout=8)
         if self.use_bell:
             self.bell()
@@ -552,6 +563,8 @@ class TaskboardApp(App[None]):
     @on(PermissionResolved)
     def _permission_resolved(self, event: PermissionResolved) -> None:
         screen = self._top()
+        if isinstance(screen, RulesScreen) and event.request.decided_by == "rule":
+            screen.action_reload()  # a rule answered: its count moved
         if isinstance(screen, PermissionScreen) and screen.request.id == event.request.id:
             screen.dismiss(None)
             if event.request.status is PermissionStatus.EXPIRED:
@@ -615,7 +628,10 @@ class TaskboardApp(App[None]):
         """Why the action cannot run now, in words for a notification; None when it can (actions.py)."""
         if action not in ACTIONS:
             return None
-        task = self._selected_row() if ACTIONS[action].needs_task else None
+        return self.why_not_for(action, self._selected_row() if ACTIONS[action].needs_task else None)
+
+    def why_not_for(self, action: str, task: Task | TaskSummary | None) -> str | None:
+        """Why the action cannot run on that task now (the triage queue's rows are not the cursor's)."""
         client = self.client
         situation = Situation(task=task, pending=len(self.board.pending_for(task.id)) if task else 0,
                               read_only=self.read_only, connected=client is not None and self.loaded)
@@ -768,9 +784,14 @@ class TaskboardApp(App[None]):
             waiting = set(self.board.permissions) - {chosen.id}
             done = f"Always allowing {decision.pattern}: allowed {chosen.tool_name} for {self._title(chosen.task_id)}"
 
+            if decision.expires_in is not None:
+                done = done.replace(f"Always allowing {decision.pattern}",
+                                    f"Allowing {decision.pattern} for {fmt.duration(decision.expires_in)}")
+
             async def always() -> None:
                 await client.respond(chosen.task_id, chosen.id, "allow", always_allow=True,
-                                     permission_pattern=decision.pattern)
+                                     permission_pattern=decision.pattern, expires_in_seconds=decision.expires_in,
+                                     saved_by=fmt.who())
                 # The saved rule answers what was already waiting too (the server does it): say how many.
                 still = {p.id for p in await client.list_permissions(status="pending")}
                 more = len(waiting - still)
@@ -804,21 +825,131 @@ class TaskboardApp(App[None]):
 
         read_only = "Read-only mode: this board shows the request and decides nothing." if self.read_only else None
         patterns = self.client.patterns_for(request.task_id) if self.client is not None else NATIVE_PATTERNS
+        no_expiry = self.client.why_not(Capability.RULE_EXPIRY, request.task_id) if self.client is not None else None
         self.push_screen(PermissionScreen(request, task_title=self._title(request.task_id), patterns=patterns,
-                                          read_only=read_only, arm_after=AUTO_OPEN_ARM if by_itself else 0.0),
-                         decided)
+                                          read_only=read_only, arm_after=AUTO_OPEN_ARM if by_itself else 0.0,
+                                          no_expiry=no_expiry), decided)
+
+    # ------------------------------------------------------------------ the triage queue and the rules
+
+    def triage_items(self) -> list[Item]:
+        server_of = getattr(self.client, "server_of", None)
+        return triage(self.board.tasks.values(), self.board.permissions.values(), self.triage_seen,
+                      server_of=server_of or (lambda _: ""))
 
     def action_inbox(self) -> None:
-        titles = {t: self.board.tasks[t].title for t in {p.task_id for p in self.board.permissions.values()}
-                  if t in self.board.tasks}
+        """The triage queue: open until closed, following the board; enter goes to a task."""
+        if any(isinstance(s, TriageScreen) for s in self.screen_stack):
+            return
 
-        def chosen(request: PermissionRequest | None) -> None:
-            if request is not None:
-                if self.table.select_task(request.task_id):
-                    self.table.focus()
-                self._review(request)
+        def closed(task_id: str | None) -> None:
+            self.triage_seen.since = self.clock()  # what finished until now has been seen
+            if task_id is not None and self.table.select_task(task_id):
+                self.table.focus()
 
-        self.push_screen(InboxScreen(list(self.board.permissions.values()), titles), chosen)
+        self.push_screen(TriageScreen(self.triage_items, self.clock, self, self._questions), closed)
+        self._fetch_questions()
+
+    def _triage_changed(self) -> None:
+        screen = self._top()
+        if isinstance(screen, TriageScreen) and self._triage_timer is None:
+            self._triage_timer = self.set_timer(TRIAGE_INTERVAL, self._refresh_triage)
+
+    def _refresh_triage(self) -> None:
+        self._triage_timer = None
+        screen = self._top()
+        if isinstance(screen, TriageScreen):
+            screen.refresh_items()
+            self._fetch_questions()
+
+    @work(group="questions", exclusive=True, exit_on_error=False)
+    async def _fetch_questions(self) -> None:
+        """The question each task awaiting input asked, for the queue's rows (once per question)."""
+        client = self.client
+        if client is None:
+            return
+        wanted = [i for i in self.triage_items() if i.kind.value == "question" and i.revision not in self._questions]
+        for item in wanted:
+            try:
+                asked = [m for m in await client.list_messages(item.task_id) if m.role == "agent"]
+            except TaskboardError:
+                continue
+            if asked:
+                self._questions[item.revision] = asked[-1].message
+        if wanted:
+            screen = self._top()
+            if isinstance(screen, TriageScreen):
+                screen.refresh_items()
+
+    def triage_answer(self, item: Item, behavior: str) -> None:
+        """Allow or deny every request of a queue item (identical ones, together), once each."""
+        requests = item.answerable
+        if not requests or self.client is None:
+            if item.requests:
+                self.notify("Too late: that request has expired.", severity="warning", timeout=4)
+            return
+        reason = self.why_not_for("approve", self.board.tasks.get(item.task_id))
+        if reason is not None:
+            self.notify(reason, title="Allow" if behavior == "allow" else "Deny", severity="warning", timeout=4)
+            return
+        client = self.client
+        verdict: Any = "allow" if behavior == "allow" else "deny"
+        verb = "Allowed" if behavior == "allow" else "Denied"
+        what = f"{len(requests)} identical {requests[0].tool_name} requests" if len(requests) > 1 \
+            else f"{requests[0].tool_name} for {self._title(requests[0].task_id)}"
+
+        async def answer_all() -> None:
+            results = await asyncio.gather(*(client.respond(r.task_id, r.id, verdict) for r in requests),
+                                           return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            for error in failed:
+                if not isinstance(error, TaskboardError):
+                    raise error
+            if failed:
+                self.notify(f"{len(requests) - len(failed)} of {len(requests)} answered; {failed[0]}",
+                            title=f"{verb} in part", severity="error")
+            else:
+                self.notify(f"{verb} {what}", timeout=3)
+
+        self._call("approve" if behavior == "allow" else "deny", answer_all, "")
+
+    def triage_review(self, request: PermissionRequest) -> None:
+        self._review(request)
+
+    def triage_message(self, task_id: str) -> None:
+        task = self.board.task(task_id)
+        reason = self.why_not_for("message", self.board.tasks.get(task_id))
+        if reason is not None or task is None:
+            self.notify(reason or "That task is gone.", title="Answer", severity="warning", timeout=4)
+            return
+        self._ask_and_send(task)
+
+    def triage_resume(self, task_id: str) -> None:
+        reason = self.why_not_for("resume", self.board.tasks.get(task_id))
+        if reason is not None or self.client is None:
+            self.notify(reason or NOT_CONNECTED, title="Resume", severity="warning", timeout=4)
+            return
+        client = self.client
+        self._call("resume", lambda: client.resume(task_id), f"Resumed {self._title(task_id)}")
+
+    def triage_dismiss(self, item: Item) -> None:
+        self.triage_seen.dismissed.add(item.revision)
+
+    def action_rules(self) -> None:
+        """The saved rules of every server on the board (a server that keeps none says why)."""
+        client = self.client
+        if client is None:
+            self.notify(NOT_CONNECTED, severity="warning", timeout=3)
+            return
+        clients: Mapping[str, TaskSource] | None = getattr(client, "clients", None)
+        read_only_names: frozenset[str] = getattr(client, "read_only", frozenset())
+        if clients is None:
+            servers = [RuleServer(self.connector.label, client, READ_ONLY if self.read_only else None)]
+        else:
+            servers = [RuleServer(name, c, READ_ONLY if self.read_only else
+                                  (f"{name} is a read-only context." if name in read_only_names else None))
+                       for name, c in clients.items()]
+        self.push_screen(RulesScreen(servers, self.clock))
 
     def action_message(self) -> None:
         task = self._selected()

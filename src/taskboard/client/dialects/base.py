@@ -146,7 +146,8 @@ class DialectClient(HttpTransport, Capable):
 
     async def respond(self, task_id: str, notification_id: str, behavior: Literal["allow", "deny"], *,
                       message: str | None = None, updated_input: dict[str, Any] | None = None,
-                      always_allow: bool | None = None, permission_pattern: str | None = None) -> Success:
+                      always_allow: bool | None = None, permission_pattern: str | None = None,
+                      expires_in_seconds: int | None = None, saved_by: str | None = None) -> Success:
         self.require(Capability.RESPOND)
         raise NotImplementedError
 
@@ -185,7 +186,12 @@ class DialectClient(HttpTransport, Capable):
         return []  # no permission requests on these APIs
 
     async def list_rules(self) -> list[PermissionRule]:
+        self.require(Capability.RULES)
         return []
+
+    async def delete_rule(self, rule_id: str) -> Success:
+        self.require(Capability.RULES)
+        raise NotImplementedError
 
     async def list_projects(self) -> list[Project]:
         return []

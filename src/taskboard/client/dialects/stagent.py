@@ -102,11 +102,13 @@ class StagentClient(DialectClient):
                                                        "cancelled")}
     supported = frozenset({Capability.LIST, Capability.CREATE, Capability.EXECUTE, Capability.RESUME,
                            Capability.CANCEL, Capability.DELETE, Capability.RESPOND, Capability.MESSAGE,
-                           Capability.LOG_STREAM, Capability.OUTPUT, Capability.USAGE, Capability.PRIORITY})
+                           Capability.LOG_STREAM, Capability.OUTPUT, Capability.USAGE, Capability.PRIORITY,
+                           Capability.RULES})
     reasons: ClassVar = {
         Capability.CLEANUP: "Stagent has no cleanup: delete tasks one at a time (only tasks that never ran).",
         Capability.PROGRESS_STREAM: "Stagent reports no progress, only the agent's log.",
         Capability.EVENTS: "Stagent has no change stream; the board polls it.",
+        Capability.RULE_EXPIRY: "Stagent keeps a saved pattern until it is deleted: it has no expiry.",
     }
 
     patterns = PatternForm(r"^[A-Za-z0-9_.\-]+(\([A-Za-z0-9_]+:[^()]+\))?$",
@@ -395,7 +397,8 @@ class StagentClient(DialectClient):
         return found[:limit] if limit else found
 
     async def list_rules(self) -> list[PermissionRule]:
-        """Stagent's saved patterns, as allow rules."""
+        """Stagent's saved patterns, as allow rules: a pattern is all Stagent keeps of one (no one who
+        saved it, no date, no count), so the rest is left empty; its id is the pattern itself."""
         body = await self._json("GET", "/api/permissions")
         patterns = body.get("permissions") if isinstance(body, dict) else None
         if not isinstance(patterns, list):
@@ -403,11 +406,19 @@ class StagentClient(DialectClient):
         return [PermissionRule(id=str(p), pattern=str(p), behavior="allow", source="stagent",
                                created_at=datetime.fromtimestamp(0, UTC)) for p in patterns]
 
+    async def delete_rule(self, rule_id: str) -> Success:
+        """Stagent forgets a saved pattern by name (DELETE /api/permissions {pattern}): the rule's id is it."""
+        await self._json("DELETE", "/api/permissions", body={"pattern": rule_id}, retries=0)
+        return Success()
+
     async def respond(self, task_id: str, notification_id: str, behavior: Literal["allow", "deny"], *,
                       message: str | None = None, updated_input: dict[str, Any] | None = None,
-                      always_allow: bool | None = None, permission_pattern: str | None = None) -> Success:
+                      always_allow: bool | None = None, permission_pattern: str | None = None,
+                      expires_in_seconds: int | None = None, saved_by: str | None = None) -> Success:
         """As Stagent's inbox answers: allow sends the (edited) input back, deny a message, always allow
         the pattern in Stagent's own form."""
+        if expires_in_seconds is not None:
+            self.require(Capability.RULE_EXPIRY)
         request = self._permissions.get(notification_id)
         if request is not None and request.status is PermissionStatus.EXPIRED:
             raise Unsupported("Stagent already denied this request: nobody answered it within 55 s.",

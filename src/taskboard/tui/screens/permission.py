@@ -36,6 +36,7 @@ class PermissionDecision:
     pattern: str | None = None
     message: str | None = None
     updated_input: dict[str, Any] | None = None  # what the tool runs with instead, when edited
+    expires_in: int | None = None  # an always-allow rule lasts this many seconds (None: until deleted)
 
 
 class PermissionScreen(ModalScreen[PermissionDecision | None]):
@@ -73,6 +74,20 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
     PermissionScreen Input {
         margin-right: 1;
     }
+    PermissionScreen #pattern-row {
+        height: auto;
+    }
+    PermissionScreen #pattern-row Input#pattern {
+        width: 1fr;
+    }
+    PermissionScreen #pattern-row Static {
+        width: auto;
+        margin-right: 1;
+        color: $text-muted;
+    }
+    PermissionScreen #pattern-row Input#rule-expiry {
+        width: 16;
+    }
     PermissionScreen #pattern-error, PermissionScreen #input-error {
         color: $error;
         height: auto;
@@ -94,8 +109,10 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
 
     def __init__(self, request: PermissionRequest, *, task_title: str | None = None,
                  patterns: PatternForm = NATIVE_PATTERNS, read_only: str | None = None,
-                 arm_after: float = 0.0) -> None:
+                 arm_after: float = 0.0, no_expiry: str | None = None) -> None:
         super().__init__()
+        # Why a saved rule cannot be given a lifetime on this server (its field is off), or None.
+        self.no_expiry = no_expiry
         self.request = request
         # Why nothing may be decided here (read-only), or None.
         self.read_only = read_only
@@ -126,7 +143,12 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
                 yield Input(self.original_input, id="edited-input", compact=True)
                 yield Static("", id="input-error")
                 yield Label(self.patterns.label)
-                yield Input(request.suggested_pattern, id="pattern", compact=True)
+                with Horizontal(id="pattern-row"):
+                    yield Input(request.suggested_pattern, id="pattern", compact=True)
+                    yield Static("for")
+                    yield Input(placeholder="until deleted" if not self.no_expiry else "no expiry here",
+                                id="rule-expiry", compact=True, disabled=bool(self.no_expiry),
+                                tooltip=self.no_expiry or "How long the rule lasts: 30m, 8h, 2d; blank: until deleted")
                 yield Static("", id="pattern-error")
                 yield Label("Message to the agent when denying (optional):")
                 yield Input(placeholder="why not, or what to do instead", id="deny-message", compact=True)
@@ -204,9 +226,19 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
             self.query_one("#pattern-error", Static).update(self.patterns.hint)
             self.query_one("#pattern", Input).focus()
             return
+        lifetime = self.query_one("#rule-expiry", Input)
+        expires_in = None
+        if lifetime.value.strip():
+            try:
+                expires_in = fmt.parse_duration(lifetime.value)
+            except ValueError as exc:
+                self.query_one("#pattern-error", Static).update(str(exc))
+                lifetime.focus()
+                return
         valid, edited = self._edited_input()
         if valid:
-            self.dismiss(PermissionDecision("allow", always_allow=True, pattern=pattern, updated_input=edited))
+            self.dismiss(PermissionDecision("allow", always_allow=True, pattern=pattern, updated_input=edited,
+                                            expires_in=expires_in))
 
     @on(Input.Submitted, "#edited-input")
     def _input_submitted(self) -> None:
@@ -224,5 +256,6 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
         self.action_deny()
 
     @on(Input.Submitted, "#pattern")
+    @on(Input.Submitted, "#rule-expiry")
     def _pattern_submitted(self) -> None:
         self.action_always()
