@@ -18,6 +18,7 @@ from taskboard.connect import RemoteServer
 from taskboard.tui.app import TaskboardApp, make_app
 from taskboard.tui.screens.disconnected import DisconnectedScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
+from tests.helpers import wait_for_status
 from tests.server import ServerProcess
 from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
 from tests.tui.pilot import fill, select, settle, until
@@ -124,3 +125,33 @@ def test_disconnected_screen(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
 
 
+
+
+
+def test_detail_pane_shows_a_coloured_diff(snap_compare, tmp_path) -> None:
+    """What an agent changed (openai-codex-app-server's turn diff) in the detail pane, coloured: headers bold,
+    hunks cyan, additions green, removals red. The demo runtime reports a fixed diff when its params ask."""
+    server = ServerProcess(tmp_path / "diff.db", *SERVER_ARGS)
+    server.start()
+
+    async def seed() -> None:
+        async with TaskboardClient(server.url) as client:
+            project = await client.create_project("Billing", "Invoices and revenue")
+            task = await client.create_task(title="Leave refunds out of the revenue total", priority=1,
+                                            project_id=project.id, assigned_agent="openai-codex-app-server",
+                                            params={"steps": 2, "stepSeconds": 0.01, "output": "text",
+                                                    "diff": True})
+            await client.queue(task.id)
+            await client.execute(task.id)
+            await wait_for_status(client, task.id, "completed")
+
+    async def full_screen(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    try:
+        asyncio.run(seed())
+        assert snap_compare(board_app(server), terminal_size=(120, 45), run_before=full_screen)
+    finally:
+        server.stop()
