@@ -30,7 +30,7 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, StoreNotWritable, use_fixed_clock
+from taskboard_backend.store import StoreNotWritable, make_store, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.fixed_clock is not None:
         use_fixed_clock(settings.fixed_clock)
     broker = Broker()
-    store = Store(settings.db_path, broker, event_retention=settings.event_retention)
+    store = make_store(settings.db, broker, event_retention=settings.event_retention)
     runner = Runner(store, settings)
     service = TaskService(store, runner, settings)
 
