@@ -110,7 +110,10 @@ def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdi
 
             claim_database(settings.db_path)
             check_database(settings.db_path)
+        else:
+            from taskboard_backend.store_postgres import check_database_url
 
+            check_database_url(settings.db_url)
     except (StoreUnavailable, OSError) as exc:
         print(f"taskboard: {exc}", file=sys.stderr, flush=True)
         sys.exit(3)

@@ -456,7 +456,9 @@ def is_postgres_url(target: str) -> bool:
 def make_store(target: str, broker: Broker, *, event_retention: int = 50_000) -> Store:
     """The store for `--db`: a postgresql:// URL or a SQLite file's path."""
     if is_postgres_url(target):
-        raise StoreUnavailable("the PostgreSQL store is not in this build yet")
+        from taskboard_backend.store_postgres import PostgresStore
+
+        return PostgresStore(target, broker, event_retention=event_retention)
     from pathlib import Path
 
     from taskboard_backend.store_sqlite import SqliteStore
