@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from taskboard.client import TaskboardClient
+from taskboard_backend.store_postgres import SCHEMA_VERSION
 from tests.server import ServerProcess
 
 
@@ -38,19 +39,19 @@ def test_the_schema_is_versioned_migrated_on_start_and_a_newer_one_refused(tmp_p
     server = ServerProcess(tmp_path / "schema", store="postgres")
     server.start()
     server.stop()
-    assert server.query("SELECT version FROM taskboard_schema") == [(1,)]
-    assert {"tasks", "events", "runs", "permissions", "task_counts"} <= {
+    assert server.query("SELECT version FROM taskboard_schema") == [(SCHEMA_VERSION,)]
+    assert {"tasks", "events", "runs", "permissions", "task_counts", "replicas"} <= {
         r[0] for r in server.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     # Started again it migrates nothing and keeps what it has.
     server.start()
     server.stop()
-    assert server.query("SELECT version FROM taskboard_schema") == [(1,)]
+    assert server.query("SELECT version FROM taskboard_schema") == [(SCHEMA_VERSION,)]
 
     server.query("UPDATE taskboard_schema SET version = 99 RETURNING version")
     result = subprocess.run([sys.executable, "-m", "taskboard", "serve", "--port", "0", "--db", server.db],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3
-    assert "schema version 99, newer than this taskboard (1)" in result.stderr
+    assert f"schema version 99, newer than this taskboard ({SCHEMA_VERSION})" in result.stderr
     assert result.stderr.count("\n") == 1  # one line, no traceback
 
 

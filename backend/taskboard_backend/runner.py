@@ -64,6 +64,9 @@ class Runner:
         self._finishing: set[asyncio.Task[None]] = set()  # runs waiting for the disk to say they ended
         # What a write that failed for the database's reasons raises: the run's end is written later.
         self._write_errors: tuple[type[BaseException], ...] = (StoreNotWritable, *store.driver_errors)
+        # On a shared database a cancel, an answer or a message may come through another server.
+        self._looking: set[asyncio.Task[None]] = set()
+        store.on_changed_elsewhere(self._changed_elsewhere)
 
     # ------------------------------------------------------------------ runtime choice
 
@@ -298,6 +301,44 @@ class Runner:
         fut = self._answer_waiters.pop(task_id, None)
         if fut is not None and not fut.done():
             fut.cancel()
+
+    # ------------------------------------------------------------------ changes through other servers
+
+    def _changed_elsewhere(self, task_id: str) -> None:
+        """Another server changed a task: if it runs here, see whether that was meant for its run."""
+        if task_id in self._active:
+            look = asyncio.create_task(self._look_at(task_id), name=f"look:{task_id}")
+            self._looking.add(look)
+            look.add_done_callback(self._looking.discard)
+
+    async def _look_at(self, task_id: str) -> None:
+        entry = self._active.get(task_id)
+        if entry is None:
+            return
+        attempt, handle = entry
+        try:
+            task = await self.store.get_task_row(task_id)
+            if task is None or task["attempt"] != attempt or task["status"] not in ("running", "awaiting_input"):
+                handle.cancel()  # cancelled, finished, deleted or run again through another server
+                return
+            for notification_id, waiter in list(self._permission_waiters.items()):
+                if waiter.done():
+                    continue
+                row = await self.store.permission(notification_id, task_id)
+                if row is None or row["status"] == "pending":
+                    continue
+                if row["status"] == "expired":
+                    waiter.cancel()
+                else:
+                    self.deliver_permission(notification_id, PermissionDecision(
+                        behavior="allow" if row["behavior"] == "allow" else "deny",
+                        message=row["response_message"]))
+            if task_id in self._answer_waiters and task["status"] == "running":
+                said = [m for m in await self.store.messages(task_id) if m["role"] == "user"]
+                if said:
+                    self.deliver_answer(task_id, said[-1]["message"])
+        except Exception as exc:  # the next change looks again
+            log.warning("could not look at %s after a change elsewhere: %s", task_id, exc)
 
     # ------------------------------------------------------------------ answers from the API
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -56,6 +57,10 @@ INTERRUPTED_ERROR = (
     "Interrupted: the server stopped while this task was running; "
     "resume it to continue from its last checkpoint"
 )
+LEASE_EXPIRED_ERROR = (
+    "Interrupted: the server running this task stopped renewing its lease (it died or lost the database); "
+    "resume it to continue from its last checkpoint"
+)
 
 
 class TaskService:
@@ -67,11 +72,12 @@ class TaskService:
 
     # ------------------------------------------------------------------ start-up
 
-    async def recover(self) -> list[str]:
-        """Tasks left running or awaiting_input by a crash become failed, resumable."""
+    async def recover(self, *, stopping: bool = False, error: str = INTERRUPTED_ERROR) -> list[str]:
+        """Tasks left running or awaiting_input by a crash become failed, resumable: at start-up, at shutdown
+        (`stopping`: this server's own), and on PostgreSQL whenever a server's lease expires (`reap`)."""
         now = now_iso()
         async with self.store.transaction() as tx:
-            rows = await tx.live_tasks()
+            rows = await tx.orphaned_tasks(ours=stopping)
             ids = []
             for r in rows:
                 if r["status"] == TaskStatus.RUNNING and await _parked_and_pending(tx, r["checkpoint"]):
@@ -81,14 +87,29 @@ class TaskService:
                     continue
                 ids.append(r["id"])
             for task_id in ids:
-                await tx.task_event(task_id, "log", "error", INTERRUPTED_ERROR)
+                await tx.task_event(task_id, "log", "error", error)
                 await tx.transition(task_id, TaskStatus.FAILED,
-                                    {"error": INTERRUPTED_ERROR, "finished_at": now, "pending_permissions": 0})
+                                    {"error": error, "finished_at": now, "pending_permissions": 0})
                 await tx.expire_pending_permissions(task_id)
-            await tx.end_open_runs("interrupted")
+            await tx.end_orphaned_runs("interrupted", ours=stopping)
         if ids:
             log.warning("recovered %d interrupted task(s) as failed", len(ids))
         return ids
+
+    async def reap(self, every: float) -> None:
+        """On a shared database: the runs of a server whose lease expired become failed, resumable, on
+        whichever server looks first (each looks every `every` seconds; a transition happens once)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                reaped = await self.recover(error=LEASE_EXPIRED_ERROR)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: the next look tries again
+                log.warning("could not look for expired leases: %s", exc)
+                continue
+            if reaped:
+                log.warning("%d task(s) of a server whose lease expired are failed, resumable", len(reaped))
 
     # ------------------------------------------------------------------ what the routes read through
 

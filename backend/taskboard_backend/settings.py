@@ -79,6 +79,9 @@ class Settings:
     body_timeout_seconds: float = 30.0
     # Open connections past this are closed as they come (streams and the board count too).
     max_connections: int = 1000
+    # On PostgreSQL: a server renews its lease every third of this; when one has not for this long, its
+    # runs are failed (resumable) by whichever server looks first.
+    lease_seconds: float = 15.0
     # How many watch events the store keeps for Last-Event-ID replay before a reset.
     event_retention: int = 50_000
     # Streams send a comment this often when idle, so proxies and clients know they are alive.

@@ -18,7 +18,7 @@ import itertools
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -209,8 +209,10 @@ class Tx(ABC):
         """status, attempt and resume_count of a task, read inside this transaction."""
 
     @abstractmethod
-    async def live_tasks(self) -> list[Row]:
-        """id, status, checkpoint of every task running or awaiting input."""
+    async def orphaned_tasks(self, *, ours: bool) -> list[Row]:
+        """id, status, checkpoint of the tasks running or awaiting input whose run no live server holds: on
+        SQLite every one (one server per file, and this one is starting or stopping); on PostgreSQL those whose
+        server's lease has expired, and with ours=True (this server stopping) this server's own too."""
 
     @abstractmethod
     async def add_cost(self, task_id: str, cost_micros: int, tokens: int) -> None:
@@ -245,8 +247,8 @@ class Tx(ABC):
         """Close the attempt's ledger row if it is still open."""
 
     @abstractmethod
-    async def end_open_runs(self, outcome: str) -> None:
-        """Close every ledger row still open (start-up recovery)."""
+    async def end_orphaned_runs(self, outcome: str, *, ours: bool) -> None:
+        """Close the ledger rows still open that no live server holds (as orphaned_tasks picks them)."""
 
     # ---------------------------------------------------------------- messages
 
@@ -329,6 +331,15 @@ class Store(ABC):
     @abstractmethod
     async def head_revision(self) -> int:
         """The newest committed revision in the database (on every replica)."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other servers may use the database at the same time (their runs then end by lease)."""
+        return False
+
+    def on_changed_elsewhere(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(task_id)` when another server commits a change to that task (never, on SQLite)."""
+        del callback  # one server per SQLite file: every change is this server's own
 
     @property
     def driver_errors(self) -> tuple[type[BaseException], ...]:
@@ -453,12 +464,12 @@ def is_postgres_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
-def make_store(target: str, broker: Broker, *, event_retention: int = 50_000) -> Store:
+def make_store(target: str, broker: Broker, *, event_retention: int = 50_000, lease_seconds: float = 15.0) -> Store:
     """The store for `--db`: a postgresql:// URL or a SQLite file's path."""
     if is_postgres_url(target):
         from taskboard_backend.store_postgres import PostgresStore
 
-        return PostgresStore(target, broker, event_retention=event_retention)
+        return PostgresStore(target, broker, event_retention=event_retention, lease_seconds=lease_seconds)
     from pathlib import Path
 
     from taskboard_backend.store_sqlite import SqliteStore

@@ -30,7 +30,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -40,23 +41,27 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from taskboard_backend.broker import Broker
+from taskboard_backend.errors import ApiError
 from taskboard_backend.store import (
     SORTS,
     SUMMARY_LEAVES_OUT,
     Row,
     StoreNotWritable,
     StoreUnavailable,
+    new_id,
+    now_iso,
     task_row_to_wire,
 )
 from taskboard_backend.store_sql import Params, SqlStore, SqlTx, and_, filters
 
 log = logging.getLogger("taskboard.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "taskboard"
 # Advisory lock keys (any two numbers no other application on the database uses).
 WRITE_LOCK = 0x7461736B  # "task"
 MIGRATE_LOCK = 0x7462_6D67
+REPLICA_LOCK_CLASS = 0x74627270  # with each server's own lock_key: pg_advisory_lock(int, int), held for its life
 POLL_SECONDS = 1.0
 POOL_MAX = 10
 # A NOTIFY payload is limited to 8000 bytes; past this many task ids the listeners wake every log stream.
@@ -226,7 +231,27 @@ MIGRATIONS: dict[int, str] = {
         payload {_TEXT} NOT NULL
     );
     """,
+    # Several servers (issue 23): each one a row renewing its lease; each run names the server that runs it.
+    2: f"""
+    CREATE TABLE replicas (
+        id {_TEXT} PRIMARY KEY,
+        lock_key INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    ALTER TABLE runs ADD COLUMN owner {_TEXT};
+    CREATE INDEX runs_open ON runs(task_id, attempt) WHERE finished_at IS NULL;
+    """,
 }
+# A server is alive while its heartbeat is younger than the lease and its session still holds its advisory
+# lock: a killed process's session ends at once, so its runs are reaped at once (by the next server to
+# start, or the next look), and a hung or cut-off one's when its lease runs out.
+_ALIVE = ("s.heartbeat_at > now() - make_interval(secs => ?) AND s.id <> ? AND EXISTS (SELECT 1 FROM pg_locks l "
+          f"WHERE l.locktype = 'advisory' AND l.classid::bigint = {REPLICA_LOCK_CLASS} "
+          "AND l.objid::bigint = s.lock_key AND l.objsubid = 2 AND l.granted)")
+# A run is held while its server is alive (with `ours`, this server's own count as not held: it is stopping).
+_HELD = f"EXISTS (SELECT 1 FROM runs r JOIN replicas s ON s.id = r.owner WHERE r.task_id = t.id " \
+        f"AND r.attempt = t.attempt AND {_ALIVE})"
 
 
 @lru_cache(maxsize=512)
@@ -245,24 +270,57 @@ def _log_frame(row: Row) -> tuple[int, str]:
     return int(row["id"]), f"id: {row['id']}\ndata: {text}\n\n"
 
 
+def _finds_nothing(sql: str, params: Params) -> bool:
+    """PostgreSQL's text cannot hold a NUL character (SQLite's can). A read that asks for one finds nothing, as
+    nothing stored has one; a write that would store one is a 400 saying so, not the driver's 500."""
+    if not any(isinstance(p, str) and "\x00" in p for p in params):
+        return False
+    if sql.lstrip().upper().startswith("SELECT"):
+        return True
+    raise ApiError("Text with a NUL character (\\u0000) cannot be stored in this server's database (PostgreSQL)",
+                   code="nul_character")
+
+
 class PostgresTx(SqlTx):
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        super().__init__()
+    def __init__(self, conn: psycopg.AsyncConnection[Any], store: PostgresStore) -> None:
+        super().__init__(run_owner=store.replica_id)
         self.conn = conn
+        self.store = store
+
+    def _lease(self, ours: bool) -> tuple[float, str]:
+        # With `ours`, this server's own runs count as not held (it is stopping); "" names no server.
+        return self.store.lease_seconds, self.store.replica_id if ours else ""
+
+    async def orphaned_tasks(self, *, ours: bool) -> list[Row]:
+        return await self._fetchall("SELECT t.id, t.status, t.checkpoint FROM tasks t WHERE t.status IN "
+                                    f"('running', 'awaiting_input') AND NOT {_HELD}", self._lease(ours))
+
+    async def end_orphaned_runs(self, outcome: str, *, ours: bool) -> None:
+        await self._execute(
+            "UPDATE runs SET finished_at = ?, outcome = ? WHERE finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
+            f"replicas s WHERE s.id = runs.owner AND {_ALIVE})",
+            (now_iso(), outcome, *self._lease(ours)))
 
     async def _execute(self, sql: str, params: Params = ()) -> None:
-        await self.conn.execute(to_psycopg(sql), params)
+        if not _finds_nothing(sql, params):
+            await self.conn.execute(to_psycopg(sql), params)
 
     async def _executemany(self, sql: str, rows: list[Params]) -> None:
+        for row in rows:
+            _finds_nothing(sql, row)
         async with self.conn.cursor() as cur:
             await cur.executemany(to_psycopg(sql), rows)
 
     async def _fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        if _finds_nothing(sql, params):
+            return None
         cur = await self.conn.execute(to_psycopg(sql), params)
         row: Row | None = await cur.fetchone()
         return row
 
     async def _fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        if _finds_nothing(sql, params):
+            return []
         cur = await self.conn.execute(to_psycopg(sql), params)
         return list(await cur.fetchall())
 
@@ -279,10 +337,15 @@ class PostgresTx(SqlTx):
 
 
 class PostgresStore(SqlStore):
-    def __init__(self, url: str, broker: Broker, *, event_retention: int = 50_000) -> None:
+    def __init__(self, url: str, broker: Broker, *, event_retention: int = 50_000, lease_seconds: float = 15.0) -> None:
         self.url = url
         self.broker = broker
         self.event_retention = event_retention
+        self.lease_seconds = lease_seconds
+        self.replica_id = new_id()
+        self.lock_key = secrets.randbelow(2**31 - 1) + 1
+        self._lock_conn: psycopg.AsyncConnection[Any] | None = None
+        self._elsewhere: list[Callable[[str], None]] = []
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._published = 0  # the newest revision this replica's tailer handed to its broker
         self._wake = asyncio.Event()
@@ -301,8 +364,10 @@ class PostgresStore(SqlStore):
                                          kwargs={"autocommit": True, "row_factory": dict_row})
         await self._pool.open(wait=True)
         self._published = await self.head_revision()
+        await self._renew()
         self._tasks = [asyncio.create_task(self._listen(), name="pg-listen"),
-                       asyncio.create_task(self._tail(), name="pg-tail")]
+                       asyncio.create_task(self._tail(), name="pg-tail"),
+                       asyncio.create_task(self._keep_lease(), name="pg-lease")]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -312,7 +377,13 @@ class PostgresStore(SqlStore):
                 await task
         self._tasks = []
         if self._pool is not None:
+            with contextlib.suppress(psycopg.Error):  # gone for good: nothing of ours is held any more
+                async with self._pool.connection() as conn:
+                    await conn.execute("DELETE FROM replicas WHERE id = %s", (self.replica_id,))
             await self._pool.close()
+        if self._lock_conn is not None:
+            await self._lock_conn.close()
+            self._lock_conn = None
             self._pool = None
 
     def health_problem(self) -> str | None:
@@ -329,6 +400,35 @@ class PostgresStore(SqlStore):
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         return (psycopg.Error,)
 
+    @property
+    def shared(self) -> bool:
+        return True
+
+    def on_changed_elsewhere(self, callback: Callable[[str], None]) -> None:
+        self._elsewhere.append(callback)
+
+    # ---------------------------------------------------------------- the lease
+
+    async def _renew(self) -> None:
+        if self._lock_conn is None or self._lock_conn.closed:
+            # A session of its own holds this server's lock for as long as the process lives.
+            self._lock_conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+            await self._lock_conn.execute("SELECT pg_advisory_lock(%s, %s)", (REPLICA_LOCK_CLASS, self.lock_key))
+        async with self._require_pool().connection() as conn:
+            await conn.execute("INSERT INTO replicas (id, lock_key) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE "
+                               "SET heartbeat_at = now()", (self.replica_id, self.lock_key))
+
+    async def _keep_lease(self) -> None:
+        """Renew this server's lease every third of it; a server that stops renewing has its runs reaped."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self._renew()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not renew this server's lease (%s); trying again", exc)
+
     # ---------------------------------------------------------------- the tailer: table first, NOTIFY to wake
 
     async def _listen(self) -> None:
@@ -340,10 +440,15 @@ class PostgresStore(SqlStore):
                     self._wake.set()  # whatever was missed while not listening comes from the table
                     async for note in conn.notifies():
                         self._wake.set()
-                        for task_id in filter(None, note.payload.split(",")):
-                            self.broker.notify_task(task_id)
-                        if note.payload == "*":
+                        origin, _, tasks = note.payload.partition("|")
+                        if tasks == "*":
                             self.broker.notify_all_tasks()
+                            continue
+                        for task_id in filter(None, tasks.split(",")):
+                            self.broker.notify_task(task_id)
+                            if origin != self.replica_id:
+                                for callback in self._elsewhere:
+                                    callback(task_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database restarted, the network dropped: listen again
@@ -375,6 +480,8 @@ class PostgresStore(SqlStore):
         return self._pool
 
     async def _fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        if _finds_nothing(sql, params):
+            return []
         async with self._require_pool().connection() as conn:
             cur = await conn.execute(to_psycopg(sql), params)
             return list(await cur.fetchall())
@@ -430,7 +537,7 @@ class PostgresStore(SqlStore):
         try:
             async with pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                tx = PostgresTx(conn)
+                tx = PostgresTx(conn, self)
                 yield tx
                 # Pruned when the revisions cross a thousand, as on SQLite: the newest event_retention stay.
                 if tx.events and tx.events[-1][0] // 1000 != (tx.events[0][0] - 1) // 1000:
@@ -438,7 +545,7 @@ class PostgresStore(SqlStore):
                                        (tx.events[-1][0] - self.event_retention,))
                 if tx.touched_tasks or tx.events:
                     touched = sorted(tx.touched_tasks)
-                    payload = "*" if len(touched) > NOTIFY_TASKS_MAX else ",".join(touched)
+                    payload = f"{self.replica_id}|" + ("*" if len(touched) > NOTIFY_TASKS_MAX else ",".join(touched))
                     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
         except psycopg.OperationalError as exc:
             self.write_problem = f"The database cannot be written: {exc}"

@@ -48,9 +48,10 @@ def in_list(values: Sequence[Any]) -> str:
 class SqlTx(Tx):
     """The write operations, in the SQL both engines share."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_owner: str | None = None) -> None:
         self.events: list[tuple[int, str, str]] = []
         self.touched_tasks: set[str] = set()
+        self.run_owner = run_owner
 
     # ---------------------------------------------------------------- primitives a store supplies
 
@@ -176,7 +177,7 @@ class SqlTx(Tx):
     async def run_state(self, task_id: str) -> Row | None:
         return await self._fetchone("SELECT status, attempt, resume_count FROM tasks WHERE id = ?", (task_id,))
 
-    async def live_tasks(self) -> list[Row]:
+    async def orphaned_tasks(self, *, ours: bool) -> list[Row]:
         return await self._fetchall("SELECT id, status, checkpoint FROM tasks "
                                     "WHERE status IN ('running', 'awaiting_input')")
 
@@ -214,11 +215,12 @@ class SqlTx(Tx):
     async def start_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *,
                         model_id: str | None = None, input_tokens: int = 0, output_tokens: int = 0,
                         cost_micros: int = 0, finished_at: str | None = None, outcome: str | None = None) -> None:
-        await self._execute(
-            "INSERT INTO runs (task_id, attempt, runtime, model_id, input_tokens, output_tokens, cost_micros,"
-            " started_at, finished_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (task_id, attempt, runtime, model_id, input_tokens, output_tokens, cost_micros, started_at,
-             finished_at, outcome))
+        row = {"task_id": task_id, "attempt": attempt, "runtime": runtime, "model_id": model_id,
+               "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_micros": cost_micros,
+               "started_at": started_at, "finished_at": finished_at, "outcome": outcome}
+        if self.run_owner is not None:
+            row["owner"] = self.run_owner  # the server whose lease holds this run (PostgreSQL)
+        await self._execute(f"INSERT INTO runs ({', '.join(row)}) VALUES {in_list(list(row))}", list(row.values()))
 
     async def add_usage(self, task_id: str, attempt: int, model_id: str, input_tokens: int, output_tokens: int,
                         cost_micros: int) -> None:
@@ -232,7 +234,7 @@ class SqlTx(Tx):
         await self._execute("UPDATE runs SET finished_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? "
                             "AND finished_at IS NULL", (now_iso(), outcome, task_id, attempt))
 
-    async def end_open_runs(self, outcome: str) -> None:
+    async def end_orphaned_runs(self, outcome: str, *, ours: bool) -> None:
         await self._execute("UPDATE runs SET finished_at = ?, outcome = ? WHERE finished_at IS NULL",
                             (now_iso(), outcome))
 

@@ -220,6 +220,8 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
 @click.option("--stream-stall-seconds", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
               hidden=True, help="Drop a stream client that has taken no data for this long.")
+@click.option("--lease-seconds", default=15.0, show_default=True, type=click.FloatRange(0.5, 3600), hidden=True,
+              help="On PostgreSQL: a server that has not renewed its lease for this long has its runs failed.")
 @click.option("--event-retention", default=50_000, show_default=True, type=click.IntRange(10, None), hidden=True,
               help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -236,7 +238,8 @@ def serve(host: str, port: int, db_target: str | None, api_key: str | None, allo
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None,
           claude_permission_window: float, daily_budget: float | None,
-          heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
+          heartbeat: float, stream_stall_seconds: float, lease_seconds: float, event_retention: int,
+          fixed_clock: datetime | None,
           alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
@@ -257,7 +260,7 @@ def serve(host: str, port: int, db_target: str | None, api_key: str | None, allo
         claude_model=claude_model, claude_permission_window=claude_permission_window,
         anthropic_env={name: os.environ[name] for name in ANTHROPIC_ENV if os.environ.get(name)},
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
-        event_retention=event_retention,
+        event_retention=event_retention, lease_seconds=lease_seconds,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
     )
     settings.require_safe_bind()
