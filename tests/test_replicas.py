@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from taskboard.client import TaskboardClient
@@ -19,6 +21,19 @@ def _replica(tmp_path: Path, *args: str) -> ServerProcess:
                            store="postgres")
     server.start()
     return server
+
+
+@asynccontextmanager
+async def two_replicas(tmp_path: Path) -> AsyncIterator[tuple[ServerProcess, ServerProcess, TaskboardClient,
+                                                             TaskboardClient]]:
+    """Servers A and B on one database, and a client on each."""
+    a, b = _replica(tmp_path), _replica(tmp_path)
+    try:
+        async with TaskboardClient(a.url) as on_a, TaskboardClient(b.url) as on_b:
+            yield a, b, on_a, on_b
+    finally:
+        a.stop()
+        b.stop()
 
 
 async def _outcome(server: ServerProcess, task_id: str, attempt: int, timeout: float) -> object:
@@ -59,46 +74,34 @@ async def test_another_servers_start_leaves_a_live_run_alone_and_a_cancel_throug
 
 
 async def test_an_answer_through_another_server_reaches_the_waiting_run(tmp_path: Path) -> None:
-    a = _replica(tmp_path)
-    b = _replica(tmp_path)
-    try:
-        async with TaskboardClient(a.url) as on_a, TaskboardClient(b.url) as on_b:
-            task = await start_task(on_a, "asks on A", params={
-                "steps": 3, "stepSeconds": 0.01,
-                "permission": {"tool": "Write", "input": {"file_path": "/tmp/x", "content": "x"}, "atStep": 1}})
-            async with asyncio.timeout(20):
-                while not (pending := await on_b.list_permissions(task_id=task.id)):
-                    await asyncio.sleep(0.05)
-            await on_b.respond(task.id, pending[0].id, "allow")
-            done = await wait_for_status(on_b, task.id, "completed", timeout=10)
-            assert done.status == TaskStatus.COMPLETED
-    finally:
-        a.stop()
-        b.stop()
+    async with two_replicas(tmp_path) as (_, _, on_a, on_b):
+        task = await start_task(on_a, "asks on A", params={
+            "steps": 3, "stepSeconds": 0.01,
+            "permission": {"tool": "Write", "input": {"file_path": "/tmp/x", "content": "x"}, "atStep": 1}})
+        async with asyncio.timeout(20):
+            while not (pending := await on_b.list_permissions(task_id=task.id)):
+                await asyncio.sleep(0.05)
+        await on_b.respond(task.id, pending[0].id, "allow")
+        done = await wait_for_status(on_b, task.id, "completed", timeout=10)
+        assert done.status == TaskStatus.COMPLETED
 
 
 async def test_a_killed_servers_runs_become_failed_and_resumable_on_the_others(tmp_path: Path) -> None:
-    a = _replica(tmp_path)
-    b = _replica(tmp_path)
-    try:
-        async with TaskboardClient(a.url) as on_a, TaskboardClient(b.url) as on_b:
-            task = await start_task(on_a, "runs on A, which dies", params=LONG)
-            await wait_for_status(on_a, task.id, "running")
-            changes: list[str] = []
+    async with two_replicas(tmp_path) as (a, _, on_a, on_b):
+        task = await start_task(on_a, "runs on A, which dies", params=LONG)
+        await wait_for_status(on_a, task.id, "running")
+        changes: list[str] = []
 
-            async def watch() -> None:
-                async for event in on_b.watch():
-                    changes.append(event.type)
+        async def watch() -> None:
+            async for event in on_b.watch():
+                changes.append(event.type)
 
-            watching = asyncio.create_task(watch())
-            a.kill()
-            failed = await wait_for_status(on_b, task.id, "failed", timeout=10)
-            assert failed.error is not None and "lease" in failed.error
-            assert "reset" not in changes  # B's watch carried on
-            watching.cancel()
-            await on_b.resume(task.id)
-            assert (await wait_for_status(on_b, task.id, "running")).attempt == 2
-            await on_b.cancel(task.id)
-    finally:
-        a.stop()
-        b.stop()
+        watching = asyncio.create_task(watch())
+        a.kill()
+        failed = await wait_for_status(on_b, task.id, "failed", timeout=10)
+        assert failed.error is not None and "lease" in failed.error
+        assert "reset" not in changes  # B's watch carried on
+        watching.cancel()
+        await on_b.resume(task.id)
+        assert (await wait_for_status(on_b, task.id, "running")).attempt == 2
+        await on_b.cancel(task.id)
