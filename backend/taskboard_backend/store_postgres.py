@@ -52,7 +52,7 @@ from taskboard_backend.store import (
     now_iso,
     task_row_to_wire,
 )
-from taskboard_backend.store_sql import Params, SqlStore, SqlTx, and_, filters
+from taskboard_backend.store_sql import TASK_INDEXES, Params, SqlStore, SqlTx, and_, filters
 
 log = logging.getLogger("taskboard.store")
 
@@ -117,19 +117,7 @@ MIGRATIONS: dict[int, str] = {
         finished_at {_TEXT},
         revision BIGINT NOT NULL DEFAULT 0
     );
-    CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
-    CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
-    CREATE INDEX tasks_by_priority ON tasks(priority, created_at DESC, id);
-    CREATE INDEX tasks_by_created ON tasks(created_at, id);
-    CREATE INDEX tasks_by_updated ON tasks(updated_at, id);
-    CREATE INDEX tasks_by_title ON tasks(title, id);
-    CREATE INDEX tasks_by_status ON tasks(status, priority, created_at DESC, id);
-    CREATE INDEX tasks_by_status_created ON tasks(status, created_at, id);
-    CREATE INDEX tasks_by_status_updated ON tasks(status, updated_at, id);
-    CREATE INDEX tasks_by_project ON tasks(project_id, priority, created_at DESC, id);
-    CREATE INDEX tasks_by_project_created ON tasks(project_id, created_at, id);
-    CREATE INDEX tasks_by_project_updated ON tasks(project_id, updated_at, id);
-    CREATE INDEX tasks_by_project_status ON tasks(project_id, status, priority, created_at DESC, id);
+    {TASK_INDEXES}
 
     -- Totals by status and project, kept by a trigger (as on SQLite): a list's total is not a count.
     CREATE TABLE task_counts (

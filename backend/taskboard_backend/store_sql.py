@@ -38,6 +38,23 @@ PERMISSION_COLUMNS = ("id", "task_id", "attempt", "tool_name", "tool_input", "me
 PROJECT_TASK_COUNT = ("(SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM task_counts c WHERE c.project_id = p.id)"
                       " AS task_count")
 # Rows a deleted task leaves in other tables (its runs stay: deleting a task must not refund the budget).
+# The list's indexes, the same on both stores: each ends with the tie-breaker (id), so ORDER BY ... LIMIT
+# walks one index and stops.
+TASK_INDEXES = """
+CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
+CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
+CREATE INDEX tasks_by_priority ON tasks(priority, created_at DESC, id);
+CREATE INDEX tasks_by_created ON tasks(created_at, id);
+CREATE INDEX tasks_by_updated ON tasks(updated_at, id);
+CREATE INDEX tasks_by_title ON tasks(title, id);
+CREATE INDEX tasks_by_status ON tasks(status, priority, created_at DESC, id);
+CREATE INDEX tasks_by_status_created ON tasks(status, created_at, id);
+CREATE INDEX tasks_by_status_updated ON tasks(status, updated_at, id);
+CREATE INDEX tasks_by_project ON tasks(project_id, priority, created_at DESC, id);
+CREATE INDEX tasks_by_project_created ON tasks(project_id, created_at, id);
+CREATE INDEX tasks_by_project_updated ON tasks(project_id, updated_at, id);
+CREATE INDEX tasks_by_project_status ON tasks(project_id, status, priority, created_at DESC, id);
+"""
 TASK_OWNED_TABLES = ("task_events", "messages", "permissions")
 
 

@@ -33,7 +33,7 @@ from taskboard_backend.store import (
     StoreNotWritable,
     StoreUnavailable,
 )
-from taskboard_backend.store_sql import Params, SqlStore, SqlTx, and_, filters
+from taskboard_backend.store_sql import TASK_INDEXES, Params, SqlStore, SqlTx, and_, filters
 
 log = logging.getLogger("taskboard.store")
 
@@ -275,19 +275,7 @@ MIGRATIONS: dict[int, str] = {
     INSERT INTO tasks_v2 ({TASK_COLUMNS}) SELECT {TASK_COLUMNS} FROM tasks;
     DROP TABLE tasks;
     ALTER TABLE tasks_v2 RENAME TO tasks;
-    CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
-    CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
-    CREATE INDEX tasks_by_priority ON tasks(priority, created_at DESC, id);
-    CREATE INDEX tasks_by_created ON tasks(created_at, id);
-    CREATE INDEX tasks_by_updated ON tasks(updated_at, id);
-    CREATE INDEX tasks_by_title ON tasks(title, id);
-    CREATE INDEX tasks_by_status ON tasks(status, priority, created_at DESC, id);
-    CREATE INDEX tasks_by_status_created ON tasks(status, created_at, id);
-    CREATE INDEX tasks_by_status_updated ON tasks(status, updated_at, id);
-    CREATE INDEX tasks_by_project ON tasks(project_id, priority, created_at DESC, id);
-    CREATE INDEX tasks_by_project_created ON tasks(project_id, created_at, id);
-    CREATE INDEX tasks_by_project_updated ON tasks(project_id, updated_at, id);
-    CREATE INDEX tasks_by_project_status ON tasks(project_id, status, priority, created_at DESC, id);
+    {TASK_INDEXES}
 
     CREATE TABLE task_counts (
         status TEXT NOT NULL,
