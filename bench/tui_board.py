@@ -309,11 +309,53 @@ async def stock_storm(app: StockBoard, table: DataTable[Any], frames: Frames, ur
     return {"storm_keys_ms": keys, "storm_changes": out.get("changes", 0), "storm_applied": applied}
 
 
+async def far(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    """The board's load over a far link (`url` is the link simulator's end; bench/far.py), then changes
+    made through the same link -> their row drawn: the round trip a person at the far end sees."""
+    painted = Painted()
+    painted.install()
+    loaded: dict[str, float] = {}
+
+    def hook(message: Any) -> None:
+        if isinstance(message, BoardLoaded) and message.complete:
+            loaded.setdefault("at", time.perf_counter())
+
+    started = time.perf_counter()
+    app = make_app(url, bell=False)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        while "at" not in loaded and time.perf_counter() - started < 120:
+            await asyncio.sleep(0.002)
+        result: dict[str, Any] = {
+            "first_rows_s": painted.first_row - started if painted.first_row else None,
+            "loaded_s": loaded["at"] - started if "at" in loaded else None,
+            "tasks": len(app.board.tasks),
+        }
+        await pilot.pause(0.2)
+        top = int(app.table.scroll_y)
+        target = next(app.board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
+        live = []
+        http = httpx.Client(base_url=url)
+        for n in range(samples):
+            sent, revision = await asyncio.to_thread(patch, http, target, {"description": f"far {n}"})
+            deadline = time.perf_counter() + 5
+            while (target, revision) not in painted.rows and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            if (target, revision) in painted.rows:
+                live.append((painted.rows[(target, revision)] - sent) * 1000)
+            await asyncio.sleep(0.03)
+        http.close()
+        result["live_ms"] = live
+        result["live_missed"] = samples - len(live)
+    return result
+
+
+MODES = {"ours": ours, "datatable": datatable, "far": far}
+
+
 def main() -> None:
     url, count, samples, seconds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), \
         sys.argv[5]
-    run = ours if mode == "ours" else datatable
-    print(json.dumps(asyncio.run(run(url, count, samples, seconds))))
+    print(json.dumps(asyncio.run(MODES[mode](url, count, samples, seconds))))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import sys
 import time
 import traceback
@@ -73,6 +74,11 @@ from taskboard.tui.widgets.task_table import TaskTable
 # key) to ~5 ms; with two asked for at once, 100,000 tasks still load in about 3.5 s on 2 cores.
 PAGE_SIZE = 500
 AHEAD = 2
+# Over a far link a page's answer takes a round trip, not the few ms it takes here: as many pages are
+# asked for at once as the first page's round trip would fit of PAGE_TIME each (what a page costs the
+# server and the board on this machine), so the answers come back-to-back (issue 24; bench/far.py).
+PAGE_TIME = 0.02
+MAX_AHEAD = 12
 # A page is applied a slice at a time: a key pressed while it loads waits behind one slice (~2 ms).
 SLICE = 250
 # Each page after the first starts this many rows early, to find where the one before it ended.
@@ -239,8 +245,11 @@ class TaskboardApp(App[None]):
         """List the board (the first page shows at once), then what the panes need."""
         assert self.client is not None
         client = self.client
-        first = await client.list_summaries(limit=PAGE_SIZE, sort=LOAD_SORT)
-        permissions = await client.list_permissions(status="pending")
+        asked = time.monotonic()
+        # Both at once: over a far link each is a round trip before the first rows show.
+        first, permissions = await asyncio.gather(client.list_summaries(limit=PAGE_SIZE, sort=LOAD_SORT),
+                                                  client.list_permissions(status="pending"))
+        ahead = max(AHEAD, min(MAX_AHEAD, math.ceil((time.monotonic() - asked) / PAGE_TIME)))
         self.board.clear()
         self.board.load(first.items)
         gc.freeze()
@@ -254,7 +263,7 @@ class TaskboardApp(App[None]):
         self.post_message(BoardLoaded(len(self.board.tasks), complete))
         self._load_extras()
         if not complete:
-            self._load_rest(first)
+            self._load_rest(first, ahead)
         return first.revision
 
     @work(group="extras", exclusive=True, exit_on_error=False)
@@ -277,8 +286,8 @@ class TaskboardApp(App[None]):
                 self.notify(reason, title="Not on this server", severity="warning", timeout=10)
 
     @work(group="pages", exclusive=True, exit_on_error=False)
-    async def _load_rest(self, first: SummaryPage) -> None:
-        """The pages after the first, AHEAD at a time, each overlapping the one before it.
+    async def _load_rest(self, first: SummaryPage, ahead: int = AHEAD) -> None:
+        """The pages after the first, `ahead` at a time, each overlapping the one before it.
 
         Offsets move when tasks are created or deleted meanwhile: a deletion above the load's position
         would slide an unseen task into the page just loaded, and no event would ever bring it. So each
@@ -304,7 +313,7 @@ class TaskboardApp(App[None]):
         shown = time.monotonic()
         try:
             while True:
-                while len(pending) < AHEAD and asked < total:
+                while len(pending) < ahead and asked < total:
                     pending.append(fetch(asked))
                     asked += step
                 if not pending:
