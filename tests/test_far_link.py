@@ -105,7 +105,13 @@ async def test_a_poll_answered_304_is_not_parsed_again(client: TaskboardClient, 
         first = await http.get("/api/tasks?limit=1000&sort=created")
         again = await http.get("/api/tasks?limit=1000&sort=created", headers={"If-None-Match": first.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
-    async with TaskboardClient(server.url) as poller:
+    statuses: list[int] = []
+
+    async def record(response: httpx.Response) -> None:
+        statuses.append(response.status_code)
+
+    http = httpx.AsyncClient(base_url=server.url, event_hooks={"response": [record]})
+    async with http, TaskboardClient(server.url, http_client=http) as poller:
         known = {t.id: t for t in (await poller.list_tasks(limit=1000, sort="created")).items}
         polls: list[int] = []
 
@@ -120,6 +126,7 @@ async def test_a_poll_answered_304_is_not_parsed_again(client: TaskboardClient, 
         assert not pending.done()
         quiet = poller.parses
         assert polls[1:] == [quiet] * len(polls[1:])  # polled twice since the first, nothing parsed again
+        assert statuses[-2:] == [304, 304]  # because the server said so, not only because the bodies matched
         task = await client.create_task(title="a change")
         event = await asyncio.wait_for(pending, 10)
         assert event.type == "task.upserted" and event.task_id == task.id
