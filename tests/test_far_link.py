@@ -55,22 +55,23 @@ async def test_a_gzipped_stream_delivers_each_batch_as_it_is_written(start_serve
                                                                      ) -> None:
     """Heartbeats 60 s apart: nothing but the per-batch flush can bring the change while the stream is open."""
     server = start_server("--heartbeat", "60")
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, TaskboardClient(server.url) as client:
-        async with http.stream("GET", "/api/events", headers={"Accept-Encoding": "gzip"}) as response:
-            assert response.headers["content-encoding"] == "gzip"
-            decoder = SSEChunkDecoder()
-            chunks = response.aiter_bytes()  # httpx undoes the gzip a piece at a time
+    http = httpx.AsyncClient(base_url=server.url, timeout=30)
+    async with http, TaskboardClient(server.url) as client, \
+            http.stream("GET", "/api/events", headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.headers["content-encoding"] == "gzip"
+        decoder = SSEChunkDecoder()
+        chunks = response.aiter_bytes()  # httpx undoes the gzip a piece at a time
 
-            async def next_events() -> list[Any]:
-                while not (events := [e for e in decoder.feed(await anext(chunks)) if e.data]):
-                    pass  # the stream's first block holds only its retry
-                return events
+        async def next_events() -> list[Any]:
+            while not (events := [e for e in decoder.feed(await anext(chunks)) if e.data]):
+                pass  # the stream's first block holds only its retry
+            return events
 
-            hello = await asyncio.wait_for(next_events(), 10)
-            assert hello[0].event == "hello"
-            task = await client.create_task(title="seen at once")
-            upserted = await asyncio.wait_for(next_events(), 10)
-            assert upserted[0].event == "task.upserted" and json.loads(upserted[0].data)["task"]["id"] == task.id
+        hello = await asyncio.wait_for(next_events(), 10)
+        assert hello[0].event == "hello"
+        task = await client.create_task(title="seen at once")
+        upserted = await asyncio.wait_for(next_events(), 10)
+        assert upserted[0].event == "task.upserted" and json.loads(upserted[0].data)["task"]["id"] == task.id
 
 
 async def test_a_gzipped_watch_stream_gives_every_change_once_across_a_reconnect(

@@ -45,6 +45,7 @@ from taskboard.models import (
     TaskSummary,
 )
 from taskboard.paths import data_dir
+from taskboard.tui import terminal
 from taskboard.tui.board import Board, BoardFilter
 from taskboard.tui.messages import (
     BoardLoaded,
@@ -131,7 +132,7 @@ class TaskboardApp(App[None]):
     def __init__(self, connector: Connector, *, read_only: bool = False,
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
                  contexts: Mapping[str, ContextChoice] | None = None, context: str | None = None) -> None:
-        super().__init__()
+        super().__init__(driver_class=terminal.driver_class())  # knows when the terminal falls behind
         self.connector = connector
         self.read_only_flag = read_only  # --read-only: stays on whichever context is shown
         self.read_only = read_only
@@ -409,6 +410,11 @@ class TaskboardApp(App[None]):
 
     def _repaint(self) -> None:
         self._repaint_timer = None
+        if terminal.backlog() > terminal.BACKLOG_LIMIT:
+            # The terminal has not taken the last frames yet (a slow link): draw the latest state once it
+            # has, not every state in between (tui/terminal.py).
+            self._repaint_timer = self.set_timer(REPAINT_INTERVAL, self._repaint)
+            return
         self._last_repaint = time.monotonic()
         changed, self._changed = self._changed, set()
         if self.table.is_attached:  # not while shutting down
