@@ -96,6 +96,21 @@ def patch(http: httpx.Client, task_id: str, body: dict[str, Any]) -> tuple[float
     return sent, http.patch(f"/api/tasks/{task_id}", json=body).json()["revision"]
 
 
+async def changed_to_painted(http: httpx.Client, painted: Painted, task_id: str, samples: int, label: str,
+                             pause: float) -> list[float]:
+    """`samples` changes to one task through `http`, each timed from sent to its row drawn (ms)."""
+    latencies = []
+    for n in range(samples):
+        sent, revision = await asyncio.to_thread(patch, http, task_id, {"description": f"{label} {n}"})
+        deadline = time.perf_counter() + 5
+        while (task_id, revision) not in painted.rows and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        if (task_id, revision) in painted.rows:
+            latencies.append((painted.rows[(task_id, revision)] - sent) * 1000)
+        await asyncio.sleep(pause)
+    return latencies
+
+
 def poll_reference(url: str, task_id: str, samples: int) -> list[float]:
     """Seed 001's design: poll every 500 ms; how long after a change does the poller see it?"""
     latencies = []
@@ -129,7 +144,8 @@ def poll_reference(url: str, task_id: str, samples: int) -> list[float]:
     return latencies
 
 
-async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+def watch_load() -> tuple[Painted, dict[str, float], Callable[[Any], None]]:
+    """What the table draws (installed), and a message hook that notes when the whole board has loaded."""
     painted = Painted()
     painted.install()
     loaded: dict[str, float] = {}
@@ -137,6 +153,12 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
     def hook(message: Any) -> None:
         if isinstance(message, BoardLoaded) and message.complete:
             loaded.setdefault("at", time.perf_counter())
+
+    return painted, loaded, hook
+
+
+async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    painted, loaded, hook = watch_load()
 
     frames = Frames()
     frames.install(TaskTable, lambda table: table.cursor)
@@ -161,25 +183,9 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
         target = next(app.board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
         selected = app.table.selected_id
         assert selected is not None and target != selected
-        live = []
         http = httpx.Client(base_url=url)
-        for n in range(samples):
-            sent, revision = await asyncio.to_thread(patch, http, target, {"description": f"live {n}"})
-            deadline = time.perf_counter() + 5
-            while (target, revision) not in painted.rows and time.perf_counter() < deadline:
-                await asyncio.sleep(0.001)
-            if (target, revision) in painted.rows:
-                live.append((painted.rows[(target, revision)] - sent) * 1000)
-            await asyncio.sleep(0.03)
-        live_selected = []
-        for n in range(samples):
-            sent, revision = await asyncio.to_thread(patch, http, selected, {"description": f"selected {n}"})
-            deadline = time.perf_counter() + 5
-            while (selected, revision) not in painted.rows and time.perf_counter() < deadline:
-                await asyncio.sleep(0.001)
-            if (selected, revision) in painted.rows:
-                live_selected.append((painted.rows[(selected, revision)] - sent) * 1000)
-            await asyncio.sleep(0.05)
+        live = await changed_to_painted(http, painted, target, samples, "live", 0.03)
+        live_selected = await changed_to_painted(http, painted, selected, samples, "selected", 0.05)
         http.close()
         result["live_selected_ms"] = live_selected
         result["live_ms"] = live
@@ -312,13 +318,7 @@ async def stock_storm(app: StockBoard, table: DataTable[Any], frames: Frames, ur
 async def far(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
     """The board's load over a far link (`url` is the link simulator's end; bench/far.py), then changes
     made through the same link -> their row drawn: the round trip a person at the far end sees."""
-    painted = Painted()
-    painted.install()
-    loaded: dict[str, float] = {}
-
-    def hook(message: Any) -> None:
-        if isinstance(message, BoardLoaded) and message.complete:
-            loaded.setdefault("at", time.perf_counter())
+    painted, loaded, hook = watch_load()
 
     started = time.perf_counter()
     app = make_app(url, bell=False)
@@ -333,16 +333,8 @@ async def far(url: str, count: int, samples: int, seconds: float) -> dict[str, A
         await pilot.pause(0.2)
         top = int(app.table.scroll_y)
         target = next(app.board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
-        live = []
         http = httpx.Client(base_url=url)
-        for n in range(samples):
-            sent, revision = await asyncio.to_thread(patch, http, target, {"description": f"far {n}"})
-            deadline = time.perf_counter() + 5
-            while (target, revision) not in painted.rows and time.perf_counter() < deadline:
-                await asyncio.sleep(0.001)
-            if (target, revision) in painted.rows:
-                live.append((painted.rows[(target, revision)] - sent) * 1000)
-            await asyncio.sleep(0.03)
+        live = await changed_to_painted(http, painted, target, samples, "far", 0.03)
         http.close()
         result["live_ms"] = live
         result["live_missed"] = samples - len(live)
