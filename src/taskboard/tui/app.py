@@ -23,6 +23,7 @@ from typing import Any
 from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
@@ -132,7 +133,7 @@ class TaskboardApp(App[None]):
     def __init__(self, connector: Connector, *, read_only: bool = False,
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
                  contexts: Mapping[str, ContextChoice] | None = None, context: str | None = None) -> None:
-        super().__init__(driver_class=terminal.driver_class())  # knows when the terminal falls behind
+        super().__init__()
         self.connector = connector
         self.read_only_flag = read_only  # --read-only: stays on whichever context is shown
         self.read_only = read_only
@@ -185,6 +186,11 @@ class TaskboardApp(App[None]):
     def _apply_width(self, width: int) -> None:
         if self.screen_stack:
             self.screen_stack[0].set_class(width < NARROW_WIDTH, "narrow")
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice (TEXTUAL_DRIVER for `taskboard web`, else the platform's), metered on a Linux
+        terminal: the table knows when the terminal falls behind (tui/terminal.py)."""
+        return terminal.metered(super().get_driver_class())
 
     # ------------------------------------------------------------------ connection
 

@@ -8,8 +8,8 @@ terminal has taken; `backlog()` is the difference. The board redraws its table o
 is small (TaskboardApp._repaint), so with a slow terminal it draws fewer frames, each of the latest
 state, instead of a queue of stale ones: a ceiling on frames per second set by the terminal itself.
 
-Headless runs (tests, benchmarks under Pilot) and other platforms keep Textual's own driver, and
-`backlog()` is 0 there.
+Headless runs (tests, benchmarks under Pilot), `taskboard web` (TEXTUAL_DRIVER) and Windows keep the
+driver Textual chose, and `backlog()` is 0 there.
 """
 
 from __future__ import annotations
@@ -54,9 +54,11 @@ def backlog() -> int:
     return _driver.backlog if _driver is not None else 0
 
 
-def driver_class() -> type[Driver] | None:
-    """The driver for a real terminal on this platform: the metered one where Textual's is the Linux one."""
-    return MeteredDriver if sys.platform != "win32" else None
+def metered(chosen: type[Driver]) -> type[Driver]:
+    """The metered driver where Textual chose its Linux one; any other choice (the web's, Windows') as it is."""
+    if sys.platform != "win32" and chosen is LinuxDriver:
+        return MeteredDriver
+    return chosen
 
 
 if sys.platform != "win32":
