@@ -17,6 +17,10 @@ Dialect settings sit beside these: `workspace_id` (and `conversation_id`, `task_
 background-tasks; `agent_id`, `auth_header`, `registry_path` and a `[contexts.NAME.paths]` table for
 agent-platform; `project_id`, `list_limit` for v1-envelope. A mistake is reported with the file, the
 line and the key; a key's value is never printed.
+
+    [aliases]                        # names for the board's `:` command line
+    wf = "workflows"
+    prod = "ctx production"          # an alias may carry the argument
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class Config:
     contexts: dict[str, Context] = field(default_factory=dict)
     default_context: str | None = None
     exists: bool = False
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Context:
         try:
@@ -120,10 +125,10 @@ def parse_config(data: dict[str, Any], text: str, path: Path) -> Config:
         name = ".".join(p for p in ("contexts" if context else None, context, key) if p)
         return ConfigError(f"{where}: {name}: {message}" if name else f"{where}: {message}")
 
-    unknown = set(data) - {"contexts", "default_context"}
+    unknown = set(data) - {"contexts", "default_context", "aliases"}
     if unknown:
         key = min(unknown)
-        raise fail("unknown key (expected [contexts.NAME] tables and default_context)", None, key)
+        raise fail("unknown key (expected [contexts.NAME] tables, default_context and [aliases])", None, key)
     contexts_data = data.get("contexts", {})
     if not isinstance(contexts_data, dict):
         raise fail("must be a table of [contexts.NAME] tables", None, "contexts")
@@ -137,7 +142,20 @@ def parse_config(data: dict[str, Any], text: str, path: Path) -> Config:
     default = data.get("default_context")
     if default is not None and default not in contexts:
         raise fail(f"names no context (known: {', '.join(contexts) or 'none'})", None, "default_context")
-    return Config(path, contexts, default, exists=True)
+    return Config(path, contexts, default, exists=True, aliases=_aliases(data.get("aliases", {}), fail))
+
+
+def _aliases(raw: Any, fail: Any) -> dict[str, str]:
+    """The `[aliases]` table: name = "what the `:` line runs" (a view or action, and its argument)."""
+    if not isinstance(raw, dict):
+        raise fail("must be a table of name = \"command\"", None, "aliases")
+    for name, command in raw.items():
+        if not NAME.match(name):
+            raise fail("an alias is letters, digits, '.', '_' or '-'", None, f"aliases.{name}")
+        if not isinstance(command, str) or not command.strip():
+            raise fail("must be the command it stands for, as a string (\"workflows\", \"ctx prod\")", None,
+                       f"aliases.{name}")
+    return {name.casefold(): command.strip() for name, command in raw.items()}
 
 
 def _context(name: str, raw: dict[str, Any], path: Path, fail: Any) -> Context:
