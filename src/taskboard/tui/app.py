@@ -1161,17 +1161,17 @@ class TaskboardApp(App[None]):
         self._board_changed()
         self.table.focus()
 
-    def _show_projects(self) -> None:
+    @work(group="views", exclusive=True, exit_on_error=False)
+    async def _show_projects(self) -> None:
+        if self.client is not None:  # asked again: a project made since the board opened is in it
+            self.projects = await self.client.list_projects()
         rows = view_rows.project_rows(self.projects, self.board)
-
-        def chosen(project_id: str | None) -> None:
-            if project_id is not None:
-                flt = self.board.filter
-                self._show_tasks(BoardFilter(flt.statuses, project_id, flt.text))
-
-        self.push_screen(PickScreen(f"Projects: {len(self.projects)}", rows, empty="No projects on this server.",
-                                    hint="enter shows the project's tasks (:tasks, or escape on the board, "
-                                         "shows all again) · escape closes"), chosen)
+        project_id = await self.push_screen_wait(PickScreen(
+            f"Projects: {len(self.projects)}", rows, empty="No projects on this server.",
+            hint="enter shows the project's tasks (:tasks, or escape on the board, shows all again) · escape closes"))
+        if project_id is not None:
+            flt = self.board.filter
+            self._show_tasks(BoardFilter(flt.statuses, project_id, flt.text))
 
     @work(group="views", exclusive=True, exit_on_error=False)
     async def _show_workflows(self) -> None:

@@ -133,6 +133,8 @@ class Board:
         if sort in _TEXT:
             return (later, _TEXT[sort](task), task.id)
         newer = -_ms(task.created_at)
+        if sort is SortOrder.SERVER:  # a board over servers (ids are `context/id`): newest first in each
+            return (later, task.id.partition("/")[0], newer, task.id)
         priority = min(max(task.priority, 0), 15)  # 0-3 here, 1-10 on an agent platform
         if sort is SortOrder.PRIORITY:
             major = priority
@@ -325,7 +327,6 @@ _TEXT: dict[SortOrder, Callable[[TaskSummary], str]] = {
     SortOrder.TITLE: lambda task: task.title.casefold(),
     SortOrder.AGENT: lambda task: (task.assigned_agent or "\uffff").casefold(),  # none after every name
     SortOrder.ID: lambda task: "",  # the id that ends every key is the order
-    SortOrder.SERVER: lambda task: task.id.partition("/")[0],  # a board over servers: `context/id`
 }
 
 
@@ -338,9 +339,12 @@ class _Ids(Sequence[str]):
         return len(self._keys)
 
     def __getitem__(self, index: int) -> str:  # type: ignore[override]
-        if self._descending:
-            index = len(self._keys) - 1 - index if index >= 0 else -1 - index
-        key: str = self._keys[index][-1]
+        count = len(self._keys)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError("task index out of range")  # also what ends iteration
+        key: str = self._keys[count - 1 - index if self._descending else index][-1]
         return key
 
 
