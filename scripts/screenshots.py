@@ -9,6 +9,7 @@ real app with Textual's Pilot, and saves one SVG per view.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from taskboard.connect import RemoteServer  # noqa: E402
 from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
 from tests.helpers import wait_for_status  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
-from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
+from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board, seed_workflow  # noqa: E402
 from tests.tui.pilot import select as select_task  # noqa: E402
 from tests.tui.pilot import settle  # noqa: E402
 
@@ -79,12 +80,14 @@ async def shoot(url: str, name: str, size: tuple[int, int],
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TASKBOARD_STATE"] = str(Path(tmp) / "state.json")  # a sort chosen here stays here
         server = ServerProcess(Path(tmp) / "board.db", *SERVER_ARGS, "--concurrency", "16")
         server.start()
         try:
             async with TaskboardClient(server.url) as client:
                 ids = await seed_board(client)
                 ids["hero"] = await seed_showcase(client)
+                await seed_workflow(client)
 
             async def select(pilot: Pilot[Any], app: TaskboardApp, role: str) -> None:
                 await select_task(pilot, ids[role])
@@ -104,7 +107,29 @@ async def main() -> None:
             async def running(pilot: Pilot[Any], app: TaskboardApp) -> None:
                 await select(pilot, app, "hero")
 
+            async def marks(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("g", *["space"] * 6)
+                await settle(pilot)
+                await pilot.press("c")
+
+            async def sort_menu(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("S", "c")
+                await settle(pilot)
+                await pilot.press("S")
+
+            async def command_line(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("colon", "w")
+
+            async def workflow(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("colon", *"workflows", "enter")
+                await pilot.pause(0.5)
+                await pilot.press("enter")
+
             await shoot(server.url, "board", (160, 40), running)
+            await shoot(server.url, "marks", (140, 40), marks)
+            await shoot(server.url, "sort", (140, 40), sort_menu)
+            await shoot(server.url, "command", (140, 40), command_line)
+            await shoot(server.url, "workflow", (140, 40), workflow)
             await shoot(server.url, "permission", (160, 45), permission)
             await shoot(server.url, "detail", (120, 45), detail)
             await shoot(server.url, "help", (120, 45), help_screen)
