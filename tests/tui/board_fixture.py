@@ -87,7 +87,8 @@ async def seed_board(client: TaskboardClient) -> dict[str, str]:
 
 async def seed_workflow(client: TaskboardClient) -> str:
     """A workflow run caught mid-way: its first step done, the second running (held), the third planned."""
-    run = await client.create_workflow(name="Weekly research digest", steps=[
+    project = await client.create_project("Research Digest", "Papers of the week, summarized")
+    run = await client.create_workflow(name="Weekly research digest", project_id=project.id, steps=[
         {"title": "Collect new papers", "assignedAgent": "claude-code", "params": {"steps": 3, "stepSeconds": 0.01}},
         {"title": "Summarize each paper", "assignedAgent": "claude-code",
          "params": {"steps": 6, "stepSeconds": 0.01, "holdAtStep": 3}},
