@@ -38,6 +38,8 @@ class CommandScreen(ModalScreen[str | None]):
         height: auto;
         padding: 0 1;
         color: $text-muted;
+        text-wrap: nowrap;  /* one line a name, cut at the edge, on a narrow terminal too */
+        text-overflow: ellipsis;
     }
     CommandScreen #command-line {
         height: 1;

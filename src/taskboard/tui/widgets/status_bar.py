@@ -21,6 +21,7 @@ CONNECTION_STYLE = {
     "reconnecting": ("◌ reconnecting", "bold yellow"),
     "disconnected": ("✘ disconnected", "bold red"),
 }
+HINT = " (esc clears)"  # after the marks' count, where there is room
 _COUNTED = (TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT, TaskStatus.QUEUED, TaskStatus.PLANNED,
             TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
@@ -62,8 +63,11 @@ class StatusBar(Static):
         if approvals:
             rest.append(f"  ⚠ {approvals} approval{'s' if approvals != 1 else ''} waiting (i)", style="bold yellow")
         if board.marked:
-            rest.append(f"  ● {len(board.marked):,} marked (esc clears)", style="bold magenta")
+            rest.append(f"  ● {len(board.marked):,} marked{HINT}", style="bold magenta")
         rest.append(f"  {fmt.cost(board.cost_micros)} spent", style="grey70")
+        if board.marked and len(rest) > width - len("taskboard …"):  # narrow: the count stays, its hint goes
+            cut = rest.plain.index(HINT)
+            rest = rest[:cut] + rest[cut + len(HINT):]
         top = Text(no_wrap=True, overflow="ellipsis")
         top.append("taskboard ", style="bold")
         room = width - len(top) - len(rest)
