@@ -8,7 +8,6 @@ from collections.abc import Callable
 import httpx
 
 from taskboard.client import TaskboardClient
-from taskboard.connect import MultiServer, RemoteServer
 from taskboard.models import TaskStatus
 from taskboard.tui.app import make_app
 from taskboard.tui.screens.confirm import ConfirmScreen
@@ -16,7 +15,7 @@ from tests.helpers import FAST, start_task, wait_for_status
 from tests.server import ServerProcess
 from tests.tui.pilot import SIZE, loaded, notifications, screen_text, select, until
 from tests.tui.test_actions import asks, pending
-from tests.tui.test_contexts import control
+from tests.tui.test_contexts import control, three_servers
 
 
 async def test_ten_marked_tasks_cancelled_in_one_go(backend) -> None:
@@ -69,11 +68,7 @@ async def test_marks_on_a_board_over_several_servers_go_to_each_tasks_own_server
         control(cortex, "POST", "/_contract/tasks", {"task_id": name, "status": "running", "progress_percent": 5})
     v1 = contract_server("v1-envelope")
     control(v1, "POST", "/_contract/tasks", {"status": "running"})
-    board = MultiServer({
-        "local": RemoteServer(server.url, label="local"),
-        "graph": RemoteServer(cortex.url, "ck", label="graph", dialect="cortex", poll_interval=0.5),
-        "lab": RemoteServer(v1.url, label="lab", dialect="v1-envelope", poll_interval=0.5, read_only=True),
-    })
+    board = three_servers(server, cortex, v1)
     wanted = [f"local/{local[0].id}", f"local/{local[1].id}", "graph/c1", "graph/c2", "lab/1"]
     async with make_app(connector=board, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, *wanted)
