@@ -104,7 +104,7 @@ class CommandScreen(ModalScreen[str | None]):
         for i, name in enumerate(found[:MAX_SHOWN]):
             if i:
                 text.append("\n")
-            text.append(f":{name:<{width}}", style="bold cyan")
+            text.append(f":{name}".ljust(width + 1), style="bold cyan")
             about = self.describe(name)
             if about:
                 text.append(f"  {about}", style="grey62")
