@@ -20,7 +20,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
 )
 from pydantic.alias_generators import to_camel
@@ -97,6 +96,8 @@ def _json_number(value: Any) -> Any:
 
 JsonInt = Annotated[int, BeforeValidator(_json_number)]
 JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+# Seconds a saved rule lasts; its bounds inside the type, so the schema's nullable form keeps them.
+RuleLifetime = Annotated[int, Field(ge=1, le=RULE_LIFETIME_MAX), BeforeValidator(_json_number)]
 
 # A rule pattern is tool:argument; the schema says so, the matcher checks the rest.
 # tool:argument. The server's parser follows this exactly (ASCII whitespace only, no NUL), so the
@@ -549,7 +550,7 @@ class PermissionResponse(RequestModel):
     allow_broad: StrictBool = False
     # With alwaysAllow: the rule it saves stops matching this many seconds after it is saved,
     # and who saved it (shown where the rules are listed).
-    expires_in_seconds: StrictInt | None = Field(default=None, ge=1, le=RULE_LIFETIME_MAX, description=(
+    expires_in_seconds: RuleLifetime | None = Field(default=None, description=(
         "With alwaysAllow: the saved rule stops matching this many seconds from now (by the server's clock)."))
     saved_by: StrictStr | None = Field(default=None, min_length=1, max_length=SAVED_BY_MAX,
                                        description="With alwaysAllow: who saves the rule, e.g. user@host.")
@@ -582,7 +583,7 @@ class PermissionRuleCreate(RequestModel):
     behavior: Literal["allow", "deny"]
     # An allow rule for every tool, or for every argument of one, is refused unless this says it is meant.
     allow_broad: StrictBool = False
-    expires_in_seconds: StrictInt | None = Field(default=None, ge=1, le=RULE_LIFETIME_MAX, description=(
+    expires_in_seconds: RuleLifetime | None = Field(default=None, description=(
         "The rule stops matching this many seconds from now (by the server's clock); absent: never."))
     saved_by: StrictStr | None = Field(default=None, min_length=1, max_length=SAVED_BY_MAX,
                                        description="Who saves the rule, e.g. user@host; shown with it.")
