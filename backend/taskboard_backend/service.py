@@ -38,7 +38,7 @@ from taskboard_backend.runner import Runner, permission_row_to_wire
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, new_id, now_iso, task_row_to_wire, utcnow
+from taskboard_backend.store import Store, iso, new_id, now_iso, task_row_to_wire, utcnow
 
 log = logging.getLogger("taskboard.service")
 
@@ -345,7 +345,7 @@ class TaskService:
             for name, value in (("expiresInSeconds", body.expires_in_seconds), ("savedBy", body.saved_by)):
                 if value is not None:
                     raise field_error(name, f"{name} is about the rule alwaysAllow saves: send it with alwaysAllow")
-        if body.always_allow:
+        else:
             if body.behavior != "allow":
                 raise field_error("alwaysAllow", "alwaysAllow can only be used with behavior 'allow'")
             pattern = body.permission_pattern or row["suggested_pattern"]
@@ -354,7 +354,7 @@ class TaskService:
             except InvalidPattern as exc:
                 raise field_error("permissionPattern", str(exc)) from None
             _refuse_broad(compiled, body.allow_broad, "permissionPattern")
-        now = now_iso()
+        now, expires_at = now_iso(), _expiry(body.expires_in_seconds)
         async with self.store.transaction() as tx:
             status = "allowed" if body.behavior == "allow" else "denied"
             updated = await tx.fetchone(
@@ -369,14 +369,15 @@ class TaskService:
             if pattern is not None:
                 rule_id = new_id()
                 await tx.insert_rule(rule_id, pattern, "allow", "always-allow", now, saved_by=body.saved_by,
-                                     expires_at=_expiry(body.expires_in_seconds))
+                                     expires_at=expires_at)
                 await tx.execute("UPDATE permissions SET rule_id = ? WHERE id = ?", (rule_id, body.notification_id))
                 updated = await tx.fetchone("SELECT * FROM permissions WHERE id = ?", (body.notification_id,))
             await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
                              (task_id,))
             await tx.update_task(task_id, {})
             verb = "Allowed" if body.behavior == "allow" else "Denied"
-            note = f" and saved rule {pattern!r}{_until(body.expires_in_seconds)}" if pattern else ""
+            until = f" (until {expires_at})" if expires_at else ""
+            note = f" and saved rule {pattern!r}{until}" if pattern else ""
             await tx.task_event(task_id, "log", "permission", f"{verb} {row['tool_name']}{note}",
                                 {"notificationId": body.notification_id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
@@ -607,12 +608,7 @@ def _expiry(seconds: int | None) -> str | None:
     """When a rule saved now with that lifetime stops matching, by the server's clock (utcnow)."""
     if seconds is None:
         return None
-    return (utcnow() + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _until(seconds: int | None) -> str:
-    expiry = _expiry(seconds)
-    return f" (until {expiry})" if expiry else ""
+    return iso(utcnow() + timedelta(seconds=seconds))
 
 
 def _rule_wire(row: Any, now: str) -> dict[str, Any]:

@@ -391,8 +391,13 @@ def utcnow() -> datetime:
     return _fixed_now or datetime.now(UTC)
 
 
+def iso(at: datetime) -> str:
+    """An instant as the store writes it (milliseconds, Z): text in this one form sorts as time does."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def now_iso() -> str:
-    return utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso(utcnow())
 
 
 def new_id() -> str:
