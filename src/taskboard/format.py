@@ -7,6 +7,7 @@ import getpass
 import re
 import socket
 from datetime import datetime
+from typing import Any
 
 from taskboard.models import Progress, Task, TaskStatus, TaskSummary
 
@@ -118,6 +119,16 @@ def progress_bar(value: float | None, width: int) -> str:
 
 def priority(value: int) -> str:
     return f"P{value}"
+
+
+def request_argument(tool_input: dict[str, Any]) -> str:
+    """What a permission request is about, as a person reads it: the tool's likeliest field (the command,
+    the file), else its input as key=value; empty when it has none."""
+    for key in ("command", "file_path", "path", "notebook_path", "url", "pattern", "query"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ", ".join(f"{k}={v}" for k, v in tool_input.items())
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -547,7 +547,7 @@ class TaskboardApp(App[None]):
     def _permission_requested(self, event: PermissionRequested) -> None:
         request = event.request
         task = self.board.tasks.get(request.task_id)
-        argument = next((str(v) for v in request.tool_input.values() if isinstance(v, str)), "")
+        argument = fmt.request_argument(request.tool_input)
         self._reach("permission", request.task_id, task.title if task else (request.task_title or ""),
                     f"asks to use {request.tool_name}" + (f": {argument}" if argument else ""))
         typing = isinstance(self.focused, Input)  # the search box: its keys are not for a modal

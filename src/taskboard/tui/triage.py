@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from taskboard import format as fmt
 from taskboard.models import PermissionRequest, PermissionStatus, TaskStatus, TaskSummary
 
 
@@ -60,15 +61,6 @@ class Seen:
     dismissed: set[tuple[str, datetime]] = field(default_factory=set)
 
 
-def request_argument(request: PermissionRequest) -> str:
-    """The argument a person reads: the tool's likeliest field, else its input."""
-    for key in ("command", "file_path", "path", "notebook_path", "url", "pattern", "query"):
-        value = request.tool_input.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ", ".join(f"{k}={v}" for k, v in request.tool_input.items()) or "(no input)"
-
-
 def _group_key(request: PermissionRequest, server: str) -> str:
     return f"{server}\0{request.tool_name.lower()}\0{request.suggested_pattern}"
 
@@ -86,7 +78,7 @@ def triage(tasks: Iterable[TaskSummary], permissions: Iterable[PermissionRequest
         requests.sort(key=lambda r: r.created_at)
         first = requests[0]
         task = tasks_by_id.get(first.task_id)
-        arguments = sorted({request_argument(r) for r in requests})
+        arguments = sorted({fmt.request_argument(r.tool_input) or "(no input)" for r in requests})
         what = f"{first.tool_name} {arguments[0]}" + (f" (+{len(arguments) - 1} more)" if len(arguments) > 1 else "")
         items.append(Item(Kind.PERMISSION, "p:" + key, first.task_id,
                           task.title if task else first.task_title or first.task_id, first.created_at, what,

@@ -186,7 +186,7 @@ class TriageScreen(ModalScreen[str | None]):
                 text.append(f"  ·  {item.count} identical requests, answered together by a or d", style="yellow")
             for request in item.requests[:3]:
                 text.append(f"\n  {request.message or ''} ", style="italic")
-                text.append(" ".join(str(v) for v in request.tool_input.values())[:200])
+                text.append(fmt.request_argument(request.tool_input)[:200])
             if item.count > 3:
                 text.append(f"\n  … and {item.count - 3} more")
         elif item.kind is Kind.QUESTION:
