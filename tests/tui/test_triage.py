@@ -7,13 +7,16 @@ deletes one, after which the same request asks a person again.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from taskboard import format as fmt
 from taskboard.client import TaskboardClient
 from taskboard.connect import MultiServer, RemoteServer
+from taskboard.models import Task
 from taskboard.tui.app import make_app
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.message import MessageScreen
@@ -37,6 +40,18 @@ async def rules_screen(pilot) -> RulesScreen:
     return screen
 
 
+@asynccontextmanager
+async def reviewing(url: str, client: TaskboardClient, title: str,
+                    **app_args: Any) -> AsyncIterator[tuple[Any, Any, Task]]:
+    """A task waiting on a request, the board open on it, and its review open (p)."""
+    task = await start_task(client, title, params=asks())
+    await pending(client, task.id)
+    async with make_app(url, bell=False, **app_args).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot, task.id)
+        await review(pilot, task.id)
+        yield pilot, app, task
+
+
 async def always_allow_from_the_review(pilot, lifetime: str = "") -> None:
     """In the open review: Tab past the input to the suggested pattern, on to its lifetime, type it, enter."""
     await pilot.press("tab", "tab", "tab")
@@ -49,11 +64,7 @@ async def always_allow_from_the_review(pilot, lifetime: str = "") -> None:
 
 async def test_a_rule_saved_from_the_modal_is_listed_and_deleting_it_makes_the_next_request_ask(backend) -> None:
     server, client = backend
-    first = await start_task(client, "runs the tests", params=asks())
-    await pending(client, first.id)
-    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
-        app = await loaded(pilot, first.id)
-        await review(pilot, first.id)
+    async with reviewing(server.url, client, "runs the tests") as (pilot, app, first):
         await always_allow_from_the_review(pilot)
         await wait_for_status(client, first.id, "completed")
         [rule] = await client.list_rules()
@@ -95,43 +106,35 @@ async def test_a_rule_saved_for_eight_hours_stops_matching_after_them(start_serv
     def now() -> datetime:  # the board reads the same clock as the server
         return datetime.fromisoformat(clock.read_text())
 
-    async with TaskboardClient(server.url) as client:
-        first = await start_task(client, "writes the report", params=asks())
-        await pending(client, first.id)
-        async with make_app(server.url, bell=False, clock=now).run_test(size=SIZE) as pilot:
-            app = await loaded(pilot, first.id)
-            await review(pilot, first.id)
-            await always_allow_from_the_review(pilot, "8h")
-            await wait_for_status(client, first.id, "completed")
-            [rule] = await client.list_rules()
-            assert rule.expires_at == start + timedelta(hours=8)
-            await until(pilot, lambda: any("Allowing bash:npm test for 8h00m" in n for n in notifications(app)),
-                        what="the toast saying for how long")
+    async with (TaskboardClient(server.url) as client,
+                reviewing(server.url, client, "writes the report", clock=now) as (pilot, app, first)):
+        await always_allow_from_the_review(pilot, "8h")
+        await wait_for_status(client, first.id, "completed")
+        [rule] = await client.list_rules()
+        assert rule.expires_at == start + timedelta(hours=8)
+        await until(pilot, lambda: any("Allowing bash:npm test for 8h00m" in n for n in notifications(app)),
+                    what="the toast saying for how long")
 
-            clock.write_text((start + timedelta(hours=7, minutes=59)).isoformat())
-            inside = await start_task(client, "within the eight hours", params=asks())
-            await wait_for_status(client, inside.id, "completed")  # the rule answered
-            await rules_screen(pilot)
-            assert re.search(r" 1  in 1m00s ", screen_text(app))  # once, and a minute to go
-            await pilot.press("escape")
+        clock.write_text((start + timedelta(hours=7, minutes=59)).isoformat())
+        inside = await start_task(client, "within the eight hours", params=asks())
+        await wait_for_status(client, inside.id, "completed")  # the rule answered
+        await rules_screen(pilot)
+        assert re.search(r" 1  in 1m00s ", screen_text(app))  # once, and a minute to go
+        await pilot.press("escape")
 
-            clock.write_text((start + timedelta(hours=8, seconds=1)).isoformat())
-            after = await start_task(client, "after them", params=asks())
-            asked = await pending(client, after.id)  # expired: a person is asked again
-            assert asked.status == "pending"
-            await rules_screen(pilot)
-            line = next(line for line in screen_text(app).splitlines() if "bash:npm test" in line)
-            assert re.search(r" 1  expired ", line)
-            await client.cancel(after.id)
+        clock.write_text((start + timedelta(hours=8, seconds=1)).isoformat())
+        after = await start_task(client, "after them", params=asks())
+        asked = await pending(client, after.id)  # expired: a person is asked again
+        assert asked.status == "pending"
+        await rules_screen(pilot)
+        line = next(line for line in screen_text(app).splitlines() if "bash:npm test" in line)
+        assert re.search(r" 1  expired ", line)
+        await client.cancel(after.id)
 
 
 async def test_a_bad_lifetime_is_refused_in_the_review_and_nothing_is_saved(backend) -> None:
     server, client = backend
-    task = await start_task(client, "runs the tests", params=asks())
-    await pending(client, task.id)
-    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
-        app = await loaded(pilot, task.id)
-        await review(pilot, task.id)
+    async with reviewing(server.url, client, "runs the tests") as (pilot, app, task):
         await always_allow_from_the_review(pilot, "soon")
         assert isinstance(app.screen, PermissionScreen) and focused_id(app) == "rule-expiry"
         assert "is not a duration" in str(app.screen.query_one("#pattern-error").render())
