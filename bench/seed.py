@@ -71,12 +71,14 @@ def seed_tasks(path: Path, count: int, *, projects: int = 20, seed: int = 1) -> 
                    "Done." if status == "completed" else None,
                    "Exited with status 1" if status == "failed" else None,
                    json.dumps({"current": 10 if finished else 0, "total": 10}),
-                   "[]", stamp, finished or stamp, stamp if finished else None, finished, n)
+                   "[]", stamp, finished or stamp, stamp if finished else None, finished, n,
+                   # What a run spent (up to $2), spread without the random stream, which the other columns keep.
+                   (n * 7919) % 2_000_000 if finished else 0)
 
     db.executemany(
         "INSERT INTO tasks (id, title, description, project_id, status, priority, assigned_agent, params, result,"
-        " error, progress, document_ids, created_at, updated_at, started_at, finished_at, revision)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+        " error, progress, document_ids, created_at, updated_at, started_at, finished_at, revision, cost_micros)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
     db.execute("COMMIT")
     for sql in built_later:
         db.execute(sql)

@@ -161,32 +161,63 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
         target = next(app.board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
         selected = app.table.selected_id
         assert selected is not None and target != selected
-        live = []
         http = httpx.Client(base_url=url)
-        for n in range(samples):
-            sent, revision = await asyncio.to_thread(patch, http, target, {"description": f"live {n}"})
-            deadline = time.perf_counter() + 5
-            while (target, revision) not in painted.rows and time.perf_counter() < deadline:
-                await asyncio.sleep(0.001)
-            if (target, revision) in painted.rows:
-                live.append((painted.rows[(target, revision)] - sent) * 1000)
-            await asyncio.sleep(0.03)
-        live_selected = []
-        for n in range(samples):
-            sent, revision = await asyncio.to_thread(patch, http, selected, {"description": f"selected {n}"})
-            deadline = time.perf_counter() + 5
-            while (selected, revision) not in painted.rows and time.perf_counter() < deadline:
-                await asyncio.sleep(0.001)
-            if (selected, revision) in painted.rows:
-                live_selected.append((painted.rows[(selected, revision)] - sent) * 1000)
-            await asyncio.sleep(0.05)
-        http.close()
+        live = await live_updates(painted, http, target, samples, "live", 0.03)
+        live_selected = await live_updates(painted, http, selected, samples, "selected", 0.05)
         result["live_selected_ms"] = live_selected
         result["live_ms"] = live
         result["live_missed"] = samples - len(live)
         result["poll_ms"] = await asyncio.to_thread(poll_reference, url, target, max(10, samples // 4))
         result.update(await storm(app, frames, url, seconds))
+        result.update(await cost_sort(app, frames, painted, http, samples))
+        http.close()
     return result
+
+
+async def live_updates(painted: Painted, http: httpx.Client, task_id: str, samples: int, what: str,
+                       pause: float) -> list[float]:
+    """Change the task through the API `samples` times; for each, how long until its row was drawn (ms)."""
+    latencies = []
+    for n in range(samples):
+        sent, revision = await asyncio.to_thread(patch, http, task_id, {"description": f"{what} {n}"})
+        deadline = time.perf_counter() + 5
+        while (task_id, revision) not in painted.rows and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        if (task_id, revision) in painted.rows:
+            latencies.append((painted.rows[(task_id, revision)] - sent) * 1000)
+        await asyncio.sleep(pause)
+    return latencies
+
+
+async def cost_sort(app: Any, frames: Frames, painted: Painted, http: httpx.Client, samples: int) -> dict[str, Any]:
+    """The whole board re-sorted by cost, most first, from the keys (S, then c): how long until the table
+    was drawn in the new order; whether the order is right; then a live update and keys on that order."""
+    from taskboard.tui.board import SortOrder
+    from taskboard.tui.screens.pick import PickScreen
+
+    assert app._driver is not None
+    app._driver.send_message(events.Key("S", "S"))
+    while not isinstance(app.screen, PickScreen):
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.2)
+    sent = time.perf_counter()
+    app._driver.send_message(events.Key("c", "c"))
+    while app.board.sort is not SortOrder.COST or not app.board.descending:
+        await asyncio.sleep(0.0005)
+    sorted_at = time.perf_counter()
+    while frames.at < sorted_at:
+        await asyncio.sleep(0.0005)
+    drawn_ms = (frames.at - sent) * 1000
+    board = app.board
+    rows = [(not t.needs_attention, -t.cost_micros) for t in (board.at(i) for i in range(len(board))) if t]
+    await asyncio.sleep(0.3)
+    top = int(app.table.scroll_y)
+    target = next(board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
+    live = await live_updates(painted, http, target, samples, "by cost", 0.03)
+    until = time.perf_counter() + 3.0
+    keys = await press_while(app, frames, lambda: app.table.cursor, lambda: time.perf_counter() > until)
+    return {"cost_sort_ms": drawn_ms, "cost_sorted": rows == sorted(rows), "cost_sort_tasks": len(rows),
+            "cost_live_ms": live, "cost_live_missed": samples - len(live), "cost_keys_ms": keys}
 
 
 async def storm(app: Any, frames: Frames, url: str, seconds: float) -> dict[str, Any]:

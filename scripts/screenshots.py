@@ -22,13 +22,14 @@ from textual.pilot import Pilot  # noqa: E402
 
 from taskboard.client import TaskboardClient  # noqa: E402
 from taskboard.connect import RemoteServer  # noqa: E402
+from taskboard.state import BoardState  # noqa: E402
 from taskboard.tui.app import TaskboardApp, make_app  # noqa: E402
 from taskboard.tui.screens.detail import DetailScreen  # noqa: E402
 from taskboard.tui.screens.rules import RulesScreen  # noqa: E402
 from taskboard.tui.screens.triage import TriageScreen  # noqa: E402
 from tests.helpers import wait_for_status, wait_until  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
-from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board  # noqa: E402
+from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board, seed_workflow  # noqa: E402
 from tests.tui.pilot import select as select_task  # noqa: E402
 from tests.tui.pilot import settle, until  # noqa: E402
 
@@ -87,7 +88,14 @@ async def _pending(client: TaskboardClient, task_id: str) -> bool:
 
 async def shoot(url: str, name: str, size: tuple[int, int],
                 then: Callable[[Pilot[Any], TaskboardApp], Awaitable[None]] | None = None) -> None:
-    app = make_app(connector=RemoteServer(url, label="http://127.0.0.1:8765"), clock=app_clock, bell=False)
+    with tempfile.TemporaryDirectory() as state_dir:  # each shot its own state.json: a sort chosen in one stays there
+        app = make_app(connector=RemoteServer(url, label="http://127.0.0.1:8765"), clock=app_clock, bell=False,
+                       state=BoardState(Path(state_dir) / "state.json"))
+        await _shoot(app, name, size, then)
+
+
+async def _shoot(app: TaskboardApp, name: str, size: tuple[int, int],
+                 then: Callable[[Pilot[Any], TaskboardApp], Awaitable[None]] | None) -> None:
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         if then is not None:
@@ -106,6 +114,7 @@ async def main() -> None:
             async with TaskboardClient(server.url) as client:
                 ids = await seed_board(client)
                 ids["hero"] = await seed_showcase(client)
+                await seed_workflow(client)
 
             async def select(pilot: Pilot[Any], app: TaskboardApp, role: str) -> None:
                 await select_task(pilot, ids[role])
@@ -139,7 +148,29 @@ async def main() -> None:
                 await pilot.press("R")
                 await until(pilot, lambda: isinstance(app.screen, RulesScreen) and app.screen.loaded)
 
+            async def marks(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("g", *["space"] * 6)
+                await settle(pilot)
+                await pilot.press("c")
+
+            async def sort_menu(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("S", "c")
+                await settle(pilot)
+                await pilot.press("S")
+
+            async def command_line(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("colon", "w")
+
+            async def workflow(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("colon", *"workflows", "enter")
+                await pilot.pause(0.5)
+                await pilot.press("enter")
+
             await shoot(server.url, "board", (160, 40), running)
+            await shoot(server.url, "marks", (140, 40), marks)
+            await shoot(server.url, "sort", (140, 40), sort_menu)
+            await shoot(server.url, "command", (140, 40), command_line)
+            await shoot(server.url, "workflow", (140, 40), workflow)
             await shoot(server.url, "permission", (160, 45), permission)
             await shoot(server.url, "detail", (120, 45), detail)
             await shoot(server.url, "help", (120, 45), help_screen)

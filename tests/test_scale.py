@@ -102,7 +102,8 @@ def reference_key(board: Board, task: Task) -> tuple[object, ...]:
     return (*attention, *fields, task.id)
 
 
-@pytest.mark.parametrize("sort", list(SortOrder))
+# The four orders `s` cycles through; the other columns, either way, in tests/test_views.py.
+@pytest.mark.parametrize("sort", [SortOrder.PRIORITY, SortOrder.CREATED, SortOrder.UPDATED, SortOrder.STATUS])
 @pytest.mark.parametrize("attention_first", [True, False])
 def test_every_sort_orders_the_board_as_documented(sort: SortOrder, attention_first: bool) -> None:
     tasks = make_tasks(2500)

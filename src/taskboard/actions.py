@@ -76,8 +76,8 @@ class Action:
         return self.label or _KEY_LABELS.get(self.keys.split(",")[0], self.keys.split(",")[0])
 
 
-_KEY_LABELS = {"slash": "/", "question_mark": "?", "plus": "+", "minus": "-", "escape": "esc",
-               "left_square_bracket": "[", "right_square_bracket": "]"}
+_KEY_LABELS = {"slash": "/", "question_mark": "?", "plus": "+", "minus": "-", "escape": "esc", "colon": ":",
+               "asterisk": "*", "left_square_bracket": "[", "right_square_bracket": "]"}
 
 
 def _status_name(status: TaskStatus) -> str:
@@ -190,13 +190,23 @@ ACTION_LIST: tuple[Action, ...] = (
     Action("sort", "s", "Sort", "Board", "Sort: priority, created, updated, status", footer=False),
     Action("attention", "A", "Attention first", "Board", "Attention first on/off (input, approvals on top)",
            footer=False),
-    Action("clear_filter", "escape", "Clear filter", "Board", "Clear search and filters", footer=False,
-           palette=False),
+    Action("clear_filter", "escape", "Clear filter", "Board", "Clear the marks first, then search and filters",
+           footer=False, palette=False),
     Action("refresh", "ctrl+r", "Refresh", "Board", "Reload everything from the server", footer=False),
     Action("cleanup", "C", "Clean up", "Board", "Remove finished tasks older than 24 h (asks first)",
            capability=Capability.CLEANUP, mutating=True, footer=False, cli="cleanup"),
     Action("switch_context", "ctrl+k", "Context", "App", "Switch to another context (server), from any screen",
            footer=False),
+    # Marks: what a bulk action is for (the Task and Approvals keys above act on every marked task).
+    Action("mark", "space", "Mark", "Marks", "Mark the task (or unmark it) and move down", label="space",
+           needs_task=True, footer=False),
+    Action("mark_all", "asterisk,ctrl+space,ctrl+at", "Mark all", "Marks", "Mark every task shown",
+           label="* ctrl+space", footer=False),
+    # Views and sorting by any column.
+    Action("sort_by", "S", "Sort by", "Board", "Sort by any column, either way (the same column again reverses)",
+           footer=False),
+    Action("command", "colon", ":", "App", "A view or action by name: :tasks :inbox :rules :projects "
+           ":workflows :ctx NAME :q (Tab completes)", label=":", footer=False),
 )
 
 ACTIONS: dict[str, Action] = {action.name: action for action in ACTION_LIST}
@@ -218,6 +228,9 @@ OTHER_KEYS: tuple[tuple[str, str, str], ...] = (
 )
 
 MUTATING = frozenset(a.name for a in ACTION_LIST if a.mutating)
+# What applies to every marked task when there are marks (one confirmation for all of them).
+BULK = frozenset({"cancel", "resume", "queue", "execute", "delete", "plan", "priority_up", "priority_down",
+                  "approve", "deny"})
 TASK_ACTIONS = frozenset(a.name for a in ACTION_LIST if a.needs_task)
 # The keys that can be off (greyed, with a reason when pressed).
 GATED = frozenset(a.name for a in ACTION_LIST if a.mutating or a.needs_task)
@@ -247,9 +260,26 @@ def why_not(action: Action | str, situation: Situation,
     return None
 
 
+def sort_out(action: Action | str, tasks: Iterable[TaskFacts], situation: Callable[[TaskFacts], Situation],
+             capability_refusal: Callable[[TaskFacts, Capability], str | None] | None = None,
+             ) -> tuple[list[TaskFacts], list[tuple[TaskFacts, str]]]:
+    """The marked tasks an action can take, and those it cannot with why (`why_not` for each, its own
+    server's answer for its capability): what a bulk action asks about once and then does."""
+    able: list[TaskFacts] = []
+    unable: list[tuple[TaskFacts, str]] = []
+    for task in tasks:
+        refusal = None if capability_refusal is None else (lambda c, t=task: capability_refusal(t, c))
+        reason = why_not(action, situation(task), refusal)
+        if reason is None:
+            able.append(task)
+        else:
+            unable.append((task, reason))
+    return able, unable
+
+
 def by_group(actions: Iterable[Action] = ACTION_LIST) -> dict[str, list[tuple[str, str]]]:
     """(key, help) per group, in the order a help screen shows them, with the keys that are no action's."""
-    order = ("Task", "Approvals", "Board", "Move", "Log", "Dialogs", "App")
+    order = ("Task", "Approvals", "Marks", "Board", "Move", "Log", "Dialogs", "App")
     groups: dict[str, list[tuple[str, str]]] = {name: [] for name in order}
     for action in actions:
         label = action.key_label
@@ -261,5 +291,5 @@ def by_group(actions: Iterable[Action] = ACTION_LIST) -> dict[str, list[tuple[st
     return {name: rows for name, rows in groups.items() if rows}
 
 
-__all__ = ["ACTIONS", "ACTION_LIST", "GATED", "MUTATING", "TASK_ACTIONS", "Action", "Situation", "by_group",
-           "why_not"]
+__all__ = ["ACTIONS", "ACTION_LIST", "BULK", "GATED", "MUTATING", "TASK_ACTIONS", "Action", "Situation", "by_group",
+           "sort_out", "why_not"]

@@ -57,10 +57,17 @@ def cli(ctx: click.Context, context_names: tuple[str, ...], all_contexts: bool, 
 
     current = connector.label if connector.label in choices else None
     app = make_app(connector=connector, read_only=shown_read_only, contexts=choices, context=current,
-                   config_path=config_path(), load_contexts=context_choices)
+                   config_path=config_path(), load_contexts=context_choices, aliases=config_aliases())
     app.read_only_flag = read_only  # --read-only holds across switches; a context's own, while it is shown
     app.run()
     sys.exit(app.return_code or 0)  # a crash (see TaskboardApp._handle_exception) is status 1
+
+
+def config_aliases() -> dict[str, str]:
+    """The config's [aliases] for the board's `:` line (read once the contexts have been: no new errors)."""
+    from taskboard.config import load_config
+
+    return load_config().aliases
 
 
 def context_choices() -> dict[str, Any]:

@@ -18,7 +18,7 @@ background-tasks; `agent_id`, `auth_header`, `registry_path` and a `[contexts.NA
 agent-platform; `project_id`, `list_limit` for v1-envelope. A mistake is reported with the file, the
 line and the key; a key's value is never printed.
 
-Two optional tables beside the contexts:
+Three optional tables beside the contexts:
 
     [notify]                         # what reaches you when you are not looking (taskboard.notify)
     events = ["permission", "question", "failed"]   # and "completed"
@@ -30,6 +30,10 @@ Two optional tables beside the contexts:
 
     [ui]                             # written by the board: the theme and the log pane's choices
     theme = "textual-dark"
+
+    [aliases]                        # names for the board's `:` command line
+    wf = "workflows"
+    prod = "ctx production"          # an alias may carry the argument
 
 The board re-reads the file when it changes. It writes only the `[ui]` table's lines (`save_ui`), in place,
 so every comment and every other line stays as it was, and atomically (a temporary file renamed over it).
@@ -133,6 +137,7 @@ class Config:
     exists: bool = False
     notify: NotifySettings = field(default_factory=NotifySettings)
     ui: dict[str, Any] = field(default_factory=dict)  # the `[ui]` table: theme, log_wrap, log_timestamps
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Context:
         try:
@@ -164,10 +169,11 @@ def parse_config(data: dict[str, Any], text: str, path: Path) -> Config:
         name = ".".join(p for p in ("contexts" if context else None, context, key) if p)
         return ConfigError(f"{where}: {name}: {message}" if name else f"{where}: {message}")
 
-    unknown = set(data) - {"contexts", "default_context", "notify", "ui"}
+    unknown = set(data) - {"contexts", "default_context", "notify", "ui", "aliases"}
     if unknown:
         key = min(unknown)
-        raise fail("unknown key (expected [contexts.NAME] tables, default_context, [notify] and [ui])", None, key)
+        raise fail("unknown key (expected [contexts.NAME] tables, default_context, [notify], [ui] and [aliases])",
+                   None, key)
     contexts_data = data.get("contexts", {})
     if not isinstance(contexts_data, dict):
         raise fail("must be a table of [contexts.NAME] tables", None, "contexts")
@@ -191,7 +197,8 @@ def parse_config(data: dict[str, Any], text: str, path: Path) -> Config:
             raise _table_error(text, path, "ui", f"unknown key (one of {', '.join(UI_KEYS)})", key)
         if not isinstance(value, kind):
             raise _table_error(text, path, "ui", "must be " + ("a string" if kind is str else "true or false"), key)
-    return Config(path, contexts, default, exists=True, notify=notify, ui=dict(ui))
+    return Config(path, contexts, default, exists=True, notify=notify, ui=dict(ui),
+                  aliases=_aliases(data.get("aliases", {}), fail))
 
 
 def _table_error(text: str, path: Path, table: str, message: str, key: str | None) -> ConfigError:
@@ -306,6 +313,19 @@ def _line_in_table(text: str, table: str, key: str | None) -> int | None:
         if pattern.match(lines[i]):
             return i + 1
     return found + 1
+
+
+def _aliases(raw: Any, fail: Any) -> dict[str, str]:
+    """The `[aliases]` table: name = "what the `:` line runs" (a view or action, and its argument)."""
+    if not isinstance(raw, dict):
+        raise fail("must be a table of name = \"command\"", None, "aliases")
+    for name, command in raw.items():
+        if not NAME.match(name):
+            raise fail("an alias is letters, digits, '.', '_' or '-'", None, f"aliases.{name}")
+        if not isinstance(command, str) or not command.strip():
+            raise fail("must be the command it stands for, as a string (\"workflows\", \"ctx prod\")", None,
+                       f"aliases.{name}")
+    return {name.casefold(): command.strip() for name, command in raw.items()}
 
 
 def _context(name: str, raw: dict[str, Any], path: Path, fail: Any) -> Context:

@@ -85,8 +85,23 @@ async def seed_board(client: TaskboardClient) -> dict[str, str]:
     return ids
 
 
+async def seed_workflow(client: TaskboardClient) -> str:
+    """A workflow run caught mid-way: its first step done, the second running (held), the third planned."""
+    project = await client.create_project("Research Digest", "Papers of the week, summarized")
+    run = await client.create_workflow(name="Weekly research digest", project_id=project.id, steps=[
+        {"title": "Collect new papers", "assignedAgent": "claude-code", "params": {"steps": 3, "stepSeconds": 0.01}},
+        {"title": "Summarize each paper", "assignedAgent": "claude-code",
+         "params": {"steps": 6, "stepSeconds": 0.01, "holdAtStep": 3}},
+        {"title": "Write the digest", "assignedAgent": "claude-code"},
+    ])
+    first, second, _ = sorted(run.tasks, key=lambda task: task.step_index or 0)
+    await wait_for_status(client, first.id, "completed")
+    await _settled(client, second.id, 2)
+    return run.id
+
+
 async def _has_pending(client: TaskboardClient, task_id: str) -> bool:
     return bool(await client.list_permissions("pending", task_id=task_id))
 
 
-__all__ = ["APP_NOW", "FIXED_CLOCK", "SERVER_ARGS", "app_clock", "seed_board"]
+__all__ = ["APP_NOW", "FIXED_CLOCK", "SERVER_ARGS", "app_clock", "seed_board", "seed_workflow"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +23,11 @@ async def backend(start_server: Callable[..., ServerProcess]) -> AsyncIterator[t
     server = start_server("--heartbeat", "0.5")
     async with TaskboardClient(server.url) as client:
         yield server, client
+
+
+@pytest.fixture(autouse=True)
+def board_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the app keeps its sort per context: a file of the test's own, never the user's."""
+    path = tmp_path_factory.mktemp("state") / "state.json"
+    monkeypatch.setenv("TASKBOARD_STATE", str(path))
+    return path

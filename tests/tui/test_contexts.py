@@ -22,6 +22,16 @@ def control(server: ServerProcess, method: str, path: str, body: object = None) 
     return response.json()
 
 
+def three_servers(local: ServerProcess, cortex: ServerProcess, v1: ServerProcess) -> MultiServer:
+    """One board over the bundled server (local), a Cortex stand-in (graph, key "ck") and a read-only
+    v1-envelope stand-in (lab)."""
+    return MultiServer({
+        "local": RemoteServer(local.url, label="local"),
+        "graph": RemoteServer(cortex.url, "ck", label="graph", dialect="cortex", poll_interval=0.5),
+        "lab": RemoteServer(v1.url, label="lab", dialect="v1-envelope", poll_interval=0.5, read_only=True),
+    })
+
+
 async def test_switch_context_with_the_key_and_the_palette(server: ServerProcess, client: TaskboardClient,
                                                            contract_server: Callable[..., ServerProcess]) -> None:
     native = await client.create_task(title="native task on the bundled backend")
@@ -67,11 +77,7 @@ async def test_one_board_over_several_servers(server: ServerProcess, client: Tas
     control(cortex, "POST", "/_contract/tasks", {"task_id": "t1", "status": "running", "progress_percent": 10})
     v1 = contract_server("v1-envelope")
     control(v1, "POST", "/_contract/tasks", {"status": "running"})
-    board = MultiServer({
-        "local": RemoteServer(server.url, label="local"),
-        "graph": RemoteServer(cortex.url, "ck", label="graph", dialect="cortex", poll_interval=0.5),
-        "lab": RemoteServer(v1.url, label="lab", dialect="v1-envelope", poll_interval=0.5, read_only=True),
-    })
+    board = three_servers(server, cortex, v1)
     async with make_app(connector=board, bell=False).run_test(size=SIZE) as pilot:
         app = await loaded(pilot, f"local/{native.id}", "graph/t1", "lab/1")
         # A column names each row's server.

@@ -24,7 +24,7 @@ from taskboard.tui.screens.rules import RulesScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
 from taskboard.tui.screens.triage import TriageScreen
 from tests.server import ServerProcess
-from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board
+from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board, seed_workflow
 from tests.tui.pilot import fill, screen_text, select, settle, until
 
 
@@ -213,3 +213,79 @@ def test_disconnected_screen(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
 
 
+
+
+def test_marks_and_one_confirmation_for_them(snap_compare, board_server) -> None:
+    server, _ = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("g", "space", "space", "space", "space", "space")
+        await settle(pilot)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_sort_menu_over_a_board_sorted_by_cost(snap_compare, board_server) -> None:
+    server, _ = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("S", "c")
+        await settle(pilot)
+        await pilot.press("S")
+        await pilot.pause(0.3)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_command_line_with_completions(snap_compare, board_server) -> None:
+    server, _ = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("colon", "p")
+        await pilot.pause(0.3)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_projects_view(snap_compare, board_server) -> None:
+    server, _ = board_server
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("colon", *"projects", "enter")
+        await until(pilot, lambda: "Projects: 2" in screen_text(pilot.app), what="the projects view")
+        await pilot.pause(0.3)
+
+    assert snap_compare(board_app(server), terminal_size=(120, 40), run_before=run_before)
+
+
+@pytest.fixture(scope="module")
+def workflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A board with one workflow run: a step done, one running (held), one planned."""
+    server = ServerProcess(tmp_path_factory.mktemp("snapflow") / "board.db", *SERVER_ARGS)
+    server.start()
+
+    async def seed() -> None:
+        async with TaskboardClient(server.url) as client:
+            await seed_workflow(client)
+
+    asyncio.run(seed())
+    yield server
+    server.stop()
+
+
+def test_a_workflow_runs_steps(snap_compare, workflow_server) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("colon", *"workflows", "enter")
+        await until(pilot, lambda: "Workflow runs: 1" in screen_text(pilot.app), what="the runs")
+        await pilot.press("enter")
+        await until(pilot, lambda: "3 steps" in screen_text(pilot.app), what="the steps")
+        await pilot.pause(0.3)
+
+    assert snap_compare(board_app(workflow_server), terminal_size=(120, 40), run_before=run_before)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from taskboard import format as fmt
 from taskboard.client import TaskboardClient
 from taskboard.connect import MultiServer, RemoteServer
@@ -32,9 +34,9 @@ from tests.tui.test_keyboard import actions_done, focused_id, review
 QUESTION = {"steps": 3, "stepSeconds": 0.02, "question": {"message": "Which region, EU or US?", "atStep": 1}}
 
 
-async def rules_screen(pilot) -> RulesScreen:
+async def rules_screen(pilot, keys: tuple[str, ...] = ("R",)) -> RulesScreen:
     app = pilot.app
-    await pilot.press("R")
+    await pilot.press(*keys)
     screen = await until(pilot, lambda: isinstance(app.screen, RulesScreen) and app.screen.loaded and app.screen,
                          what="the rules screen")
     return screen
@@ -62,7 +64,9 @@ async def always_allow_from_the_review(pilot, lifetime: str = "") -> None:
 # ---------------------------------------------------------------- rules you can see and revoke
 
 
-async def test_a_rule_saved_from_the_modal_is_listed_and_deleting_it_makes_the_next_request_ask(backend) -> None:
+@pytest.mark.parametrize("keys", [("R",), ("colon", *"rules", "enter")], ids=["R", ":rules"])
+async def test_a_rule_saved_from_the_modal_is_listed_and_deleting_it_makes_the_next_request_ask(
+        backend, keys: tuple[str, ...]) -> None:
     server, client = backend
     async with reviewing(server.url, client, "runs the tests") as (pilot, app, first):
         await always_allow_from_the_review(pilot)
@@ -72,7 +76,7 @@ async def test_a_rule_saved_from_the_modal_is_listed_and_deleting_it_makes_the_n
 
         second = await start_task(client, "runs them again", params=asks())  # answered by the rule
         await wait_for_status(client, second.id, "completed")
-        screen = await rules_screen(pilot)
+        screen = await rules_screen(pilot, keys)
         text = screen_text(app)
         line = next(line for line in text.splitlines() if "bash:npm test" in line)
         assert "allow" in line and fmt.who()[:18] in line

@@ -8,6 +8,7 @@ server says or fails to say ends the app.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import sys
 import time
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -27,7 +29,19 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from taskboard import format as fmt
-from taskboard.actions import ACTION_LIST, ACTIONS, GATED, NOT_CONNECTED, READ_ONLY, Situation, by_group, why_not
+from taskboard.actions import (
+    ACTION_LIST,
+    ACTIONS,
+    BULK,
+    GATED,
+    NOT_CONNECTED,
+    READ_ONLY,
+    Situation,
+    TaskFacts,
+    by_group,
+    sort_out,
+    why_not,
+)
 from taskboard.client import ApiError, StreamStatus, TaskboardError
 from taskboard.client.base import NATIVE_PATTERNS, Capability, Capable, TaskSource
 from taskboard.config import Config, ConfigError
@@ -47,7 +61,9 @@ from taskboard.models import (
 )
 from taskboard.notify import Notice, Notifier
 from taskboard.paths import data_dir
-from taskboard.tui.board import Board, BoardFilter
+from taskboard.state import BoardState
+from taskboard.tui import bulk, view_rows
+from taskboard.tui.board import SORT_COLUMN, STARTS_DESCENDING, Board, BoardFilter, SortOrder
 from taskboard.tui.config_watch import ConfigWatch, context_changes
 from taskboard.tui.messages import (
     BoardLoaded,
@@ -58,6 +74,7 @@ from taskboard.tui.messages import (
 )
 from taskboard.tui.pulses import Pulses
 from taskboard.tui.screens.board import BoardScreen
+from taskboard.tui.screens.command import CommandScreen
 from taskboard.tui.screens.confirm import ConfirmScreen
 from taskboard.tui.screens.contexts import ContextScreen
 from taskboard.tui.screens.detail import DetailScreen
@@ -67,6 +84,7 @@ from taskboard.tui.screens.help import HelpScreen
 from taskboard.tui.screens.message import MessageScreen
 from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.permission import PermissionDecision, PermissionScreen
+from taskboard.tui.screens.pick import PickScreen
 from taskboard.tui.screens.rules import RuleServer, RulesScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
 from taskboard.tui.screens.triage import TriageScreen
@@ -75,6 +93,7 @@ from taskboard.tui.widgets.detail_pane import DetailPane
 from taskboard.tui.widgets.log_tail import LogTail
 from taskboard.tui.widgets.status_bar import StatusBar
 from taskboard.tui.widgets.task_table import TaskTable
+from taskboard.views import VIEW_NAMES, CommandError, candidates, resolve
 
 # A big board loads a page at a time, AHEAD pages asked for at once: the server works on the next
 # while we parse and apply one. 500 a page keeps a page's parse (the one step that cannot yield to a
@@ -139,8 +158,12 @@ class TaskboardApp(App[None]):
                  clock: Callable[[], datetime] = _utcnow, bell: bool = True,
                  contexts: Mapping[str, ContextChoice] | None = None, context: str | None = None,
                  config_path: Path | None = None,
-                 load_contexts: Callable[[], Mapping[str, ContextChoice]] | None = None) -> None:
+                 load_contexts: Callable[[], Mapping[str, ContextChoice]] | None = None,
+                 aliases: Mapping[str, str] | None = None, state: BoardState | None = None) -> None:
         super().__init__()
+        self.aliases = dict(aliases or {})  # the config's [aliases], for the `:` line
+        self.state = state or BoardState()  # the sort kept per context
+        self._state_key = ""  # the context (or server) the board's sort is kept for
         self.connector = connector
         self.read_only_flag = read_only  # --read-only: stays on whichever context is shown
         self.read_only = read_only
@@ -201,6 +224,7 @@ class TaskboardApp(App[None]):
         # of a big board's load, when keys are pressed).
         gc.freeze()
         self._apply_width(self.size.width)
+        self._restore_sort()
         self._connect()
         self.run_worker(self.notifier.run(), group="notify", exit_on_error=False)
         self._apply_ui(self.config.ui)
@@ -590,7 +614,7 @@ class TaskboardApp(App[None]):
     def _set_search(self, text: str) -> None:
         flt = self.board.filter
         if flt.text != text:
-            self.board.set_filter(BoardFilter(flt.statuses, flt.project_id, text))
+            self.board.set_filter(BoardFilter(flt.statuses, flt.project_id, text, flt.workflow_id))
             self._board_changed()
 
     # ------------------------------------------------------------------ which keys are live
@@ -614,6 +638,10 @@ class TaskboardApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search" and (isinstance(self.focused, Input) or self.log_tail.has_focus_within):
             return False  # the `/` is the focused field's (a character, the log's own filter)
+        if action == "command" and isinstance(self.focused, Input):
+            return False  # a `:` typed in a field is a character
+        if action in ("focus_next", "focus_previous") and isinstance(self._top(), CommandScreen):
+            return False  # Tab completes the `:` line
         if action not in GATED:
             return True
         if self.why_disabled(action) is not None:
@@ -628,6 +656,8 @@ class TaskboardApp(App[None]):
         """Why the action cannot run now, in words for a notification; None when it can (actions.py)."""
         if action not in ACTIONS:
             return None
+        if action in BULK and self._marking():
+            return self._why_not_marked(action)
         return self.why_not_for(action, self._selected_row() if ACTIONS[action].needs_task else None)
 
     def why_not_for(self, action: str, task: Task | TaskSummary | None) -> str | None:
@@ -701,6 +731,8 @@ class TaskboardApp(App[None]):
                                        confirm_label=button), confirmed)
 
     def action_cancel(self) -> None:
+        if self._bulk("cancel"):
+            return
         self._on_selected("cancel", lambda client, task_id: client.cancel(task_id), "Cancelled {title}",
                           ("Cancel “{title}”?\n\nIt is {status}; a running agent is stopped within a second.",
                            "Cancel task"))
@@ -723,6 +755,8 @@ class TaskboardApp(App[None]):
                                        confirm_label="Clean up"), confirmed)
 
     def action_delete(self) -> None:
+        if self._bulk("delete"):
+            return
         task = self._selected()
         running = " It is {status}: its agent is stopped first." if task is not None and task.status.is_active else ""
         self._on_selected("delete", lambda client, task_id: client.delete_task(task_id), "Deleted {title}",
@@ -730,12 +764,18 @@ class TaskboardApp(App[None]):
                            "Delete"))
 
     def action_resume(self) -> None:
+        if self._bulk("resume"):
+            return
         self._on_selected("resume", lambda client, task_id: client.resume(task_id), "Resumed {title}")
 
     def action_queue(self) -> None:
+        if self._bulk("queue"):
+            return
         self._on_selected("queue", lambda client, task_id: client.queue(task_id), "Queued {title}")
 
     def action_execute(self) -> None:
+        if self._bulk("execute"):
+            return
         self._on_selected("execute", lambda client, task_id: client.execute(task_id), "Started {title}")
 
     def action_priority_up(self) -> None:
@@ -745,10 +785,14 @@ class TaskboardApp(App[None]):
         self._priority(1)
 
     def action_plan(self) -> None:
+        if self._bulk("plan"):
+            return
         self._on_selected("plan", lambda client, task_id: client.update_task(task_id, status="planned"),
                           "{title} is planned again")
 
     def _priority(self, delta: int) -> None:
+        if self._bulk("priority_up" if delta < 0 else "priority_down"):
+            return
         task = self._selected()
         if task is None or self.client is None:
             return
@@ -760,9 +804,13 @@ class TaskboardApp(App[None]):
                    f"{self._title(task.id)} is now P{value}")
 
     def action_approve(self) -> None:
+        if self._bulk("approve"):
+            return
         self._answer(PermissionDecision("allow"))
 
     def action_deny(self) -> None:
+        if self._bulk("deny"):
+            return
         self._answer(PermissionDecision("deny"))
 
     def _answer(self, decision: PermissionDecision, request: PermissionRequest | None = None) -> None:
@@ -1008,6 +1056,10 @@ class TaskboardApp(App[None]):
         self.screen_stack[0].set_focus(search)
 
     def action_clear_filter(self) -> None:
+        if self.board.marked:  # escape clears the marks first, then the search and filters
+            self.board.marked.clear()
+            self._marks_changed()
+            return
         search = self.screen_stack[0].query_one("#search", Input)
         if not self.board.filter.active and not search.has_class("visible"):
             return
@@ -1026,13 +1078,15 @@ class TaskboardApp(App[None]):
         self.push_screen(FilterScreen(self.board.filter, self.projects), chosen)
 
     def action_sort(self) -> None:
-        self.board.set_sort(self.board.sort.next())
+        self.board.set_sort(self.board.sort.next(), descending=False)
         self._board_changed()
+        self._save_sort()
         self.notify(f"Sorted by {self.board.sort.value}", timeout=2)
 
     def action_attention(self) -> None:
         self.board.set_sort(self.board.sort, attention_first=not self.board.attention_first)
         self._board_changed()
+        self._save_sort()
         self.notify(f"Attention first {'on' if self.board.attention_first else 'off'}", timeout=2)
 
     def action_refresh(self) -> None:
@@ -1077,6 +1131,7 @@ class TaskboardApp(App[None]):
             self.pop_screen()
         self.loaded = False
         self.board.clear()
+        self._restore_sort()
         self.table.server_of = None
         self.table.sync()
         self.log_tail.show_task(None, None)
@@ -1218,6 +1273,7 @@ class TaskboardApp(App[None]):
             return
         self.config = watch.config
         self.notifier.update(self.config.notify)
+        self.aliases = dict(self.config.aliases)
         said = []
         if self.load_contexts is not None:
             try:
@@ -1266,6 +1322,222 @@ class TaskboardApp(App[None]):
         except (OSError, ConfigError, ValueError) as exc:
             self.notify(f"Could not save it to {self.config_watch.path}: {exc}", title="Config",
                         severity="warning")
+
+    # ------------------------------------------------------------------ marks and bulk actions
+
+    def _marking(self) -> bool:
+        """Whether a bulk key is for the marks: there are some, and no full-screen task is in front."""
+        return bool(self.board.marked) and not isinstance(self._top(), DetailScreen)
+
+    def _situation(self, task: TaskFacts) -> Situation:
+        task_id = getattr(task, "id", "")
+        return Situation(task=task, pending=len(self.board.pending_for(task_id)), read_only=self.read_only,
+                         connected=self.client is not None and self.loaded)
+
+    def _capability_refusal(self, task: TaskFacts, capability: Any) -> str | None:
+        client = self.client
+        return None if client is None else client.why_not(capability, getattr(task, "id", None))
+
+    def _why_not_marked(self, action: str) -> str | None:
+        """None when at least one marked task can take the action (the key is live); else the first reason."""
+        first = None
+        for task_id in self.board.marked:
+            task = self.board.tasks.get(task_id)
+            if task is None:
+                continue
+            reason = why_not(action, self._situation(task), functools.partial(self._capability_refusal, task))
+            if reason is None:
+                return None
+            first = first or reason
+        return f"None of the {len(self.board.marked)} marked tasks: {first}"
+
+    def _bulk(self, action: str) -> bool:
+        """The action for every marked task, after one confirmation; False when nothing is marked (the
+        key is then for the task under the cursor)."""
+        if not self._marking() or self.client is None:
+            return False
+        client = self.client
+        able, unable = sort_out(action, self.board.marked_tasks(), self._situation, self._capability_refusal)
+        question = bulk.question(action, able, unable)
+        if not able:
+            self.notify(question, title=bulk.VERBS[action].button, severity="warning", timeout=8)
+            return True
+        tasks = [task for task in able if isinstance(task, TaskSummary)]
+        calls = [(task, bulk.call_for(action, client, task, self.board.pending_for)) for task in tasks]
+
+        async def run() -> None:
+            done, refused = await bulk.run_all(calls)
+            for task in done:
+                self.board.marked.discard(task.id)
+            self._marks_changed()
+            self.notify(bulk.outcome(action, done, refused, len(unable)), title=bulk.VERBS[action].button,
+                        severity="error" if refused else "information", timeout=8)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(run(), group="actions", exit_on_error=False)
+
+        self.push_screen(ConfirmScreen(question, confirm_label=f"{bulk.VERBS[action].button} {len(able)}",
+                                       danger=action in ("cancel", "delete", "deny")), confirmed)
+        return True
+
+    def _marks_changed(self) -> None:
+        self.table.refresh()  # the marks are in every row's cache key: the rows redraw
+        self.status_bar.update_counts()
+        self._refresh_keys()
+
+    def action_mark(self) -> None:
+        task = self._selected()
+        if task is None:
+            return
+        self.board.toggle_mark(task.id)
+        if not isinstance(self._top(), DetailScreen):
+            self.table.action_cursor(1)
+        self._marks_changed()
+
+    def action_mark_all(self) -> None:
+        count = self.board.mark_shown()
+        self._marks_changed()
+        self.notify(f"{count:,} marked (escape clears)", timeout=2)
+
+    # ------------------------------------------------------------------ sort by any column
+
+    def _restore_sort(self) -> None:
+        """The sort kept for this context (or server: its label as the board opens, before a connection
+        adds what it learnt to it) becomes the board's."""
+        self._state_key = self.context or self.connector.label.partition(" (")[0]
+        kept = self.state.get(self._state_key)
+        try:
+            sort = SortOrder(kept.get("sort", SortOrder.PRIORITY))
+        except ValueError:
+            sort = SortOrder.PRIORITY
+        self.board.set_sort(sort, attention_first=kept.get("attention_first", True) is not False,
+                            descending=kept.get("descending") is True)
+
+    def _save_sort(self) -> None:
+        board = self.board
+        self.state.put(self._state_key, sort=board.sort.value, descending=board.descending,
+                       attention_first=board.attention_first)
+
+    def action_sort_by(self) -> None:
+        """A menu of the columns (each with its letter); the column sorted by already, again, reverses."""
+        board = self.board
+        columns = [order for order in SortOrder
+                   if order is not SortOrder.SERVER or self.table.server_of is not None]
+        rows, keys = [], {}
+        for order in columns:
+            letter = view_rows.SORT_KEYS[order]
+            keys[letter] = order.value
+            line = Text(no_wrap=True)
+            line.append(f"{letter}  ", style="bold cyan")
+            line.append(f"{order.value:<10}")
+            column = SORT_COLUMN.get(order)
+            line.append(f"{column.upper() + ' column' if column else 'no column (detail pane)':<26}", style="grey62")
+            if order is board.sort:
+                line.append("↓ descending" if board.descending else "↑ ascending", style="bold magenta")
+                line.append("  (again: reverse)", style="grey50")
+            rows.append((order.value, line))
+
+        def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            order = SortOrder(value)
+            descending = not board.descending if order is board.sort else order in STARTS_DESCENDING
+            board.set_sort(order, descending=descending)
+            self._board_changed()
+            self._save_sort()
+            self.notify(f"Sorted by {order.value}, {'descending' if descending else 'ascending'}", timeout=2)
+
+        self.push_screen(PickScreen("Sort by", rows, hint="a letter or enter picks · the current one again "
+                                    "reverses · escape closes", keys=keys, highlight=board.sort.value), chosen)
+
+    # ------------------------------------------------------------------ the `:` line and its views
+
+    def _command_names(self) -> list[str]:
+        return [name for name, action in ACTIONS.items() if action.palette or name == "quit"]
+
+    def action_command(self) -> None:
+        names = self._command_names()
+
+        def describe(line: str) -> str:
+            word = line.partition(" ")[0]
+            if word in self.aliases:
+                return f"= {self.aliases[word]}"
+            view = VIEW_NAMES.get(word)
+            if view is not None:
+                return view.help
+            action = ACTIONS.get(word)
+            return action.help.split(" (")[0] if action else ("a context" if " " in line else "")
+
+        def run(line: str | None) -> None:
+            if line is not None and line.strip():
+                self.run_command(line)
+
+        self.push_screen(CommandScreen(lambda line: candidates(line, names, self.aliases, self.contexts),
+                                       describe), run)
+
+    def run_command(self, line: str) -> None:
+        """What a `:` line names: a view, or an action of the table (checked as its key is)."""
+        try:
+            command = resolve(line, self._command_names(), self.aliases)
+        except CommandError as exc:
+            self.notify(str(exc), title=f":{line.strip()}", severity="warning")
+            return
+        if command.name == "tasks":
+            self._show_tasks(BoardFilter(self.board.filter.statuses, None, self.board.filter.text))
+        elif command.name == "projects":
+            self._show_projects()
+        elif command.name == "workflows":
+            self._show_workflows()
+        elif command.name == "ctx" and command.argument:
+            if command.argument not in self.contexts:
+                known = ", ".join(self.contexts) or "none"
+                self.notify(f"No context named {command.argument!r} (known: {known})", severity="warning")
+            elif command.argument != self.context:
+                self.switch_context(command.argument)
+        elif command.action is not None:
+            self.run_worker(self._palette_run(command.action), group="command", exit_on_error=False)
+
+    def _show_tasks(self, flt: BoardFilter) -> None:
+        """Back to the board, shown through `flt` (a project's or a workflow's tasks, or all of them)."""
+        while len(self.screen_stack) > 1 and not isinstance(self._top(), DisconnectedScreen):
+            self.pop_screen()
+        self.board.set_filter(flt)
+        self._board_changed()
+        self.table.focus()
+
+    @work(group="views", exclusive=True, exit_on_error=False)
+    async def _show_projects(self) -> None:
+        if self.client is not None:  # asked again: a project made since the board opened is in it
+            self.projects = await self.client.list_projects()
+        rows = view_rows.project_rows(self.projects, self.board)
+        project_id = await self.push_screen_wait(PickScreen(
+            f"Projects: {len(self.projects)}", rows, empty="No projects on this server.",
+            hint="enter shows the project's tasks (:tasks, or escape on the board, shows all again) · escape closes"))
+        if project_id is not None:
+            flt = self.board.filter
+            self._show_tasks(BoardFilter(flt.statuses, project_id, flt.text))
+
+    @work(group="views", exclusive=True, exit_on_error=False)
+    async def _show_workflows(self) -> None:
+        names = await view_rows.workflow_names(self.client)
+        runs = view_rows.workflow_runs(self.board, names)
+        while True:
+            chosen = await self.push_screen_wait(PickScreen(
+                f"Workflow runs: {len(runs)}", [(run.id, view_rows.run_line(run)) for run in runs],
+                empty="No workflow runs on this board.", hint="enter shows the run's steps · escape closes"))
+            if chosen is None:
+                return
+            run = next(r for r in runs if r.id == chosen)
+            steps = [(task.id, view_rows.step_line(i, task)) for i, task in enumerate(run.steps)]
+            step = await self.push_screen_wait(PickScreen(
+                f"{run.name}: {len(run.steps)} steps", steps,
+                hint="enter shows the workflow's tasks on the board, the cursor on that step · escape goes back"))
+            if step is not None:
+                flt = self.board.filter
+                self._show_tasks(BoardFilter(flt.statuses, flt.project_id, flt.text, workflow_id=run.id))
+                self.table.select_task(step)
+                return
 
     # ------------------------------------------------------------------ errors
 
@@ -1341,11 +1613,12 @@ def make_app(url: str | None = None, *, api_key: str | None = None, read_only: b
              connector: Connector | None = None, clock: Callable[[], datetime] = _utcnow,
              bell: bool = True, contexts: Mapping[str, ContextChoice] | None = None,
              context: str | None = None, config_path: Path | None = None,
-             load_contexts: Callable[[], Mapping[str, ContextChoice]] | None = None) -> TaskboardApp:
+             load_contexts: Callable[[], Mapping[str, ContextChoice]] | None = None,
+             aliases: Mapping[str, str] | None = None, state: BoardState | None = None) -> TaskboardApp:
     """The app for a URL (or a connector); the CLI, the tests and the screenshot script share it."""
     if connector is None:
         if url is None:
             raise ValueError("make_app needs a url or a connector")
         connector = RemoteServer(url, api_key)
     return TaskboardApp(connector, read_only=read_only, clock=clock, bell=bell, contexts=contexts, context=context,
-                        config_path=config_path, load_contexts=load_contexts)
+                        config_path=config_path, load_contexts=load_contexts, aliases=aliases, state=state)

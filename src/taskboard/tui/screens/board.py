@@ -33,8 +33,9 @@ from taskboard.tui.widgets.task_table import TaskTable
 def action_bindings(actions: Iterable[Action] = ACTION_LIST) -> list[Binding]:
     """Bindings for these actions, run on the App. `/` is a priority binding: it runs as the key
     arrives, before the keys behind it are handed to the widget in focus (the table), so a burst
-    typed after `/` lands in the search box (see TaskboardApp.action_search)."""
-    return [Binding(a.keys, f"app.{a.name}", a.title, show=a.footer, priority=a.name == "search")
+    typed after `/` lands in the search box (see TaskboardApp.action_search); `:` likewise, for the
+    command line."""
+    return [Binding(a.keys, f"app.{a.name}", a.title, show=a.footer, priority=a.name in ("search", "command"))
             for a in actions]
 
 

@@ -21,6 +21,7 @@ CONNECTION_STYLE = {
     "reconnecting": ("◌ reconnecting", "bold yellow"),
     "disconnected": ("✘ disconnected", "bold red"),
 }
+HINT = " (esc clears)"  # after the marks' count, where there is room
 _COUNTED = (TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT, TaskStatus.QUEUED, TaskStatus.PLANNED,
             TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
@@ -62,7 +63,12 @@ class StatusBar(Static):
         approvals = len(board.permissions)
         if approvals:
             rest.append(f"  ⚠ {approvals} approval{'s' if approvals != 1 else ''} waiting (i)", style="bold yellow")
+        if board.marked:
+            rest.append(f"  ● {len(board.marked):,} marked{HINT}", style="bold magenta")
         rest.append(f"  {fmt.cost(board.cost_micros)} spent", style="grey70")
+        if board.marked and len(rest) > width - len("taskboard …"):  # narrow: the count stays, its hint goes
+            cut = rest.plain.index(HINT)
+            rest = rest[:cut] + rest[cut + len(HINT):]
         top = Text(no_wrap=True, overflow="ellipsis")
         top.append("taskboard ", style="bold")
         if self.pulse is not None and width - len(top) - len(rest) - len(self.server) >= len(self.pulse):
@@ -80,9 +86,12 @@ class StatusBar(Static):
             summary.append(f" · status {','.join(sorted(s.value for s in flt.statuses))}", style="cyan")
         if flt.project_id:
             summary.append(f" · project {flt.project_id[:8]}", style="cyan")
+        if flt.workflow_id:
+            summary.append(f" · workflow {flt.workflow_id[:8]}", style="cyan")
         if flt.text:
             summary.append(f" · /{flt.text}", style="cyan")
-        summary.append(f" · sort {board.sort.value}{', attention first' if board.attention_first else ''}",
+        arrow = " ↓" if board.descending else ""
+        summary.append(f" · sort {board.sort.value}{arrow}{', attention first' if board.attention_first else ''}",
                        style="grey62")
         bottom = Text(no_wrap=True, overflow="ellipsis")
         for counts in (self._counts(words=True, zeros=True), self._counts(words=True, zeros=False),

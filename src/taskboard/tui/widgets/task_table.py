@@ -4,6 +4,9 @@ The stock DataTable keeps a widget-side copy of every cell and re-measures on ch
 100,000 rows, 290 ms per update at that size). This table holds nothing but a cursor: the Board keeps
 the order and `render_line` asks it for the row at `scroll_y + y`. The app calls `sync()` after a batch
 of changes, at most 20 times a second, however many arrive.
+
+The header shows the sort (an arrow on its column, ↑ ascending, ↓ descending); a marked row (space)
+starts with a ● in the gutter before its first cell.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from textual.strip import Strip
 
 from taskboard import format as fmt
 from taskboard.models import Task, TaskSummary
-from taskboard.tui.board import Board, waits_for_a_slot
+from taskboard.tui.board import SORT_COLUMN, Board, waits_for_a_slot
 from taskboard.tui.widgets.scrolling import set_content_size
 
 _CACHE_LIMIT = 4096
+MARK = "●"
 
 
 def _columns(width: int, servers: bool = False) -> list[tuple[str, str, int]]:
@@ -247,9 +251,11 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _header(self, width: int) -> Strip:
         style = self.get_component_rich_style("task-table--header")
+        sorted_by = SORT_COLUMN.get(self.board.sort)
+        arrow = "↓" if self.board.descending else "↑"
         cells = []
-        for _key, title, w in self._layout(width):
-            cells.append(set_cell_size(f" {title}", w + 1))
+        for key, title, w in self._layout(width):
+            cells.append(set_cell_size(f" {title}{arrow if key == sorted_by else ''}", w + 1))
         return Strip([Segment(set_cell_size("".join(cells), width), style)], width)
 
     def _layout(self, width: int) -> list[tuple[str, str, int]]:
@@ -261,8 +267,9 @@ class TaskTable(ScrollView, can_focus=True):
     def _row(self, task: TaskSummary, width: int, cursor: bool) -> list[Segment]:
         now = self.clock()
         age = fmt.task_age(task, now)
+        marked = task.id in self.board.marked
         key = (task.id, task.revision, task.updated_at, task.pending_permissions, width, cursor, age,
-               self.has_focus)
+               self.has_focus, marked)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -275,7 +282,8 @@ class TaskTable(ScrollView, can_focus=True):
                 # On the cursor's own colour a status colour can vanish (running's blue on the blue cursor):
                 # the cursor row keeps the emphasis and takes the cursor's text colour.
                 style = Style(bold=style.bold, italic=style.italic)
-            segments.append(Segment(" ", base))
+            gutter = Segment(MARK, base + _style("bold magenta")) if marked and not segments else Segment(" ", base)
+            segments.append(gutter)
             segments.append(Segment(set_cell_size(text, w), base + style if style else base))
         used = sum(cell_len(s.text) for s in segments)
         if used < width:
