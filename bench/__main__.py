@@ -16,10 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import abuse, api, board, crash, fanout, fuzz, logtail, races, startup, streams
+from bench import abuse, api, board, crash, fanout, far, fuzz, logtail, races, startup, streams, tty
 from bench.common import FULL, QUICK, Outcome, Row, fmt, machine
 
-BENCHMARKS = {"api": api.run, "fanout": fanout.run, "board": board.run, "logtail": logtail.run,
+BENCHMARKS = {"api": api.run, "fanout": fanout.run, "board": board.run,
+              # Issue 24: the board over a far link (bench/link.py's simulator).
+              "far": far.run, "tty": tty.run, "logtail": logtail.run,
               "startup": startup.run,
               # The reliability harnesses (issue 5): their rows are counts of problems, target 0.
               "crash": crash.run, "races": races.run, "streams": streams.run, "fuzz": fuzz.run,

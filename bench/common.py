@@ -104,7 +104,7 @@ class Outcome:
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    if unit in ("req/s", "lines/s", "changes/s", "events/s"):
+    if unit in ("req/s", "lines/s", "changes/s", "events/s", "KB/s"):
         return f"{value:,.0f} {unit}"
     if unit == "MB":
         return f"{value:,.0f} MB"

@@ -96,6 +96,21 @@ def patch(http: httpx.Client, task_id: str, body: dict[str, Any]) -> tuple[float
     return sent, http.patch(f"/api/tasks/{task_id}", json=body).json()["revision"]
 
 
+async def changed_to_painted(http: httpx.Client, painted: Painted, task_id: str, samples: int, label: str,
+                             pause: float) -> list[float]:
+    """`samples` changes to one task through `http`, each timed from sent to its row drawn (ms)."""
+    latencies = []
+    for n in range(samples):
+        sent, revision = await asyncio.to_thread(patch, http, task_id, {"description": f"{label} {n}"})
+        deadline = time.perf_counter() + 5
+        while (task_id, revision) not in painted.rows and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        if (task_id, revision) in painted.rows:
+            latencies.append((painted.rows[(task_id, revision)] - sent) * 1000)
+        await asyncio.sleep(pause)
+    return latencies
+
+
 def poll_reference(url: str, task_id: str, samples: int) -> list[float]:
     """Seed 001's design: poll every 500 ms; how long after a change does the poller see it?"""
     latencies = []
@@ -129,7 +144,8 @@ def poll_reference(url: str, task_id: str, samples: int) -> list[float]:
     return latencies
 
 
-async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+def watch_load() -> tuple[Painted, dict[str, float], Callable[[Any], None]]:
+    """What the table draws (installed), and a message hook that notes when the whole board has loaded."""
     painted = Painted()
     painted.install()
     loaded: dict[str, float] = {}
@@ -137,6 +153,12 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
     def hook(message: Any) -> None:
         if isinstance(message, BoardLoaded) and message.complete:
             loaded.setdefault("at", time.perf_counter())
+
+    return painted, loaded, hook
+
+
+async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    painted, loaded, hook = watch_load()
 
     frames = Frames()
     frames.install(TaskTable, lambda table: table.cursor)
@@ -162,8 +184,8 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
         selected = app.table.selected_id
         assert selected is not None and target != selected
         http = httpx.Client(base_url=url)
-        live = await live_updates(painted, http, target, samples, "live", 0.03)
-        live_selected = await live_updates(painted, http, selected, samples, "selected", 0.05)
+        live = await changed_to_painted(http, painted, target, samples, "live", 0.03)
+        live_selected = await changed_to_painted(http, painted, selected, samples, "selected", 0.05)
         result["live_selected_ms"] = live_selected
         result["live_ms"] = live
         result["live_missed"] = samples - len(live)
@@ -172,21 +194,6 @@ async def ours(url: str, count: int, samples: int, seconds: float) -> dict[str, 
         result.update(await cost_sort(app, frames, painted, http, samples))
         http.close()
     return result
-
-
-async def live_updates(painted: Painted, http: httpx.Client, task_id: str, samples: int, what: str,
-                       pause: float) -> list[float]:
-    """Change the task through the API `samples` times; for each, how long until its row was drawn (ms)."""
-    latencies = []
-    for n in range(samples):
-        sent, revision = await asyncio.to_thread(patch, http, task_id, {"description": f"{what} {n}"})
-        deadline = time.perf_counter() + 5
-        while (task_id, revision) not in painted.rows and time.perf_counter() < deadline:
-            await asyncio.sleep(0.001)
-        if (task_id, revision) in painted.rows:
-            latencies.append((painted.rows[(task_id, revision)] - sent) * 1000)
-        await asyncio.sleep(pause)
-    return latencies
 
 
 async def cost_sort(app: Any, frames: Frames, painted: Painted, http: httpx.Client, samples: int) -> dict[str, Any]:
@@ -213,7 +220,7 @@ async def cost_sort(app: Any, frames: Frames, painted: Painted, http: httpx.Clie
     await asyncio.sleep(0.3)
     top = int(app.table.scroll_y)
     target = next(board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
-    live = await live_updates(painted, http, target, samples, "by cost", 0.03)
+    live = await changed_to_painted(http, painted, target, samples, "by cost", 0.03)
     until = time.perf_counter() + 3.0
     keys = await press_while(app, frames, lambda: app.table.cursor, lambda: time.perf_counter() > until)
     return {"cost_sort_ms": drawn_ms, "cost_sorted": rows == sorted(rows), "cost_sort_tasks": len(rows),
@@ -340,11 +347,39 @@ async def stock_storm(app: StockBoard, table: DataTable[Any], frames: Frames, ur
     return {"storm_keys_ms": keys, "storm_changes": out.get("changes", 0), "storm_applied": applied}
 
 
+async def far(url: str, count: int, samples: int, seconds: float) -> dict[str, Any]:
+    """The board's load over a far link (`url` is the link simulator's end; bench/far.py), then changes
+    made through the same link -> their row drawn: the round trip a person at the far end sees."""
+    painted, loaded, hook = watch_load()
+
+    started = time.perf_counter()
+    app = make_app(url, bell=False)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        while "at" not in loaded and time.perf_counter() - started < 120:
+            await asyncio.sleep(0.002)
+        result: dict[str, Any] = {
+            "first_rows_s": painted.first_row - started if painted.first_row else None,
+            "loaded_s": loaded["at"] - started if "at" in loaded else None,
+            "tasks": len(app.board.tasks),
+        }
+        await pilot.pause(0.2)
+        top = int(app.table.scroll_y)
+        target = next(app.board.order[i] for i in range(top + 1, top + 6) if i != app.table.cursor)
+        http = httpx.Client(base_url=url)
+        live = await changed_to_painted(http, painted, target, samples, "far", 0.03)
+        http.close()
+        result["live_ms"] = live
+        result["live_missed"] = samples - len(live)
+    return result
+
+
+MODES = {"ours": ours, "datatable": datatable, "far": far}
+
+
 def main() -> None:
     url, count, samples, seconds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), \
         sys.argv[5]
-    run = ours if mode == "ours" else datatable
-    print(json.dumps(asyncio.run(run(url, count, samples, seconds))))
+    print(json.dumps(asyncio.run(MODES[mode](url, count, samples, seconds))))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskboard import __version__
 from taskboard_backend import strictjson
 from taskboard_backend.broker import Broker
+from taskboard_backend.compress import GZipMiddleware
 from taskboard_backend.errors import install_error_handlers, single_valued_query
 from taskboard_backend.fast_list import FastListMiddleware
 from taskboard_backend.perimeter import (
@@ -169,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Innermost: the board's list requests skip FastAPI's routing, only after every check below.
     app.add_middleware(FastListMiddleware)
+    # Around every route's answer and stream (the fast list's too): gzip when the client takes it.
+    app.add_middleware(GZipMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit: a request without the key is answered before its body is read, so
     # unauthenticated clients cannot make the server hold their bodies.

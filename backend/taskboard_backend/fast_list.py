@@ -6,6 +6,9 @@ sits inside the perimeter (Host/Origin, API key, body limit), answers a well-for
 the same store call and the same response as the route, and hands anything else (an unknown or
 repeated parameter, a value out of range, another path) to FastAPI untouched, so errors, the
 schema and every other route stay FastAPI's.
+
+A list is what the store holds at its revision, so its ETag is that revision: a poller that sends it
+back in If-None-Match while nothing has been committed since gets a 304 without the query being run.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from taskboard_backend.errors import FieldValidationError
 from taskboard_backend.routers.tasks import (
     MAX_OFFSET,
     SortKey,
+    list_etag,
     parse_statuses,
     store_sort_key,
     task_list_response,
@@ -45,10 +49,24 @@ class FastListMiddleware:
             query = plain_list_query(scope["query_string"])
             if query is not None:
                 store = scope["app"].state.service.store
+                if not_modified(scope, store.committed_revision):
+                    await send({"type": "http.response.start", "status": 304,
+                                "headers": [(b"etag", list_etag(store.committed_revision).encode())]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
                 tasks, total, revision = await store.list_tasks(**query)
                 await task_list_response(tasks, total, revision)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def not_modified(scope: Scope, revision: int) -> bool:
+    """Whether the request's If-None-Match names the list as it is at `revision` (a poller that has it)."""
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            etag = list_etag(revision).encode()
+            return any(tag.strip() in (etag, etag[2:], b"*") for tag in value.split(b","))
+    return False
 
 
 def plain_list_query(raw: bytes) -> dict[str, object] | None:

@@ -93,10 +93,15 @@ def store_sort_key(sort: str) -> str:
     return ("-" if sort.startswith("-") else "") + SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
 
 
+def list_etag(revision: int) -> str:
+    """A list's validator: weak (the same list gzipped or not), and the revision it is current to."""
+    return f'W/"r{revision}"'
+
+
 def task_list_response(tasks: list[str], total: int, revision: int) -> Response:
     # The rows come out of SQLite as JSON already: joined, not parsed and dumped again.
     return Response("[" + ",".join(tasks) + "]", media_type="application/json",
-                    headers={"X-Total-Count": str(total), "X-Revision": str(revision)})
+                    headers={"X-Total-Count": str(total), "X-Revision": str(revision), "ETag": list_etag(revision)})
 
 
 @router.post("", status_code=201, response_model=Task, responses=errors(400, 401, 413))

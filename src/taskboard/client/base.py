@@ -4,7 +4,10 @@ reasons a call cannot be made; and the polling that stands in for a push stream 
 
 Servers without a push stream are polled: `poll_changes` lists the tasks every `poll_interval` seconds
 and yields the differences as the same `Event`s the native stream sends, and `poll_task_log` makes a log
-tail of the changes seen on a task (status, progress, message, error, result).
+tail of the changes seen on a task (status, progress, message, error, result). Their requests are
+conditional (transport.polling: If-None-Match / If-Modified-Since where the server offers validators,
+the body compared with the last one where it does not; an unchanged answer is not parsed again), and
+while nothing changes the wait doubles, up to MAX_IDLE_POLL, back to the set interval on the first change.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from taskboard.client.errors import (
     Unsupported,
 )
 from taskboard.client.streams import StreamStatus
+from taskboard.client.transport import polling
 from taskboard.models import (
     PATTERN_REGEX,
     Accepted,
@@ -56,6 +60,15 @@ T = TypeVar("T")
 MIN_POLL_INTERVAL = 0.5
 DEFAULT_POLL_INTERVAL = 2.0
 MAX_POLL_BACKOFF = 30.0
+# While a polled server shows no change, the wait between polls doubles up to this (never below the set
+# interval); the first change brings it back to the interval.
+MAX_IDLE_POLL = 10.0
+
+
+def idle_wait(interval: float, quiet: int) -> float:
+    """The wait before the next poll after `quiet` polls in a row that showed no change: the interval
+    after the first, then twice as long after each more."""
+    return min(interval * (1 << min(max(quiet - 1, 0), 16)), max(interval, MAX_IDLE_POLL))
 
 
 class Capability(StrEnum):
@@ -214,14 +227,17 @@ async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: 
     seen: dict[str, Task] = dict(known or {})
     revision = 0
     failures = 0
+    quiet = 0
     state: StreamStatus | None = None
     while True:
         try:
-            tasks = await list_all()
+            with polling():
+                tasks = await list_all()
         except TaskboardError as exc:
             if not reconnect or not _transient(exc):
                 raise
             failures += 1
+            quiet = 0  # back from an outage, the interval again: anything may have changed meanwhile
             if state is not StreamStatus.RECONNECTING and on_status is not None:
                 on_status(StreamStatus.RECONNECTING)
             state = StreamStatus.RECONNECTING
@@ -233,6 +249,7 @@ async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: 
         state = StreamStatus.CONNECTED
         now = datetime.now(UTC)
         current = {task.id: task for task in tasks}
+        before = revision
         for task_id, task in current.items():
             if seen.get(task_id) != task:
                 revision += 1
@@ -244,7 +261,8 @@ async def poll_changes(list_all: Callable[[], Awaitable[list[Task]]], interval: 
         for fields in extra() if extra is not None else ():  # after the tasks they are about
             revision += 1
             yield Event(revision=revision, timestamp=now, **fields)
-        await asyncio.sleep(interval)
+        quiet = 0 if revision != before else quiet + 1
+        await asyncio.sleep(idle_wait(interval, quiet))
 
 
 def describe_change(before: Task | None, task: Task) -> list[tuple[str, str]]:
@@ -280,13 +298,16 @@ async def poll_task_log(fetch: Callable[[], Awaitable[TaskDetail]], interval: fl
     before: Task | None = None
     number = 0
     failures = 0
+    quiet = 0
     while True:
         try:
-            task = await fetch()
+            with polling():
+                task = await fetch()
         except TaskboardError as exc:
             if not _transient(exc):
                 raise
             failures += 1
+            quiet = 0
             if on_status is not None:
                 on_status(StreamStatus.RECONNECTING)
             await asyncio.sleep(min(interval * 2 ** failures, MAX_POLL_BACKOFF))
@@ -301,12 +322,14 @@ async def poll_task_log(fetch: Callable[[], Awaitable[TaskDetail]], interval: fl
             number += 1
             if after is None or number > after:
                 batch.append(LogEntry(id=number, task_id=task.id, event_type=kind, message=line, timestamp=now))
+        changed = before is None or task != before
         before = task
         if batch:
             yield batch
         if task.status.is_final:
             return
-        await asyncio.sleep(interval)
+        quiet = 0 if changed else quiet + 1
+        await asyncio.sleep(idle_wait(interval, quiet))
 
 
 @runtime_checkable

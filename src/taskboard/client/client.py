@@ -29,7 +29,6 @@ from taskboard.client.transport import (
     camel_body,
     int_header,
     parse_json,
-    parse_response,
     path_segment,
 )
 from taskboard.models import (
@@ -147,7 +146,7 @@ class TaskboardClient(HttpTransport, Capable):
         if summary:
             params.append(("view", "summary"))
         response = await self._request("GET", "/api/tasks", params=params)
-        items = _compact(parse_response(response, list[Task]), share_progress=summary)
+        items = _compact(self.parse(response, list[Task]), share_progress=summary)
         total = int_header(response, "x-total-count", len(items) + offset)
         revision = int_header(response, "x-revision", None)
         return TaskPage(items=items, total=total, revision=revision, limit=limit, offset=offset)
@@ -160,7 +159,7 @@ class TaskboardClient(HttpTransport, Capable):
         if offset:
             params.append(("offset", offset))
         response = await self._request("GET", "/api/tasks", params=params)
-        items = _share_progress(parse_response(response, list[TaskSummary]))
+        items = _share_progress(self.parse(response, list[TaskSummary]))
         return SummaryPage(items=items, total=int_header(response, "x-total-count", len(items) + offset),
                            revision=int_header(response, "x-revision", None), offset=offset)
 

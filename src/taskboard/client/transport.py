@@ -1,13 +1,24 @@
 """The HTTP side shared by every client: one connection pool, auth, retries honouring Retry-After,
-and responses parsed into models (a body that is not the API is an UnexpectedResponse)."""
+and responses parsed into models (a body that is not the API is an UnexpectedResponse).
+
+Polled GETs (made inside `polling()`: the listings and task reads that stand in for a push stream) are
+conditional: the answer is remembered with its validators (ETag, Last-Modified) and the next request
+sends them back (If-None-Match, If-Modified-Since). A 304, or a 200 whose body is the remembered one
+byte for byte (servers that offer no validators), gives back the remembered response, whose body was
+parsed once: `parse` keeps what it made on the response, and `parses` counts the bodies it really parsed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import email.utils
+import json
 import random
 import time
-from typing import Any, Self, TypeVar
+from collections.abc import Iterator
+from typing import Any, Self, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +36,21 @@ M = TypeVar("M")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Set while a poll runs (base.poll_changes, base.poll_task_log): its GETs are conditional and remembered.
+_POLLING: contextvars.ContextVar[bool] = contextvars.ContextVar("taskboard_polling", default=False)
+# What `parse` made from a response, kept on the response (httpx's extensions), by model.
+_PARSED = "taskboard.parsed"
+
+
+@contextlib.contextmanager
+def polling() -> Iterator[None]:
+    """The GETs made inside are a poll's: conditional where the server offers validators, compared
+    with the last answer where it does not, and parsed again only when the answer changed."""
+    token = _POLLING.set(True)
+    try:
+        yield
+    finally:
+        _POLLING.reset(token)
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:
@@ -52,7 +78,9 @@ class HttpTransport:
         self.api_key = api_key
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
-        headers = {"User-Agent": f"taskboard/{__version__}", "Accept": "application/json"}
+        # gzip asked for by name (not left to httpx's defaults, which name br and zstd when their packages are
+        # installed): a 233 KB page of the board is 15 KB gzipped, and a far link is bytes (issue 24).
+        headers = {"User-Agent": f"taskboard/{__version__}", "Accept": "application/json", "Accept-Encoding": "gzip"}
         if api_key:
             # An API key goes in X-API-Key unless the server wants a bearer token (JWTs, seed 002).
             headers[auth_header] = f"Bearer {api_key}" if auth_header.lower() == "authorization" else api_key
@@ -63,6 +91,8 @@ class HttpTransport:
         )
         if http_client is not None:
             self._http.headers.update(headers)
+        self.parses = 0  # response bodies really parsed (a remembered poll answer is not parsed again)
+        self._polled: dict[tuple[str, str], httpx.Response] = {}  # a poll's last answer, by (path, query)
 
     async def __aenter__(self) -> Self:
         return self
@@ -79,12 +109,30 @@ class HttpTransport:
 
     async def _request(self, method: str, path: str, *, json: Any = None, params: Any = None,
                        retries: int | None = None) -> httpx.Response:
+        if method != "GET" or not _POLLING.get():
+            return await self._send_request(method, path, json=json, params=params, retries=retries)
+        key = (path, str(httpx.QueryParams(params)))
+        known = self._polled.get(key)
+        headers = {}
+        if known is not None:
+            if "etag" in known.headers:
+                headers["If-None-Match"] = known.headers["etag"]
+            if "last-modified" in known.headers:
+                headers["If-Modified-Since"] = known.headers["last-modified"]
+        response = await self._send_request(method, path, params=params, retries=retries, headers=headers)
+        if known is not None and (response.status_code == 304 or response.content == known.content):
+            return known  # unchanged: the remembered answer, parsed already
+        self._polled[key] = response
+        return response
+
+    async def _send_request(self, method: str, path: str, *, json: Any = None, params: Any = None,
+                            retries: int | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
         attempts = (self.max_retries if retries is None else retries) if method in IDEMPOTENT else 0
         attempt = 0
         while True:
             response: httpx.Response | None = None
             try:
-                response = await self._http.request(method, path, json=json, params=params)
+                response = await self._http.request(method, path, json=json, params=params, headers=headers)
             except httpx.TimeoutException as exc:
                 error: Exception = ConnectionLost(f"Timed out talking to {self.base_url} ({exc.__class__.__name__})",
                                                   url=self.base_url)
@@ -108,10 +156,23 @@ class HttpTransport:
             await asyncio.sleep(wait)
 
     async def _get(self, path: str, model: type[M], params: Any = None) -> M:
-        return parse_response(await self._request("GET", path, params=params), model)
+        return self.parse(await self._request("GET", path, params=params), model)
 
     async def _send(self, method: str, path: str, model: type[M], body: Any = None) -> M:
-        return parse_response(await self._request(method, path, json=body), model)
+        return self.parse(await self._request(method, path, json=body), model)
+
+    @overload
+    def parse(self, response: httpx.Response) -> Any: ...
+    @overload
+    def parse(self, response: httpx.Response, model: type[M]) -> M: ...
+
+    def parse(self, response: httpx.Response, model: Any = None) -> Any:
+        """The response's body as `model` (plain JSON when None), parsed once per response and model."""
+        made = response.extensions.setdefault(_PARSED, {})
+        if model not in made:
+            self.parses += 1
+            made[model] = json_body(response) if model is None else parse_response(response, model)
+        return made[model]
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
@@ -140,6 +201,11 @@ def parse_response(response: httpx.Response, model: type[M]) -> M:
         raise UnexpectedResponse(
             f"Unexpected response from {response.request.method} {response.request.url.path}: "
             f"{where or 'body'}: {first['msg']}", status=response.status_code) from exc
+
+
+def json_body(response: httpx.Response) -> Any:
+    """A body as plain JSON (raising ValueError for one that is not, as httpx's Response.json does)."""
+    return json.loads(response.content)
 
 
 def int_header(response: httpx.Response, name: str, default: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import math
 import sys
 import time
 import traceback
@@ -24,6 +25,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
@@ -62,7 +64,7 @@ from taskboard.models import (
 from taskboard.notify import Notice, Notifier
 from taskboard.paths import data_dir
 from taskboard.state import BoardState
-from taskboard.tui import bulk, view_rows
+from taskboard.tui import bulk, terminal, view_rows
 from taskboard.tui.board import SORT_COLUMN, STARTS_DESCENDING, Board, BoardFilter, SortOrder
 from taskboard.tui.config_watch import ConfigWatch, context_changes
 from taskboard.tui.messages import (
@@ -100,6 +102,11 @@ from taskboard.views import VIEW_NAMES, CommandError, candidates, resolve
 # key) to ~5 ms; with two asked for at once, 100,000 tasks still load in about 3.5 s on 2 cores.
 PAGE_SIZE = 500
 AHEAD = 2
+# Over a far link a page's answer takes a round trip, not the few ms it takes here: as many pages are
+# asked for at once as the first page's round trip would fit of PAGE_TIME each (what a page costs the
+# server and the board on this machine), so the answers come back-to-back (issue 24; bench/far.py).
+PAGE_TIME = 0.02
+MAX_AHEAD = 12
 # A page is applied a slice at a time: a key pressed while it loads waits behind one slice (~2 ms).
 SLICE = 250
 # Each page after the first starts this many rows early, to find where the one before it ended.
@@ -242,6 +249,11 @@ class TaskboardApp(App[None]):
         if self.screen_stack:
             self.screen_stack[0].set_class(width < NARROW_WIDTH, "narrow")
 
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice (TEXTUAL_DRIVER for `taskboard web`, else the platform's), metered on a Linux
+        terminal: the table knows when the terminal falls behind (tui/terminal.py)."""
+        return terminal.metered(super().get_driver_class())
+
     # ------------------------------------------------------------------ connection
 
     @work(group="connection", exclusive=True, exit_on_error=False)
@@ -303,8 +315,11 @@ class TaskboardApp(App[None]):
         """List the board (the first page shows at once), then what the panes need."""
         assert self.client is not None
         client = self.client
-        first = await client.list_summaries(limit=PAGE_SIZE, sort=LOAD_SORT)
-        permissions = await client.list_permissions(status="pending")
+        asked = time.monotonic()
+        # Both at once: over a far link each is a round trip before the first rows show.
+        first, permissions = await asyncio.gather(client.list_summaries(limit=PAGE_SIZE, sort=LOAD_SORT),
+                                                  client.list_permissions(status="pending"))
+        ahead = max(AHEAD, min(MAX_AHEAD, math.ceil((time.monotonic() - asked) / PAGE_TIME)))
         self.board.clear()
         self.board.load(first.items)
         gc.freeze()
@@ -318,7 +333,7 @@ class TaskboardApp(App[None]):
         self.post_message(BoardLoaded(len(self.board.tasks), complete))
         self._load_extras()
         if not complete:
-            self._load_rest(first)
+            self._load_rest(first, ahead)
         return first.revision
 
     @work(group="extras", exclusive=True, exit_on_error=False)
@@ -341,8 +356,8 @@ class TaskboardApp(App[None]):
                 self.notify(reason, title="Not on this server", severity="warning", timeout=10)
 
     @work(group="pages", exclusive=True, exit_on_error=False)
-    async def _load_rest(self, first: SummaryPage) -> None:
-        """The pages after the first, AHEAD at a time, each overlapping the one before it.
+    async def _load_rest(self, first: SummaryPage, ahead: int = AHEAD) -> None:
+        """The pages after the first, `ahead` at a time, each overlapping the one before it.
 
         Offsets move when tasks are created or deleted meanwhile: a deletion above the load's position
         would slide an unseen task into the page just loaded, and no event would ever bring it. So each
@@ -368,7 +383,7 @@ class TaskboardApp(App[None]):
         shown = time.monotonic()
         try:
             while True:
-                while len(pending) < AHEAD and asked < total:
+                while len(pending) < ahead and asked < total:
                     pending.append(fetch(asked))
                     asked += step
                 if not pending:
@@ -506,6 +521,11 @@ class TaskboardApp(App[None]):
 
     def _repaint(self) -> None:
         self._repaint_timer = None
+        if terminal.backlog() > terminal.BACKLOG_LIMIT:
+            # The terminal has not taken the last frames yet (a slow link): draw the latest state once it
+            # has, not every state in between (tui/terminal.py).
+            self._repaint_timer = self.set_timer(REPAINT_INTERVAL, self._repaint)
+            return
         self._last_repaint = time.monotonic()
         changed, self._changed = self._changed, set()
         if self.table.is_attached:  # not while shutting down

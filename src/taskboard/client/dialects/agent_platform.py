@@ -157,7 +157,7 @@ class AgentPlatformClient(DialectClient):
     async def get_task(self, task_id: str) -> TaskDetail:
         agent = self._agent_of(task_id)
         response = await self._request("GET", self._path("status", agent, task_id))
-        return self.to_task(response.json(), agent_id=agent, fallback_id=task_id)
+        return self.to_task(self.parse(response), agent_id=agent, fallback_id=task_id)
 
     async def cancel(self, task_id: str) -> Success:
         await self._request("POST", self._path("cancel", self._agent_of(task_id), task_id))

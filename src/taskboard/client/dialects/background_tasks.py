@@ -57,7 +57,7 @@ class BackgroundTasksClient(DialectClient):
         wanted = {TaskStatus(s) for s in status} if status else set()
         if len(wanted) == 1:
             params["status"] = next(w for w, ours in self.statuses.items() if ours in wanted)
-        body = (await self._request("GET", "/api/tasks", params=params)).json()
+        body = self.parse(await self._request("GET", "/api/tasks", params=params))
         if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
             raise UnexpectedResponse("GET /api/tasks: no `tasks` list in the answer")
         tasks = [self.to_task(row) for row in body["tasks"]]
@@ -73,7 +73,7 @@ class BackgroundTasksClient(DialectClient):
                 yield page
 
     async def get_task(self, task_id: str) -> TaskDetail:
-        return self.to_task((await self._request("GET", f"/api/tasks/{path_segment(task_id)}")).json())
+        return self.to_task(self.parse(await self._request("GET", f"/api/tasks/{path_segment(task_id)}")))
 
     async def create_task(self, body: Any = None, **fields: Any) -> Task:
         """Spawn. Takes taskboard's fields: the prompt is the description (or the title), and

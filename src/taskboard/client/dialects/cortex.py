@@ -42,7 +42,7 @@ class CortexClient(DialectClient):
     async def _list_page(self, *, status: list[str] | None, limit: int, offset: int) -> tuple[list[TaskDetail], int]:
         if offset:
             return [], offset  # the list is not paged: the first call has everything
-        body = (await self._request("GET", "/api/tasks")).json()
+        body = self.parse(await self._request("GET", "/api/tasks"))
         rows = body
         if isinstance(body, dict):  # the document shows no list body: accept the usual wrappers
             rows = next((body[k] for k in ("tasks", "items", "data") if isinstance(body.get(k), list)), None)
@@ -57,7 +57,7 @@ class CortexClient(DialectClient):
 
     async def get_task(self, task_id: str) -> TaskDetail:
         """The status; for a completed task, with its result (a second call), as the detail pane shows it."""
-        task = self.to_task((await self._request("GET", f"/api/tasks/{path_segment(task_id)}")).json())
+        task = self.to_task(self.parse(await self._request("GET", f"/api/tasks/{path_segment(task_id)}")))
         if task.status is TaskStatus.COMPLETED and "results" not in self.degraded:
             text, data = await self.optional("Results", self._result(task_id), (None, None))
             task = task.model_copy(update={"result": text, "result_data": data})

@@ -190,7 +190,7 @@ class StagentClient(DialectClient):
                     retries: int | None = None) -> Any:
         response = await self._request(method, path, json=body, params=params, retries=retries)
         try:
-            return response.json()
+            return self.parse(response)
         except ValueError:
             raise UnexpectedResponse(f"Unexpected response from {method} {path}: not JSON "
                                      f"({response.headers.get('content-type') or 'no content type'})",

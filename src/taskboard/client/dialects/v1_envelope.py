@@ -6,6 +6,7 @@ Tasks are made by the server's pipelines: this API lists, shows and cancels. The
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httpx
@@ -46,7 +47,7 @@ class V1EnvelopeClient(DialectClient):
 
     async def _data(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
-        return unwrap(response)
+        return unwrap(response, self.parse)
 
     async def _list_page(self, *, status: list[str] | None, limit: int, offset: int) -> tuple[list[TaskDetail], int]:
         if offset:
@@ -98,10 +99,10 @@ class V1EnvelopeClient(DialectClient):
         )
 
 
-def unwrap(response: httpx.Response) -> Any:
+def unwrap(response: httpx.Response, parse: Callable[[httpx.Response], Any] = httpx.Response.json) -> Any:
     """The envelope's data; an envelope whose `code` is an error is that error, whatever the HTTP status."""
     try:
-        body = response.json()
+        body = parse(response)
     except ValueError as exc:
         raise UnexpectedResponse(f"{response.request.url.path}: the answer is not JSON",
                                  status=response.status_code) from exc

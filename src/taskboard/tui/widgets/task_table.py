@@ -105,6 +105,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._cache: dict[tuple[object, ...], list[Segment]] = {}
         # (row, cursor row) styles: working them out walks the DOM, too slow to do for every new row.
         self._styles: tuple[Style, Style] | None = None
+        self._ages: dict[str, str] = {}  # the age each row on screen showed at the last tick
 
     def on_mount(self) -> None:
         self.sync()
@@ -112,8 +113,16 @@ class TaskTable(ScrollView, can_focus=True):
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
+        """Redraw the rows whose age reads differently now, and only those: a whole table a second is
+        ~30 KB written to the terminal of an idle board, every second, over SSH too (issue 24)."""
         self._catch_up()  # what is drawn is what `_on_screen` says (a click reads it)
-        self.refresh()
+        now, width = self.clock(), self.size.width
+        ages = {task_id: fmt.task_age(task, now) for task_id in self._on_screen
+                if (task := self.board.tasks.get(task_id)) is not None}
+        for y, task_id in enumerate(self._on_screen, start=1):
+            if ages.get(task_id) != self._ages.get(task_id):
+                self.refresh(Region(0, y, width, 1))
+        self._ages = ages
 
     # ------------------------------------------------------------------ model side
 
