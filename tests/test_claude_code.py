@@ -30,6 +30,8 @@ import pytest
 
 from taskboard.client import TaskboardClient
 from taskboard.models import LogEntry
+from tests import agents
+from tests.agents import logs, pending
 from tests.contract.anthropic_messages import Hold, MessagesStandIn, text, tool
 from tests.helpers import FAST, wait_for_status, wait_until
 from tests.sealed import interfaces, sealed
@@ -45,12 +47,7 @@ QUIET = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER":
 @pytest.fixture
 def model() -> Iterator[MessagesStandIn]:
     """The sealed namespace for this test, and the stand-in listening inside it."""
-    with sealed():
-        stand_in = MessagesStandIn()
-        try:
-            yield stand_in
-        finally:
-            stand_in.close()
+    yield from agents.sealed_stand_in(MessagesStandIn)
 
 
 @pytest.fixture
@@ -73,21 +70,7 @@ async def board(claude_server: Callable[..., ServerProcess]) -> AsyncIterator[tu
 
 
 async def run_task(client: TaskboardClient, title: str, **params: Any) -> str:
-    task = await client.create_task(title=title, assigned_agent="claude-code", params=params or None)
-    await client.queue(task.id)
-    await client.execute(task.id)
-    return task.id
-
-
-async def pending(client: TaskboardClient, task_id: str) -> Any:
-    async def found() -> Any:
-        requests = await client.list_permissions("pending", task_id=task_id)
-        return requests[0] if requests else None
-    return await wait_until(found, timeout=30)
-
-
-async def logs(client: TaskboardClient, task_id: str) -> list[LogEntry]:
-    return [entry async for entry in client.stream_logs(task_id, reconnect=False)]
+    return await agents.run_task(client, title, "claude-code", **params)
 
 
 def workdir(server: ServerProcess, task_id: str) -> Path:
@@ -390,10 +373,7 @@ async def test_a_question_waits_for_taskboard_msg_and_the_answer_reaches_the_mod
     assert asking.status == "awaiting_input"
     messages = await client.list_messages(task_id)
     assert "Which colour should the banner be?" in messages[-1].message and "2. Red" in messages[-1].message
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKBOARD_")}
-    env.update({"TASKBOARD_API_KEY": KEY, "TASKBOARD_CONFIG": "/nonexistent/config.toml"})
-    answered = subprocess.run([sys.executable, "-m", "taskboard", "msg", task_id, "2", "--url", server.url],
-                              capture_output=True, text=True, env=env, timeout=60, check=False)
+    answered = agents.cli(server.url, KEY, "msg", task_id, "2")
     assert answered.returncode == 0, answered.stderr
     done = await wait_for_status(client, task_id, "completed", "failed", timeout=60)
     assert done.status == "completed", done.error
@@ -483,7 +463,7 @@ async def test_sigkill_of_the_server_leaves_the_task_failed_and_resumable(claude
     here = str(workdir(server, task_id))
     assert _pids_in(here), "the CLI should be working in the task's directory"
     server.kill()
-    # Nobody watches the agent any more: it ends with the server (PR_SET_PDEATHSIG in claude_exec).
+    # Nobody watches the agent any more: it ends with the server (PR_SET_PDEATHSIG in agent_exec).
     deadline = time.monotonic() + 3
     while _pids_in(here) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

@@ -61,6 +61,15 @@ class Runner:
                 roots=tuple(Path(r) for r in settings.claude_roots), env_names=settings.shell_env,
                 anthropic_env=settings.anthropic_env, model=settings.claude_model,
                 permission_window=settings.claude_permission_window)
+        if settings.enable_codex:
+            from taskboard_backend.runtimes.codex import CodexRuntime, Price
+
+            self.runtimes["openai-codex-app-server"] = CodexRuntime(
+                home=settings.codex_dir / "home", work_root=settings.codex_dir / "work",
+                tmp_root=settings.codex_dir / "tmp", roots=tuple(Path(r) for r in settings.codex_roots),
+                env_names=settings.shell_env, openai_env=settings.openai_env, binary=settings.codex_path,
+                model=settings.codex_model, permission_window=settings.codex_permission_window,
+                prices={model: Price(*rates) for model, rates in settings.codex_prices.items()})
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
@@ -84,8 +93,9 @@ class Runner:
         runtime = self.runtimes.get(runtime_id)
         if runtime is None:
             available = ", ".join(sorted(self.runtimes))
-            hint = {"shell": " (start the server with --enable-shell to allow it)",
-                    "claude-code": " (start the server with --enable-claude to allow it)"}.get(runtime_id, "")
+            switch = {"shell": "--enable-shell", "claude-code": "--enable-claude",
+                      "openai-codex-app-server": "--enable-codex"}.get(runtime_id)
+            hint = f" (start the server with {switch} to allow it)" if switch else ""
             raise ApiError(
                 f"Runtime '{runtime_id}' is not configured on this server{hint}; available: {available}",
                 code="runtime_unavailable",
@@ -502,6 +512,13 @@ class RunContextImpl:
         async with self.store.transaction() as tx:
             await self._owns(tx)
             await tx.execute("UPDATE tasks SET checkpoint = ? WHERE id = ?", (json.dumps(data), self.task_id))
+
+    async def set_diff(self, diff: str) -> None:
+        async with self.store.transaction() as tx:
+            await self._owns(tx)
+            await tx.execute("UPDATE runs SET diff = ? WHERE task_id = ? AND attempt = ?",
+                             (diff or None, self.task_id, self.attempt))
+            await tx.update_task(self.task_id, {}, attempt=self.attempt)  # watchers fetch the detail again
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -139,6 +140,10 @@ class TaskService:
                 "startedAt": usage["s"],
                 "finishedAt": usage["f"] if wire["status"] in ("completed", "failed", "cancelled") else None,
             }.items() if v is not None}
+        diffs = await self.store.fetchall("SELECT diff FROM runs WHERE task_id = ? AND diff IS NOT NULL "
+                                          "ORDER BY attempt", (task_id,))
+        if diffs:
+            wire["diff"] = "\n".join(r["diff"] for r in diffs)
         return wire
 
     async def update_task(self, task_id: str, body: TaskUpdate) -> dict[str, Any]:
@@ -382,7 +387,8 @@ class TaskService:
                                 {"notificationId": body.notification_id})
             await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(updated))
             answered = await self._answer_pending_by_rules(tx) if pattern is not None else []
-        decision = PermissionDecision(behavior=body.behavior, message=body.message, updated_input=body.updated_input)
+        decision = PermissionDecision(behavior=body.behavior, message=body.message, updated_input=body.updated_input,
+                                      always=pattern is not None)
         if not self.runner.deliver_permission(body.notification_id, decision):
             # A parked run (claude-code) whose server restarted while it waited carries on with this answer.
             await self.runner.continue_parked(task_id, body.notification_id, decision)
@@ -571,18 +577,29 @@ class TaskService:
             out.append({"id": rt.id, "name": rt.name, "description": rt.description,
                         "enabled": rt.id in self.runner.runtimes})
         from taskboard_backend.runtimes.claude_code import ClaudeCodeRuntime, sdk_available
+        from taskboard_backend.runtimes.codex import CodexRuntime, find_codex
 
-        if "claude-code" in self.runner.runtimes:
-            out.append({"id": "claude-code", "name": ClaudeCodeRuntime.name,
-                        "description": ClaudeCodeRuntime.description, "enabled": True})
+        def codex_missing() -> str | None:
+            found = find_codex(self.settings.codex_path)
+            return found if isinstance(found, str) else None
+
+        # The real agents: (class, why it cannot run here, how to turn it on).
+        agents: dict[str, tuple[Any, Callable[[], str | None], str]] = {
+            "claude-code": (ClaudeCodeRuntime, sdk_available, "--enable-claude (and ANTHROPIC_API_KEY)"),
+            "openai-codex-app-server": (CodexRuntime, codex_missing, "--enable-codex (and OPENAI_API_KEY)")}
+        for agent_id, (runtime, _, _) in agents.items():
+            if agent_id in self.runner.runtimes:
+                out.append({"id": agent_id, "name": runtime.name, "description": runtime.description,
+                            "enabled": True})
         aliased = self.settings.alias_seed_agents
         for agent in SEED_AGENT_IDS:
             if agent in self.runner.runtimes:
                 continue
-            if agent == "claude-code" and not aliased:
-                why = sdk_available() or "start the server with --enable-claude (and ANTHROPIC_API_KEY) to run it"
-                out.append({"id": agent, "name": ClaudeCodeRuntime.name, "description": f"Off: {why}",
-                            "enabled": False})
+            if agent in agents and not aliased:
+                runtime, missing, switch = agents[agent]
+                problem = missing()
+                why = f"start the server with {switch} to run it" + (f"; first: {problem}" if problem else "")
+                out.append({"id": agent, "name": runtime.name, "description": f"Off: {why}", "enabled": False})
                 continue
             out.append({"id": agent, "name": agent,
                         "description": "Runs on the demo runtime in this demo server" if aliased

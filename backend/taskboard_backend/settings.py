@@ -18,6 +18,8 @@ SHELL_ENV_DEFAULT = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL
 # What of the server's environment a claude-code task's CLI gets besides the allow-list: the
 # operator's Anthropic settings (a gateway or a local model server may stand in via the base URL).
 ANTHROPIC_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+# The same for an openai-codex-app-server task: the key reaches codex, the base URL its config.toml.
+OPENAI_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
 
 
 def default_db_path() -> Path:
@@ -62,6 +64,16 @@ class Settings:
     # Seconds a permission request may wait inside the CLI's callback before the run parks
     # (ends its turn, keeps the session, resumes when answered). Below the CLI's own limit.
     claude_permission_window: float = 50.0
+    # The openai-codex-app-server runtime (issue 22): off unless enabled; runs Codex on this machine.
+    enable_codex: bool = False
+    # The codex binary (the native one, or the npm wrapper it is found behind); None: `codex` on PATH.
+    codex_path: str | None = None
+    codex_roots: tuple[str, ...] = ()
+    codex_model: str | None = None
+    # USD per million input / output (/ cached input) tokens, by model: codex reports tokens, not money.
+    codex_prices: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    openai_env: dict[str, str] = field(default_factory=dict)
+    codex_permission_window: float = 50.0
     default_runtime: str = "demo"
     # In demo mode the seed's agent ids run on the demo runtime, so the board looks real.
     alias_seed_agents: bool = False
@@ -92,6 +104,12 @@ class Settings:
     def claude_dir(self) -> Path:
         """The claude-code runtime's own directory: its HOME (sessions) and the tasks' working directories."""
         return self.db_path.parent / "claude"
+
+    @property
+    def codex_dir(self) -> Path:
+        """The codex runtime's own directory: its CODEX_HOME (threads), the tasks' working and temporary
+        directories."""
+        return self.db_path.parent / "codex"
 
     def require_safe_bind(self) -> None:
         """Binding beyond loopback without an API key is refused."""

@@ -35,7 +35,7 @@ from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
 
 log = logging.getLogger("taskboard.store")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # A read first runs on the event loop's own thread, and is moved to a reader thread if it takes
 # longer than this: most reads take a fraction of a millisecond, less than the hand-off between
 # threads costs (GIL included), while a search over a million rows must not stall the loop.
@@ -326,6 +326,11 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE permission_rules ADD COLUMN match_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE permission_rules ADD COLUMN last_matched_at TEXT;
     ALTER TABLE permission_rules ADD COLUMN expires_at TEXT;
+    """,
+    # Each run keeps the unified diff of what its agent changed (issue 22: openai-codex-app-server), for
+    # the task's detail; the list's wire column does not carry it.
+    5: """
+    ALTER TABLE runs ADD COLUMN diff TEXT;
     """,
 }
 

@@ -223,6 +223,25 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--claude-permission-window", default=50.0, show_default=True, type=click.FloatRange(0.1, 3600),
               hidden=True, help="Seconds a permission request waits inside Claude Code's callback before the run "
                                 "ends its turn and waits, its session kept.")
+@click.option("--enable-codex", is_flag=True,
+              help="Enable the openai-codex-app-server runtime, which runs OpenAI Codex (codex app-server) on "
+                   "this machine; its command and file-change approvals wait on the board. Uses OPENAI_API_KEY "
+                   "and OPENAI_BASE_URL from this environment.")
+@click.option("--codex-path", default=None, metavar="PATH", type=click.Path(dir_okay=False),
+              help="The codex binary (default: codex on PATH; behind the npm package's wrapper, its native "
+                   "binary is started).")
+@click.option("--codex-root", "codex_roots", multiple=True, metavar="DIR", type=click.Path(file_okay=False),
+              help="Also let codex tasks work in this directory tree (params.cwd; repeatable). By default "
+                   "each task gets a directory of its own under the server's data directory.")
+@click.option("--codex-model", default=None, metavar="MODEL", help="The model codex tasks use by default "
+              "(gpt-5.5).")
+@click.option("--codex-price", "codex_prices", multiple=True, metavar="MODEL=IN,OUT[,CACHED]",
+              help="What a model's tokens cost, in USD per million input, output (and cached input) tokens, "
+                   "for the ledger and the budgets (repeatable). Codex reports tokens, not money: a model "
+                   "without a price costs $0.")
+@click.option("--codex-permission-window", default=50.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              hidden=True, help="Seconds an approval waits with codex running before the run ends its turn and "
+                                "waits, its thread kept.")
 @click.option("--daily-budget", type=click.FloatRange(0, None), default=None,
               help="USD; execute and resume answer 429 once today's runs cost this much.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
@@ -245,12 +264,23 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
           forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None,
-          claude_permission_window: float, daily_budget: float | None,
+          claude_permission_window: float, enable_codex: bool, codex_path: str | None,
+          codex_roots: tuple[str, ...], codex_model: str | None, codex_prices: tuple[str, ...],
+          codex_permission_window: float, daily_budget: float | None,
           heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
           clock_file: Path | None, alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
+    from taskboard_backend.runtimes.codex import find_codex, parse_price
     from taskboard_backend.server import serve_forever
-    from taskboard_backend.settings import ANTHROPIC_ENV, SHELL_ENV_DEFAULT, Settings, default_db_path
+    from taskboard_backend.settings import ANTHROPIC_ENV, OPENAI_ENV, SHELL_ENV_DEFAULT, Settings, default_db_path
+
+    prices: dict[str, tuple[float, ...]] = {}
+    for text in codex_prices:
+        try:
+            model, price = parse_price(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--codex-price") from None
+        prices[model] = (price.input, price.output) + (() if price.cached_input is None else (price.cached_input,))
 
     settings = Settings(
         db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
@@ -263,6 +293,9 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         enable_claude=enable_claude, claude_roots=tuple(os.path.realpath(r) for r in claude_roots),
         claude_model=claude_model, claude_permission_window=claude_permission_window,
         anthropic_env={name: os.environ[name] for name in ANTHROPIC_ENV if os.environ.get(name)},
+        enable_codex=enable_codex, codex_path=codex_path, codex_roots=tuple(os.path.realpath(r) for r in codex_roots),
+        codex_model=codex_model, codex_prices=prices, codex_permission_window=codex_permission_window,
+        openai_env={name: os.environ[name] for name in OPENAI_ENV if os.environ.get(name)},
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
         event_retention=event_retention,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
@@ -278,8 +311,16 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         if "ANTHROPIC_API_KEY" not in settings.anthropic_env and "ANTHROPIC_AUTH_TOKEN" not in settings.anthropic_env:
             click.echo("taskboard: warning: --enable-claude without ANTHROPIC_API_KEY in the environment: "
                        "claude-code tasks will fail until the server is started with one.", err=True)
-    if (enable_shell or enable_claude) and not settings.api_key:
-        which = " and ".join(n for n, on in (("shell", enable_shell), ("claude-code", enable_claude)) if on)
+    if enable_codex:
+        found = find_codex(codex_path)
+        if isinstance(found, str):
+            raise SystemExit(f"taskboard: --enable-codex: {found}")
+        if "OPENAI_API_KEY" not in settings.openai_env:
+            click.echo("taskboard: warning: --enable-codex without OPENAI_API_KEY in the environment: "
+                       "openai-codex-app-server tasks will fail until the server is started with one.", err=True)
+    if (enable_shell or enable_claude or enable_codex) and not settings.api_key:
+        which = " and ".join(n for n, on in (("shell", enable_shell), ("claude-code", enable_claude),
+                                             ("openai-codex-app-server", enable_codex)) if on)
         click.echo(f"taskboard: warning: the {which} runtime is on and there is no API key: any process on this "
                    "machine, a shell task's own included, can call this API and answer permission requests. "
                    "Set TASKBOARD_API_KEY to keep tasks from deciding for themselves.", err=True)

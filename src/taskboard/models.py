@@ -360,6 +360,8 @@ class TaskDetail(Task):
     workflow_name: str | None = None
     schedule_name: str | None = None
     usage: Usage | None = None
+    # The unified diff of what the task's agent changed, its runs' in order (openai-codex-app-server).
+    diff: str | None = None
 
 
 class TaskCreate(RequestModel):

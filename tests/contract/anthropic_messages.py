@@ -30,13 +30,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
+
+from tests.contract.scripted import Hold, ScriptedStandIn, StandInHandler, Turn
+
+__all__ = ["MODEL", "Hold", "MessagesStandIn", "Turn", "text", "tool", "tool_result_text"]
 
 MODEL = "claude-sonnet-4-5-20250929"
 _ids = itertools.count(1)
@@ -50,21 +49,6 @@ def tool(name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
     return {"type": "tool_use", "id": f"toolu_{next(_ids):024d}", "name": name, "input": tool_input}
 
 
-@dataclass
-class Hold:
-    """A turn that answers only once `release()` is called (or the stand-in is closed)."""
-
-    then: list[dict[str, Any]] = field(default_factory=lambda: [text("Done.")])
-    started: threading.Event = field(default_factory=threading.Event)
-    released: threading.Event = field(default_factory=threading.Event)
-
-    def release(self) -> None:
-        self.released.set()
-
-
-Turn = list[dict[str, Any]] | Hold | Callable[[dict[str, Any]], list[dict[str, Any]]]
-
-
 def tool_result_text(block: dict[str, Any]) -> str:
     content = block.get("content")
     if isinstance(content, str):
@@ -76,28 +60,19 @@ def tool_result_text(block: dict[str, Any]) -> str:
     return re.sub(r"\s*<system-reminder>.*?</system-reminder>\s*", "", value, flags=re.S).strip()
 
 
-class MessagesStandIn:
+class MessagesStandIn(ScriptedStandIn):
+    name = "messages-stand-in"
+
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self._turns: deque[Turn] = deque()
-        self._lock = threading.Lock()
-        self.requests: list[dict[str, Any]] = []  # every body received on /v1/messages, in order
-        self.paths: list[str] = []  # every path asked for, any method
-        self._closed = threading.Event()
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(StandInHandler):
             def do_GET(self) -> None:
                 stand_in.paths.append(f"GET {self.path}")
-                self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": "not found"}})
+                self.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "not found"}})
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 stand_in.paths.append(f"POST {self.path}")
                 path = urlparse(self.path).path
                 try:
@@ -105,10 +80,10 @@ class MessagesStandIn:
                 except ValueError:
                     body = {}
                 if path.endswith("/v1/messages/count_tokens"):
-                    self._json(200, {"input_tokens": max(1, len(raw) // 4)})
+                    self.send_json(200, {"input_tokens": max(1, len(raw) // 4)})
                     return
                 if path != "/v1/messages":
-                    self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
+                    self.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
                     return
                 blocks = stand_in._answer(body)
                 try:
@@ -117,27 +92,9 @@ class MessagesStandIn:
                     pass
                 self.close_connection = True
 
-            def _json(self, code: int, obj: Any) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _event(self, name: str, obj: dict[str, Any]) -> None:
-                data = f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
-
             def _stream(self, body: dict[str, Any], blocks: list[dict[str, Any]], input_tokens: int) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self._event("message_start", {"type": "message_start", "message": {
+                self.start_events()
+                self.send_event("message_start", {"type": "message_start", "message": {
                     "id": f"msg_{next(_ids):024d}", "type": "message", "role": "assistant",
                     "model": body.get("model") or MODEL, "content": [], "stop_reason": None,
                     "stop_sequence": None,
@@ -155,50 +112,29 @@ class MessagesStandIn:
                         start = {"type": "text", "text": ""}
                         encoded = block["text"]
                         deltas = [{"type": "text_delta", "text": encoded}]
-                    self._event("content_block_start", {"type": "content_block_start", "index": index,
+                    self.send_event("content_block_start", {"type": "content_block_start", "index": index,
                                                         "content_block": start})
                     for delta in deltas:
-                        self._event("content_block_delta", {"type": "content_block_delta", "index": index,
+                        self.send_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                             "delta": delta})
-                    self._event("content_block_stop", {"type": "content_block_stop", "index": index})
+                    self.send_event("content_block_stop", {"type": "content_block_stop", "index": index})
                     output_tokens += max(1, len(encoded) // 4)
                 stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
-                self._event("message_delta", {"type": "message_delta",
+                self.send_event("message_delta", {"type": "message_delta",
                                               "delta": {"stop_reason": stop, "stop_sequence": None},
                                               "usage": {"output_tokens": output_tokens}})
-                self._event("message_stop", {"type": "message_stop"})
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
+                self.send_event("message_stop", {"type": "message_stop"})
+                self.end_events()
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="messages-stand-in", daemon=True)
-        self._thread.start()
+        super().__init__(Handler, host)
 
-    # ------------------------------------------------------------------ scripting
-
-    def script(self, *turns: Turn) -> None:
-        with self._lock:
-            self._turns.extend(turns)
+    def done(self) -> list[dict[str, Any]]:
+        return [text("Done.")]
 
     def _answer(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         if not body.get("tools"):
             return [text("Taskboard task")]  # a side request (title, summary): not part of the script
-        with self._lock:
-            self.requests.append(body)
-            turn = self._turns.popleft() if self._turns else None
-        if turn is None:
-            return [text("Done.")]
-        if isinstance(turn, Hold):
-            turn.started.set()
-            while not turn.released.wait(0.1):
-                if self._closed.is_set():
-                    break
-            return turn.then
-        if callable(turn):
-            return turn(body)
-        return turn
+        return self.next_turn(body) or self.done()
 
     # ------------------------------------------------------------------ what it received
 
@@ -229,8 +165,3 @@ class MessagesStandIn:
             elif isinstance(content, list):
                 out.extend(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
         return out
-
-    def close(self) -> None:
-        self._closed.set()
-        self._server.shutdown()
-        self._server.server_close()

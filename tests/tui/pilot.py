@@ -135,3 +135,15 @@ async def settle(pilot: Pilot[Any]) -> None:
     for field in app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+async def permission_modal(pilot: Pilot[Any], other_than: Any = None, timeout: float = 60.0) -> Any:
+    """The permission modal that opened by itself (another than `other_than`), once its keys take effect: it
+    ignores keys for its first moment, so one already on its way does not answer a request nobody read."""
+    from taskboard.tui.screens.permission import PermissionScreen
+
+    app = pilot.app
+    screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen is not other_than
+                         and app.screen, timeout=timeout, what="the permission modal")
+    await until(pilot, lambda: screen.armed, what="the modal to take decisions")
+    return screen

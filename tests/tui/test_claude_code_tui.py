@@ -17,12 +17,11 @@ import pytest
 from taskboard.client import TaskboardClient
 from taskboard.tui.app import make_app
 from taskboard.tui.screens.message import MessageScreen
-from taskboard.tui.screens.permission import PermissionScreen
 from tests.contract.anthropic_messages import MessagesStandIn, text, tool
 from tests.helpers import wait_for_status
 from tests.sealed import sealed
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, until
+from tests.tui.pilot import SIZE, loaded, permission_modal, until
 
 pytest.importorskip("claude_agent_sdk", reason="the claude-code runtime needs taskboard[claude]")
 
@@ -45,13 +44,11 @@ async def test_a_write_call_allowed_from_the_board_is_written_and_the_run_comple
                 async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
                     app = await loaded(pilot, task.id)
                     await client.execute(task.id)
-                    screen = await until(pilot, lambda: isinstance(app.screen, PermissionScreen) and app.screen,
-                                         timeout=60, what="the permission modal")
+                    # It opened by itself: its keys take effect once the person has had a moment to read it.
+                    screen = await permission_modal(pilot)
                     assert screen.request.tool_name == "Write"
                     assert screen.request.tool_input["file_path"] == str(target)
                     assert not target.exists()
-                    # It opened by itself: its keys take effect once the person has had a moment to read it.
-                    await until(pilot, lambda: screen.armed, what="the modal to take decisions")
                     await pilot.press("a")
                     done = await wait_for_status(client, task.id, "completed", "failed", timeout=60)
                     assert done.status == "completed", done.error

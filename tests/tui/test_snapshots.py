@@ -23,6 +23,7 @@ from taskboard.tui.screens.new_task import NewTaskScreen
 from taskboard.tui.screens.rules import RulesScreen
 from taskboard.tui.screens.save_log import SaveLogScreen
 from taskboard.tui.screens.triage import TriageScreen
+from tests.helpers import wait_for_status
 from tests.server import ServerProcess
 from tests.tui.board_fixture import SERVER_ARGS, app_clock, seed_board, seed_workflow
 from tests.tui.pilot import fill, screen_text, select, settle, until
@@ -289,3 +290,32 @@ def test_a_workflow_runs_steps(snap_compare, workflow_server) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(board_app(workflow_server), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_detail_pane_shows_a_coloured_diff(snap_compare, tmp_path) -> None:
+    """What an agent changed (openai-codex-app-server's turn diff) in the detail pane, coloured: headers bold,
+    hunks cyan, additions green, removals red. The demo runtime reports a fixed diff when its params ask."""
+    server = ServerProcess(tmp_path / "diff.db", *SERVER_ARGS)
+    server.start()
+
+    async def seed() -> None:
+        async with TaskboardClient(server.url) as client:
+            project = await client.create_project("Billing", "Invoices and revenue")
+            task = await client.create_task(title="Leave refunds out of the revenue total", priority=1,
+                                            project_id=project.id, assigned_agent="openai-codex-app-server",
+                                            params={"steps": 2, "stepSeconds": 0.01, "output": "text",
+                                                    "diff": True})
+            await client.queue(task.id)
+            await client.execute(task.id)
+            await wait_for_status(client, task.id, "completed")
+
+    async def full_screen(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    try:
+        asyncio.run(seed())
+        assert snap_compare(board_app(server), terminal_size=(120, 72), run_before=full_screen)
+    finally:
+        server.stop()

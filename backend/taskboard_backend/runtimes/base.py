@@ -21,6 +21,8 @@ class PermissionDecision:
     behavior: str  # "allow" | "deny"
     message: str | None = None
     updated_input: dict[str, Any] | None = None
+    # "Always allow": a rule was saved with this answer (a runtime may tell its agent not to ask again).
+    always: bool = False
 
 
 class RunContext(Protocol):
@@ -60,6 +62,10 @@ class RunContext(Protocol):
                     cost_micros: int | None = None) -> None: ...
 
     async def save_checkpoint(self, data: dict[str, Any]) -> None: ...
+
+    async def set_diff(self, diff: str) -> None:
+        """The unified diff of what this run changed so far (shown with the task's detail)."""
+        ...
 
     async def request_permission(self, tool_name: str, tool_input: dict[str, Any],
                                  message: str | None = None, *, cwd: str | None = None,

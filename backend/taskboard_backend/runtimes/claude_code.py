@@ -13,15 +13,17 @@ Why it is built this way (issue 21):
   settings the operator gave the server (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL) and the switches
   that keep the CLI from calling home; never the server's key or anything else of its environment.
   The SDK merges the server's whole environment under the one it is given, so the CLI is started
-  through `claude_exec`, which drops everything not named, runs the CLI in a session of its own and,
+  through `agent_exec`, which drops everything not named, runs the CLI in a session of its own and,
   as a child subreaper, ends whatever the CLI's tools left running (they run in sessions of their
-  own) when the CLI exits. Cancel ends that session's group: the CLI ends its tools, claude_exec the rest.
+  own) when the CLI exits. Cancel ends that session's group: the CLI ends its tools, agent_exec the rest.
 - Every tool-permission callback becomes the server's permission request (saved rules first, deny
   wins, then the inbox). The CLI waits only so long for a callback's answer (PERMISSION_WINDOW); a
   request that waits longer parks the run: the turn is ended cleanly (deny with interrupt), the
   session is kept, the task stays running with its request pending ("waiting for approval"), and
   when a person answers the session is resumed with the answer: an allowed call is made once, on
   the model's retry of that very call, without a second request.
+- What it shares with the openai-codex-app-server runtime (the roots, the environment, agent_exec, the
+  parked wait, questions) is written once, in `agent.py`.
 - AskUserQuestion becomes a question (awaiting_input); the answer goes back as the tool's answer.
 - Each run's tokens, cost (the session's running total minus what earlier runs were charged) and
   model go to the ledger; maxTurns and the run's remaining budget are passed to the agent, and the
@@ -34,21 +36,26 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
-from dataclasses import dataclass
+import shlex
 from pathlib import Path
 from typing import Any
 
 from taskboard.models import DEFAULT_MAX_TURNS
 from taskboard_backend.permissions import request_argument
-from taskboard_backend.runtimes.base import (
-    PermissionDecision,
-    RunContext,
-    RunOutcome,
-    RuntimeFailure,
-    parked_entries,
+from taskboard_backend.runtimes.agent import (
+    Parked,
+    Preapprovals,
+    agent_environment,
+    agent_exec_command,
+    ask_in_window,
+    opening_prompt,
+    pick_answer,
+    question_text,
+    turns_until_done,
+    working_directory,
 )
-from taskboard_backend.runtimes.shell import child_environment, kill_group
+from taskboard_backend.runtimes.base import PermissionDecision, RunContext, RunOutcome, RuntimeFailure
+from taskboard_backend.runtimes.shell import kill_group
 
 # A request that has waited this long inside the CLI's permission callback parks the run. The SDK
 # documents 60 s for the callback. Measured here (SDK 0.2.189 with its bundled CLI 2.1.332, a Write
@@ -59,7 +66,7 @@ from taskboard_backend.runtimes.shell import child_environment, kill_group
 PERMISSION_WINDOW = 50.0
 # What the CLI is told so it never calls anything but the API it is given.
 QUIET_ENV = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1"}
-# Variables the SDK sets for the CLI itself; kept by claude_exec beside the allow-list.
+# Variables the SDK sets for the CLI itself; kept by agent_exec beside the allow-list.
 SDK_ENV = ("CLAUDE_CODE_ENTRYPOINT", "CLAUDE_AGENT_SDK_VERSION", "CLAUDE_CODE_SDK_READS_SESSION_STATE",
            "CLAUDE_AGENT_SDK_CLIENT_APP", "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING", "PWD")
 PARKED_MESSAGE = ("A person has not answered this permission request yet. Stop here and do nothing else: "
@@ -80,10 +87,6 @@ def bundled_cli() -> Path:
     import claude_agent_sdk
 
     return Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-
-
-def within(path: Path, roots: list[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)
 
 
 def summarise_tool(name: str, tool_input: dict[str, Any]) -> str:
@@ -108,35 +111,6 @@ def summarise_tool(name: str, tool_input: dict[str, Any]) -> str:
     return f"{name}: {request_argument(tool_input)[:500]}"
 
 
-def question_text(question: dict[str, Any]) -> str:
-    lines = [str(question.get("question", ""))]
-    for index, option in enumerate(question.get("options") or [], 1):
-        if isinstance(option, dict):
-            detail = f" — {option['description']}" if option.get("description") else ""
-            lines.append(f"  {index}. {option.get('label', '')}{detail}")
-    return "\n".join(lines)
-
-
-def pick_answer(question: dict[str, Any], answer: str) -> str:
-    """An option's label when the answer names one (by its number or its label), else the answer."""
-    options = [o for o in question.get("options") or [] if isinstance(o, dict)]
-    text = answer.strip()
-    if text.isdigit() and 1 <= int(text) <= len(options):
-        return str(options[int(text) - 1].get("label", text))
-    for option in options:
-        if str(option.get("label", "")).strip().lower() == text.lower():
-            return str(option["label"])
-    return text
-
-
-@dataclass
-class Parked:
-    tool_name: str
-    tool_input: dict[str, Any]
-    waiter: asyncio.Future[PermissionDecision]
-    notification_id: str
-
-
 class _Run:
     """What one run knows between the CLI's messages."""
 
@@ -146,7 +120,7 @@ class _Run:
         # Requests that outlived the callback window this turn (parallel tool calls may park several).
         self.parked: list[Parked] = []
         # Answers given after the run parked: the model's retry of each such call gets its answer at once.
-        self.preapproved: list[tuple[str, str, PermissionDecision]] = []
+        self.preapproved = Preapprovals()
         self.result: str | None = None
         self.pid: int | None = None
         # What the ledger has been charged for this session so far (its cost is a running total).
@@ -175,29 +149,12 @@ class ClaudeCodeRuntime:
     # ------------------------------------------------------------------ set-up
 
     def working_directory(self, ctx: RunContext) -> Path:
-        wanted = (ctx.params or {}).get("cwd")
-        if wanted is None:
-            wanted = getattr(ctx, "project_dir", None)  # the project's workingDirectory
-        if wanted is None:
-            path = self.work_root / ctx.task_id
-            path.mkdir(parents=True, exist_ok=True)
-            return Path(os.path.realpath(path))
-        if not isinstance(wanted, str) or not wanted.startswith("/"):
-            raise RuntimeFailure("The working directory (params.cwd) must be an absolute path")
-        path = Path(os.path.realpath(wanted))
-        if not within(path, self.roots):
-            allowed = ", ".join(str(r) for r in self.roots)
-            raise RuntimeFailure(f"The working directory {wanted} is outside the allowed roots ({allowed}); "
-                                 "start the server with --claude-root to allow another")
-        if not path.is_dir():
-            raise RuntimeFailure(f"The working directory {wanted} is not a directory")
-        return path
+        return working_directory(ctx, self.work_root, self.roots, "--claude-root")
 
     def launcher(self) -> Path:
-        """A tiny executable the SDK starts as its CLI: claude_exec under this Python."""
+        """A tiny executable the SDK starts as its CLI: agent_exec under this Python."""
         path = self.home.parent / "bin" / "claude"
-        script = (f"#!/bin/sh\nexec '{sys.executable}' -I -S '{Path(__file__).with_name('claude_exec.py')}' "
-                  '"$@"\n')
+        script = f"#!/bin/sh\nexec {shlex.join(agent_exec_command())} \"$@\"\n"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != script:
             tmp = path.with_suffix(".tmp")
@@ -207,15 +164,8 @@ class ClaudeCodeRuntime:
         return path
 
     def environment(self, ctx: RunContext) -> dict[str, str]:
-        env = child_environment(self.env_names, ctx)
-        env["HOME"] = str(self.home)
-        env.update(self.anthropic_env)
-        env.update(QUIET_ENV)
-        keep = sorted({*env, *SDK_ENV})
-        env["TASKBOARD_CLAUDE_KEEP"] = ",".join(keep)
-        env["TASKBOARD_CLAUDE_CLI"] = str(bundled_cli())
-        env["TASKBOARD_CLAUDE_SERVER_PID"] = str(os.getpid())
-        return env
+        return agent_environment(self.env_names, ctx, self.home, {**self.anthropic_env, **QUIET_ENV},
+                                 str(bundled_cli()), also_keep=SDK_ENV)
 
     # ------------------------------------------------------------------ the run
 
@@ -230,57 +180,18 @@ class ClaudeCodeRuntime:
         state = _Run()
         checkpoint = ctx.checkpoint or {}
         state.charged = float(checkpoint.get("sessionCostUsd") or 0.0)
-        answers: dict[str, PermissionDecision] = getattr(ctx, "parked_answers", None) or {}
-        parked_before = [p for p in parked_entries(checkpoint) if p["notificationId"] in answers]
         if ctx.resumed and checkpoint.get("sessionId"):
             state.session_id = str(checkpoint["sessionId"])
-            if parked_before:
-                # The server restarted while this run waited for people; here are their answers.
-                prompt = self._answered(state, [(str(p.get("tool")), p.get("input") or {},
-                                                 answers[p["notificationId"]]) for p in parked_before])
-            else:
-                prompt = "You were interrupted. Continue the task where you left off."
+        prompt = opening_prompt(ctx, state.session_id, state.preapproved, summarise_tool)
+        if state.session_id:
             await ctx.log("system", f"Resuming Claude Code session {state.session_id}")
-        else:
-            prompt = ctx.title + (f"\n\n{ctx.description}" if ctx.description else "")
-        while True:
-            await self._turn(ctx, state, cwd, prompt)
-            if not state.parked:
-                break
-            parked, state.parked = state.parked, []
-            # Saved, so a restart while it waits keeps the task waiting instead of failing it.
-            await ctx.save_checkpoint({**state.checkpoint(), "parked": [
-                {"notificationId": p.notification_id, "tool": p.tool_name, "input": p.tool_input} for p in parked]})
-            tools = ", ".join(p.tool_name for p in parked)
-            await ctx.log("system", f"Waiting for approval of {tools}: the agent's turn ended and its session "
-                                    f"{state.session_id} is kept; it resumes when someone answers")
-            await ctx.progress(0, None, phase="waiting for approval", message=f"Waiting for approval: {tools}")
-            released = getattr(ctx, "slot_released", None)
-            async with (released() if released is not None else contextlib.nullcontext()):
-                # Nothing runs while it waits: the runner slot is free meanwhile.
-                decisions = [await p.waiter for p in parked]
-            await ctx.progress(0, None, phase="working", message="Resuming with the answer")
-            answered = [(p.tool_name, p.tool_input, d) for p, d in zip(parked, decisions, strict=True)]
-            prompt = self._answered(state, answered)
-            await ctx.save_checkpoint(state.checkpoint())
-            verdicts = ", ".join(d.behavior for d in decisions)
-            await ctx.log("system", f"Resuming session {state.session_id} with the answer ({verdicts})")
-        return RunOutcome(result=state.result or "")
 
-    @staticmethod
-    def _answered(state: _Run, answered: list[tuple[str, dict[str, Any], PermissionDecision]]) -> str:
-        """The prompt that resumes a parked session with people's answers. An allowed call is made on the
-        model's retry of that very call, once, with no second request."""
-        lines = []
-        for tool_name, tool_input, decision in answered:
-            summary = summarise_tool(tool_name, tool_input).splitlines()[0]
-            if decision.behavior == "allow":
-                state.preapproved.append((tool_name, _canonical(tool_input), decision))
-                lines.append(f"Your call `{summary}` has now been approved. Make exactly that call again, with "
-                             "the same input.")
-            else:
-                lines.append(f"Your call `{summary}` was denied: {decision.message or 'no reason given'}")
-        return "\n".join([*lines, "Then carry on with the task."])
+        async def turn(text: str) -> None:
+            await self._turn(ctx, state, cwd, text)
+
+        await turns_until_done(ctx, prompt, turn, state.parked, state.preapproved, state.checkpoint,
+                               lambda: str(state.session_id), summarise_tool)
+        return RunOutcome(result=state.result or "")
 
     async def _turn(self, ctx: RunContext, state: _Run, cwd: Path, prompt: str) -> None:
         from claude_agent_sdk import (
@@ -377,7 +288,7 @@ class ClaudeCodeRuntime:
             with contextlib.suppress(BaseException):
                 async with asyncio.timeout(5):
                     await client.disconnect()
-            # What a tool left running (`cmd &`, in a session of its own) was ended by claude_exec as the CLI
+            # What a tool left running (`cmd &`, in a session of its own) was ended by agent_exec as the CLI
             # exited. Not ended here by the group's id: once disconnect() has reaped the process, that id
             # may already be another process's.
 
@@ -409,34 +320,22 @@ class ClaudeCodeRuntime:
                     answers[str(question.get("question", ""))] = pick_answer(question, answer)
             return PermissionResultAllow(updated_input={**tool_input, "answers": answers})
 
-        for entry in state.preapproved:
-            name, key, decision = entry
-            if name == tool_name and key == _canonical(tool_input):
-                state.preapproved.remove(entry)
-                await ctx.log("permission", f"{tool_name}: the answer given while the run waited applies")
-                return _result(decision, tool_input, PermissionResultAllow, PermissionResultDeny)
+        given = state.preapproved.take(tool_name, tool_input)
+        if given is not None:
+            await ctx.log("permission", f"{tool_name}: the answer given while the run waited applies")
+            return _result(given, tool_input, PermissionResultAllow, PermissionResultDeny)
 
         message = getattr(context, "description", None) or getattr(context, "decision_reason", None)
         suggestions = getattr(context, "suggestions", None) or []
         if suggestions:
             shown = "; ".join(json.dumps(_plain(s), sort_keys=True)[:200] for s in suggestions[:3])
             message = f"{message + ' — ' if message else ''}Claude Code suggests: {shown}"
-        ids: list[str] = []
-        request = asyncio.ensure_future(ctx.request_permission(tool_name, tool_input, message, cwd=str(cwd),
-                                                               on_pending=ids.append))
-        try:
-            done, _ = await asyncio.wait({request}, timeout=self.permission_window)
-        except asyncio.CancelledError:
-            # The CLI dropped this callback (the turn was interrupted by another that parked): the request
-            # still waits for a person, and its answer resumes the session with the others'.
-            if not request.done() and ids:
-                state.parked.append(Parked(tool_name, tool_input, request, ids[0]))
-            raise
-        if not done and ids:
+        decision = await ask_in_window(ctx, tool_name, tool_input, message, cwd, self.permission_window,
+                                       state.parked)
+        if decision is None:
             # The CLI will not wait much longer for this answer: end the turn cleanly, keep the request.
-            state.parked.append(Parked(tool_name, tool_input, request, ids[0]))
             return PermissionResultDeny(message=PARKED_MESSAGE, interrupt=True)
-        return _result(await request, tool_input, PermissionResultAllow, PermissionResultDeny)
+        return _result(decision, tool_input, PermissionResultAllow, PermissionResultDeny)
 
 
 def _result(decision: PermissionDecision, tool_input: dict[str, Any], allow: Any, deny: Any) -> Any:
@@ -444,10 +343,6 @@ def _result(decision: PermissionDecision, tool_input: dict[str, Any], allow: Any
         updated = {**tool_input, **decision.updated_input} if decision.updated_input else None
         return allow(updated_input=updated)
     return deny(message=decision.message or "Denied by a person on the board")
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ params (all optional):
   holdAtStep      stop at that step and stay running until cancelled (a board frozen mid-run, for screenshots)
   costPerStepMicros  override the per-step cost (to exercise the budget)
   output          "markdown" (default), "code", "json" or "text"
+  diff            true: the run reports a (fixed) unified diff of what it changed, as a coding agent does
 """
 
 from __future__ import annotations
@@ -29,6 +30,27 @@ MODEL_ID = "claude-sonnet-4-6-20250514"
 # Per-token prices in microdollars: $3 per million input tokens, $15 per million output tokens.
 INPUT_MICROS_PER_TOKEN = 3
 OUTPUT_MICROS_PER_TOKEN = 15
+
+# What a demo coding task "changed" (params.diff), shown in the detail pane as an agent's turn diff is.
+DEMO_DIFF = "\n".join((
+    "diff --git a/src/report.py b/src/report.py",
+    "index 3b18e51..a9c2f07 100644",
+    "--- a/src/report.py",
+    "+++ b/src/report.py",
+    "@@ -1,4 +1,5 @@",
+    " def total(rows):",
+    "-    return sum(r.amount for r in rows)",
+    "+    # Refunds are negative rows: leave them out of the revenue total.",
+    "+    return sum(r.amount for r in rows if r.amount > 0)",
+    " ",
+    "diff --git a/NOTES.md b/NOTES.md",
+    "new file mode 100644",
+    "--- /dev/null",
+    "+++ b/NOTES.md",
+    "@@ -0,0 +1 @@",
+    "+Revenue excludes refunds from 2026-11 on.",
+    "",
+))
 
 _THOUGHTS = [
     "Reading the brief and planning the approach",
@@ -134,6 +156,8 @@ class DemoRuntime:
             if fail_step is not None and step == fail_step:
                 raise RuntimeFailure(f"Simulated failure at step {step}: the data source timed out")
 
+        if params.get("diff") is True:
+            await ctx.set_diff(DEMO_DIFF)
         await ctx.progress(steps, steps, phase="done", message="Finished")
         await ctx.log("assistant", "Done.")
         return demo_output(params.get("output", "markdown"), ctx.title, steps, notes)

@@ -43,8 +43,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from taskboard_backend import strictjson
+from taskboard_backend.runtimes.agent_exec import live_processes
 from taskboard_backend.runtimes.base import RunContext, RunOutcome, RuntimeFailure
-from taskboard_backend.runtimes.claude_exec import live_processes
 
 PROTOCOL_PREFIX = "::taskboard "
 MAX_RESULT_CHARS = 100_000

@@ -87,7 +87,10 @@ class HttpTransport:
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), headers=headers,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            # An idle connection is dropped after 2 s, before the server's keep-alive ends it (uvicorn's is 5 s,
+            # httpx's default expiry 5 s too): a POST sent on a connection the server was closing at that
+            # moment fails with a connection error and is not retried (seen under load as "Approve failed").
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0),
         )
         if http_client is not None:
             self._http.headers.update(headers)

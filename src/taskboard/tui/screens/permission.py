@@ -27,6 +27,7 @@ from taskboard import format as fmt
 from taskboard.client.base import NATIVE_PATTERNS, PatternForm
 from taskboard.models import PermissionRequest
 from taskboard.tui.screens.fit import fit_body
+from taskboard.tui.widgets.detail_pane import render_diff
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,13 @@ class PermissionScreen(ModalScreen[PermissionDecision | None]):
                 yield Static(head, id="permission-head")
                 if request.message:
                     yield Static(Text(request.message, style="italic"), id="permission-message")
+                diff = request.tool_input.get("diff")
+                shown = {k: v for k, v in request.tool_input.items() if not (k == "diff" and isinstance(diff, str))}
                 with VerticalScroll(id="permission-input"):
-                    yield Static(Syntax(json.dumps(request.tool_input, indent=2), "json", theme=fmt.CODE_THEME,
+                    yield Static(Syntax(json.dumps(shown, indent=2), "json", theme=fmt.CODE_THEME,
                                         word_wrap=True, background_color="default"))
+                    if isinstance(diff, str):  # a file change (openai-codex-app-server): the change itself
+                        yield Static(render_diff(diff), id="permission-diff")
                 yield Label("Allow with this input (edit it to change what runs):")
                 yield Input(self.original_input, id="edited-input", compact=True)
                 yield Static("", id="input-error")

@@ -78,6 +78,27 @@ def render_output(text: str) -> RenderableType:
     return Text(text)
 
 
+DIFF_LINES = 200  # of a diff in the pane; the full-screen view (enter) shows all of it
+PERMISSION_DIFF_LINES = 12  # of a file change waiting for approval, above the task's fields
+DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("diff ", "bold"), ("index ", "grey50"), ("new file", "grey50"),
+               ("deleted file", "grey50"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
+
+
+def render_diff(diff: str, *, full: bool = False) -> Text:
+    """A unified diff coloured as git colours it: headers bold, hunks cyan, additions green, removals red."""
+    lines = diff.splitlines()
+    shown = lines if full or len(lines) <= DIFF_LINES else lines[:DIFF_LINES]
+    out = Text()
+    for n, line in enumerate(shown):
+        style = next((s for prefix, s in DIFF_STYLES if line.startswith(prefix)), "")
+        out.append(line, style=style)
+        if n < len(shown) - 1:
+            out.append("\n")
+    if len(shown) < len(lines):
+        out.append(f"\n…{len(lines) - len(shown)} more lines (enter for all)", style="grey50")
+    return out
+
+
 def render_task(view: TaskView, now: datetime, *, full: bool = False) -> RenderableType:
     task = view.detail or view.task
     parts: list[RenderableType] = []
@@ -92,7 +113,15 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
         box = Text()
         box.append("⚠ Permission requested: ", style="bold yellow")
         box.append(request.tool_name, style="bold")
-        box.append("  " + json.dumps(request.tool_input, separators=(", ", ": "))[:300], style="cyan")
+        diff = request.tool_input.get("diff")
+        shown = {k: v for k, v in request.tool_input.items() if not (k == "diff" and isinstance(diff, str))}
+        box.append("  " + json.dumps(shown, separators=(", ", ": "))[:300], style="cyan")
+        if isinstance(diff, str):  # a file change: the change itself, as a diff
+            lines = diff.splitlines()
+            box.append("\n")
+            box.append_text(render_diff("\n".join(lines[:PERMISSION_DIFF_LINES]), full=True))
+            if len(lines) > PERMISSION_DIFF_LINES:
+                box.append(f"\n…{len(lines) - PERMISSION_DIFF_LINES} more lines (p to review)", style="grey50")
         if request.message:
             box.append(f"\n  {request.message}", style="italic")
         box.append("\n  a allow · d deny · p review (always allow, deny with a message)", style="grey62")
@@ -162,6 +191,11 @@ def render_task(view: TaskView, now: datetime, *, full: bool = False) -> Rendera
             steps.add_row(marker, Text(fmt.STATUS_ICON[sibling.status], style=fmt.STATUS_STYLE[sibling.status]),
                           sibling.title, Text(sibling.status.value, style=fmt.STATUS_STYLE[sibling.status]))
         parts.append(steps)
+    diff = view.detail.diff if view.detail else None
+    if diff:
+        files = sum(1 for line in diff.splitlines() if line.startswith("+++ "))
+        parts.append(Rule(f"diff ({files} file{'' if files == 1 else 's'})", style="grey37", align="left"))
+        parts.append(render_diff(diff, full=full))
     if task.result:
         parts.append(Rule(f"output ({detect_content_type(task.result)})", style="grey37", align="left"))
         text = task.result if full or len(task.result) < 4000 else task.result[:4000] + "\n…(enter for all)"

@@ -1,19 +1,20 @@
-"""Started by the Claude Agent SDK in place of the Claude Code CLI; runs the real one and outlives it briefly.
+"""Started in place of an agent's program (the Claude Code CLI, `codex app-server`); runs the real one and outlives it
+briefly. Both agent runtimes start their agent through it.
 
 Why it exists:
 
-- The SDK starts the CLI with the server's whole environment merged under the one it is given, so a
-  variable the runtime never meant to pass (TASKBOARD_API_KEY, a cloud token) would reach the agent.
-  This keeps only the variables named in TASKBOARD_CLAUDE_KEEP (the runtime's allow-list and the few
-  the SDK sets itself) and runs the CLI named by TASKBOARD_CLAUDE_CLI.
-- The CLI starts each Bash tool in a session of its own, so what a tool leaves running (`cmd &`)
-  is in no group the server could end, and outlives the CLI. This program is a child subreaper
-  (PR_SET_CHILD_SUBREAPER) in a session of its own: everything the CLI starts is its descendant,
-  orphans included, and when the CLI has exited (or this program is told to stop: the signal goes
-  to the CLI first, which ends its tools) every descendant left is ended, TERM then KILL, before it
-  exits with the CLI's status.
+- The Claude Agent SDK starts the CLI with the server's whole environment merged under the one it is
+  given, so a variable the runtime never meant to pass (TASKBOARD_API_KEY, a cloud token) would reach the
+  agent. This keeps only the variables named in TASKBOARD_AGENT_KEEP (the runtime's allow-list and the
+  few the SDK sets itself) and runs the program named by TASKBOARD_AGENT_EXEC.
+- The agent starts each shell tool in a session of its own, so what a tool leaves running (`cmd &`)
+  is in no group the server could end, and outlives the agent. This program is a child subreaper
+  (PR_SET_CHILD_SUBREAPER) in a session of its own: everything the agent starts is its descendant,
+  orphans included, and when the agent has exited (or this program is told to stop: the signal goes
+  to the agent first, which ends its tools) every descendant left is ended, TERM then KILL, before it
+  exits with the agent's status.
 - A server that is killed (SIGKILL, a crash) cannot end its runs: PR_SET_PDEATHSIG makes its death a
-  SIGTERM here, which ends the CLI and the rest as above, so no agent works on with nobody watching.
+  SIGTERM here, which ends the agent and the rest as above, so no agent works on with nobody watching.
 
 Only the standard library: it runs under `python -I -S`, in a few milliseconds.
 """
@@ -88,17 +89,17 @@ def end_descendants() -> None:
 
 
 def main() -> None:
-    keep = [name for name in os.environ.get("TASKBOARD_CLAUDE_KEEP", "").split(",") if name]
-    cli = os.environ.get("TASKBOARD_CLAUDE_CLI")
+    keep = [name for name in os.environ.get("TASKBOARD_AGENT_KEEP", "").split(",") if name]
+    cli = os.environ.get("TASKBOARD_AGENT_EXEC")
     if not cli:
-        sys.stderr.write("claude_exec: TASKBOARD_CLAUDE_CLI is not set\n")
+        sys.stderr.write("agent_exec: TASKBOARD_AGENT_EXEC is not set\n")
         sys.exit(2)
     env = {name: os.environ[name] for name in keep if name in os.environ}
     try:
         os.setsid()
     except OSError:
         pass  # already a group leader
-    server = os.environ.get("TASKBOARD_CLAUDE_SERVER_PID", "")
+    server = os.environ.get("TASKBOARD_AGENT_SERVER_PID", "")
     orphaned = False
     try:
         libc = ctypes.CDLL(None)
@@ -125,7 +126,7 @@ def main() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
-    # The CLI holds the pipes to the SDK; once it is gone the SDK must see them close, not wait for us.
+    # The agent holds the pipes to the server; once it is gone the server must see them close, not wait for us.
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
