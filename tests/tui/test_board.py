@@ -20,7 +20,7 @@ from taskboard.tui.widgets.log_tail import LogTail, LogView
 from taskboard.tui.widgets.task_table import TaskTable
 from tests.helpers import LONG, start_task, wait_for_status
 from tests.server import ServerProcess
-from tests.tui.pilot import SIZE, loaded, notifications, select, tab_to, until
+from tests.tui.pilot import SIZE, loaded, notifications, screen_text, select, tab_to, until
 
 
 def row_text(table: TaskTable, task_id: str) -> str:
@@ -370,3 +370,14 @@ async def test_the_table_draws_the_rows_its_scroll_position_says(backend) -> Non
             assert top is not None
             drawn = "".join(s.text for s in table.render_lines(table.region.reset_offset)[1])
             assert f"{top.title} " in drawn
+
+
+async def test_an_empty_server_says_so_and_how_to_start_once_it_has_answered(backend) -> None:
+    """Until the first page is in, the table says it is loading; an empty answer must replace that on screen
+    (the table redraws only rows whose age changed, and an empty one has none)."""
+    server, _ = backend
+    async with make_app(server.url, bell=False).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        await until(pilot, lambda: app.loaded, what="the board")
+        await until(pilot, lambda: "No tasks yet. Press n to create one." in screen_text(app), what="the empty board")
+        assert "Loading tasks" not in screen_text(app)

@@ -101,7 +101,7 @@ class TaskTable(ScrollView, can_focus=True):
         # Set on a board over several servers: which server a task id belongs to (a SERVER column).
         self.server_of: Callable[[str], str] | None = None
         self.selected_id: str | None = None
-        self.empty_message = "No tasks yet. Press n to create one."
+        self._empty_message = "No tasks yet. Press n to create one."
         self._cache: dict[tuple[object, ...], list[Segment]] = {}
         # (row, cursor row) styles: working them out walks the DOM, too slow to do for every new row.
         self._styles: tuple[Style, Style] | None = None
@@ -111,6 +111,17 @@ class TaskTable(ScrollView, can_focus=True):
         self.sync()
         # Ages and durations move with the clock, once a second is enough.
         self.set_interval(1.0, self._tick)
+
+    @property
+    def empty_message(self) -> str:
+        """What an empty table says ("Loading tasks…" until the first page is in)."""
+        return self._empty_message
+
+    @empty_message.setter
+    def empty_message(self, text: str) -> None:
+        if text != self._empty_message:
+            self._empty_message = text
+            self.refresh()  # the tick redraws only rows whose age changed: an empty table has none
 
     def _tick(self) -> None:
         """Redraw the rows whose age reads differently now, and only those: a whole table a second is
