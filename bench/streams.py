@@ -40,7 +40,8 @@ async def _read_ids(http: httpx.AsyncClient, path: str, last_id: int | None, cut
     """Reads `path` from `last_id`, dropping the connection after `cut` bytes (None: read on until
     the stream ends or reaches id `until`). Returns the ids, the resume point and whether it ended;
     `sizes` gets the number of bytes read."""
-    headers = {"Accept": "text/event-stream"}
+    # The bytes as sent, uncompressed (httpx asks for gzip by default): the cuts are byte offsets into them.
+    headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
     if last_id is not None:
         headers["Last-Event-ID"] = str(last_id)
     decoder = SSEChunkDecoder()

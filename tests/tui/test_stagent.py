@@ -80,7 +80,8 @@ async def test_approvals_on_stagent_from_the_modal_and_the_inbox(contract_server
         runner = start(server, "run the tests", "SCENARIO:bash CMD=npm+test", 1)
         await until(pilot, lambda: runner in {p.task_id for p in app.board.permissions.values()},
                     what="the request in the inbox")
-        assert any("asks to use Bash" in n for n in notifications(app))
+        # The toast comes with the board's PermissionRequested message, handled after the board has the request.
+        await until(pilot, lambda: any("asks to use Bash" in n for n in notifications(app)), what="the toast")
         await pilot.press("i")
         await triage_to(pilot, runner, "permission")
         assert [i.task_id for i in app.screen.items if i.kind == "permission"] == [runner]
