@@ -27,6 +27,7 @@ from taskboard.client.sse import SSEChunkDecoder
 from tests.server import ServerProcess
 
 STALL_SECONDS = 2.0  # the server's --stream-stall-seconds for this harness
+STREAM_DEADLINE = 180.0  # the resume checks take a few seconds; a stream that never ends fails at this
 
 
 @dataclass
@@ -102,10 +103,15 @@ async def resumes(url: str, log_task: str, breaks: int, rng: random.Random, find
         for n in range(3000):  # changes for the watch stream to replay
             await http.patch(f"/api/tasks/{task_id(1 + n % 50)}", json={"priority": n % 4})
         until = int((await http.get("/api/tasks", params={"limit": 1})).headers["x-revision"])
-        lines, log_breaks = await _resume_exactly(http, f"/api/tasks/{log_task}/logs", None, 10**12, breaks, rng,
-                                      "log stream", findings)
-        events, watch_breaks = await _resume_exactly(http, "/api/events", since, until, breaks, rng,
-                                                     "watch stream", findings)
+        try:  # a stream that never brings what it should must fail the harness, not hang it (pings keep it open)
+            async with asyncio.timeout(STREAM_DEADLINE):
+                lines, log_breaks = await _resume_exactly(http, f"/api/tasks/{log_task}/logs", None, 10**12, breaks,
+                                                          rng, "log stream", findings)
+                events, watch_breaks = await _resume_exactly(http, "/api/events", since, until, breaks, rng,
+                                                             "watch stream", findings)
+        except TimeoutError:
+            findings.problems.append(f"the log and watch streams did not bring their events within {STREAM_DEADLINE} s")
+            return
         findings.figures.update(log_lines=lines, watch_events=events, breaks=min(log_breaks, watch_breaks))
 
 
