@@ -80,7 +80,7 @@ async def test_the_command_line_completes_and_opens_views(backend) -> None:
         await pilot.press("enter")  # drill into the project's tasks
         await until(pilot, lambda: len(app.screen_stack) == 1 and sorted(shown(app)) == sorted(t.id for t in inside),
                     what="the project's tasks")
-        assert f"project {project.id[:8]}" in screen_text(app).splitlines()[1]
+        assert "project Docs revamp" in screen_text(app).splitlines()[1]  # by its name, not its id
         await pilot.press("colon", *"tasks", "enter")  # typed in one go, as a fast typist does
         await until(pilot, lambda: len(app.board) == 3, what="every task again")
         # :rules is the rules screen (R); escape comes back to the board.

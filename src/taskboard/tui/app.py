@@ -343,8 +343,13 @@ class TaskboardApp(App[None]):
         projects, runtimes = await asyncio.gather(self.client.list_projects(), self.client.runtimes())
         ids = [r.id for r in runtimes if r.enabled]
         self.agents = [*ids, *(a for a in SEED_AGENT_IDS if a not in ids)]
-        self.projects = projects
+        self._set_projects(projects)
         self._say_degraded()
+
+    def _set_projects(self, projects: list[Project]) -> None:
+        self.projects = projects
+        self.status_bar.project_names = {p.id: p.name for p in projects}
+        self.status_bar.update_counts()
 
     def _say_degraded(self) -> None:
         """What this server turned out not to offer (an optional call answered something else): said once."""
@@ -1529,7 +1534,7 @@ class TaskboardApp(App[None]):
     @work(group="views", exclusive=True, exit_on_error=False)
     async def _show_projects(self) -> None:
         if self.client is not None:  # asked again: a project made since the board opened is in it
-            self.projects = await self.client.list_projects()
+            self._set_projects(await self.client.list_projects())
         rows = view_rows.project_rows(self.projects, self.board)
         project_id = await self.push_screen_wait(PickScreen(
             f"Projects: {len(self.projects)}", rows, empty="No projects on this server.",

@@ -43,6 +43,7 @@ class StatusBar(Static):
         self.board = board
         self.read_only = read_only
         self.pulse: Text | None = None  # the pulses (tui/pulses.py), shown where there is room
+        self.project_names: dict[str, str] = {}  # a project filter is said by the project's name where known
         self._shown = Text()
 
     def watch_connection(self) -> None:
@@ -85,7 +86,8 @@ class StatusBar(Static):
         if flt.statuses:
             summary.append(f" · status {','.join(sorted(s.value for s in flt.statuses))}", style="cyan")
         if flt.project_id:
-            summary.append(f" · project {flt.project_id[:8]}", style="cyan")
+            name = self.project_names.get(flt.project_id) or flt.project_id[:8]
+            summary.append(f" · project {name}", style="cyan")
         if flt.workflow_id:
             summary.append(f" · workflow {flt.workflow_id[:8]}", style="cyan")
         if flt.text:
