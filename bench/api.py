@@ -7,7 +7,9 @@ does almost nothing else, so they bound the server-side time from above.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
+from pathlib import Path
 
 from bench import loadgen
 from bench.common import (
@@ -74,6 +76,71 @@ async def planned_tasks(url: str, count: int) -> list[str]:
     return [t["id"] for t in page]
 
 
+def copy_to_postgres(db: Path, url: str) -> None:
+    """The seeded SQLite board into a PostgreSQL database whose schema a server has made: COPY, with the counts'
+    trigger off and the counts built once after (a row trigger per million rows would be the seeding's time)."""
+    import psycopg
+
+    from taskboard_backend.store_sqlite import TASK_COLUMNS
+
+    source = sqlite3.connect(db)
+    with psycopg.connect(url, autocommit=True) as pg:
+        with pg.transaction():
+            pg.execute("ALTER TABLE tasks DISABLE TRIGGER USER")
+            with pg.cursor().copy("COPY projects (id, name, description, created_at) FROM STDIN") as copy:
+                for row in source.execute("SELECT id, name, description, created_at FROM projects"):
+                    copy.write_row(row)
+            with pg.cursor().copy(f"COPY tasks ({TASK_COLUMNS}) FROM STDIN") as copy:  # type: ignore[arg-type]
+                for row in source.execute(f"SELECT {TASK_COLUMNS} FROM tasks"):
+                    copy.write_row(row)
+            pg.execute("ALTER TABLE tasks ENABLE TRIGGER USER")
+            pg.execute("DELETE FROM task_counts")
+            pg.execute("INSERT INTO task_counts SELECT status, COALESCE(project_id, ''), COUNT(*), SUM(cost_micros) "
+                       "FROM tasks GROUP BY status, COALESCE(project_id, '')")
+        pg.execute("ANALYZE")
+    source.close()
+
+
+def measure(url: str, paths: list[str], ids: list[str], sizes: Sizes,
+            samples: int) -> tuple[list[float], list[float], loadgen.LoadResult, loadgen.LoadResult]:
+    """list and get latencies, list load and state changes, on the server at `url`."""
+    lists = loadgen.run(sequential(url, paths, samples))
+    gets = loadgen.run(sequential(url, [f"/api/tasks/{i}" for i in ids], samples))
+    load = loadgen.run(loadgen.load(url, CONNECTIONS, sizes.seconds,
+                                    lambda c, n: ("GET", paths[(c + n) % len(paths)], None)))
+    movers = loadgen.run(planned_tasks(url, CONNECTIONS))
+    return lists, gets, load, loadgen.run(state_changes(url, sizes.seconds, movers))
+
+
+def postgres_rows(db: Path, paths: list[str], ids: list[str], sizes: Sizes, samples: int,
+                  sqlite: tuple[list[float], loadgen.LoadResult, loadgen.LoadResult], out: Outcome) -> None:
+    """The same figures on the PostgreSQL store (a private cluster, as the tests start one), SQLite's beside."""
+    try:
+        from tests.postgres import bin_dir
+        bin_dir()
+    except (ImportError, RuntimeError) as exc:
+        out.check(False, f"API on PostgreSQL not measured: {exc}")
+        return
+    with running_server(db, store="postgres") as server:
+        pass  # its start made the schema
+    copy_to_postgres(db, server.db)
+    with running_server(db, store="postgres") as server:
+        lists, _, load, changes = measure(server.url, paths, ids, sizes, samples)
+    for name, result in (("PostgreSQL list", load), ("PostgreSQL state changes", changes)):
+        out.check(set(result.statuses) == {200}, f"API {name}: statuses {result.statuses}")
+    tasks = f"{sizes.api_tasks:,} tasks"
+    sqlite_list, sqlite_load, sqlite_changes = sqlite
+    out.rows += [
+        Row("API on PostgreSQL", f"list 50 of {tasks}, filtered+sorted: p99", percentile(lists, 99), "ms",
+            "< 10 ms", percentile(lists, 99) < 10, percentile(sqlite_list, 99), "SQLite store"),
+        Row("API on PostgreSQL", f"list with {CONNECTIONS} connections", load.rate, "req/s", "-", None,
+            sqlite_load.rate, "SQLite store", lower_is_better=False),
+        Row("API on PostgreSQL", f"state changes (PATCH status) with {CONNECTIONS} connections", changes.rate,
+            "changes/s", ">= 500/s", changes.rate >= 500, sqlite_changes.rate, "SQLite store",
+            lower_is_better=False),
+    ]
+
+
 def run(sizes: Sizes) -> Outcome:
     out = Outcome()
     with temp_dir() as tmp:
@@ -87,12 +154,8 @@ def run(sizes: Sizes) -> Outcome:
             ref_load = loadgen.run(loadgen.load(ref.url, CONNECTIONS, sizes.seconds,
                                                 lambda c, n: ("GET", paths[(c + n) % len(paths)], None)))
         with running_server(db) as server:
-            ours_list = loadgen.run(sequential(server.url, paths, samples))
-            ours_get = loadgen.run(sequential(server.url, [f"/api/tasks/{i}" for i in ids], samples))
-            ours_load = loadgen.run(loadgen.load(server.url, CONNECTIONS, sizes.seconds,
-                                                 lambda c, n: ("GET", paths[(c + n) % len(paths)], None)))
-            movers = loadgen.run(planned_tasks(server.url, CONNECTIONS))
-            changes = loadgen.run(state_changes(server.url, sizes.seconds, movers))
+            ours_list, ours_get, ours_load, changes = measure(server.url, paths, ids, sizes, samples)
+        postgres_rows(db, paths, ids, sizes, samples, (ours_list, ours_load, changes), out)
     tasks = f"{sizes.api_tasks:,} tasks"
     for name, result in (("ours", ours_load), ("reference", ref_load), ("state changes", changes)):
         out.check(set(result.statuses) == {200}, f"API {name}: statuses {result.statuses}")

@@ -118,12 +118,14 @@ def _legal_histories(events: list[dict[str, Any]], tally: Tally) -> dict[str, tu
     return last
 
 
-async def race(seconds: float, clients: int = 50, seed: int = 1, min_calls: int = 0) -> tuple[Tally, int, int]:
+async def race(seconds: float, clients: int = 50, seed: int = 1, min_calls: int = 0,
+               store: str = "sqlite") -> tuple[Tally, int, int]:
     """Returns the tally, the number of events checked and of tasks compared with the store. With
     `min_calls`, the race goes on past `seconds` (up to 10x) until that many calls were made."""
     rng = random.Random(seed)
     tally = Tally()
-    with temp_dir() as tmp, running_server(tmp / "races.db", "--demo-speed", "1", "--concurrency", "16") as server:
+    with temp_dir() as tmp, running_server(tmp / "races.db", "--demo-speed", "1", "--concurrency", "16",
+                                                        store=store) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             first = await http.get("/api/tasks", params={"limit": 1})
             since = int(first.headers["x-revision"])

@@ -15,8 +15,8 @@ from bench.streams import harness
 from tests.server import ServerProcess
 
 
-async def test_crash_rounds_lose_nothing() -> None:
-    clean, problems, totals = await crash_rounds(3, seed=7)
+async def test_crash_rounds_lose_nothing(store: str) -> None:
+    clean, problems, totals = await crash_rounds(3, seed=7, store=store)
     assert problems == []
     assert clean == 3
     assert totals["acknowledged"] > 0 and totals["interrupted"] > 0
@@ -38,9 +38,9 @@ async def test_the_crash_check_notices_a_lost_task_and_a_lost_line(tmp_path) -> 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-async def test_races_keep_every_history_legal() -> None:
+async def test_races_keep_every_history_legal(store: str) -> None:
     # Enough racing calls whatever else the machine is doing (CI runs the suite a worker per core).
-    tally, events, compared = await race(3.0, clients=50, seed=3, min_calls=300)
+    tally, events, compared = await race(3.0, clients=50, seed=3, min_calls=300, store=store)
     assert tally.problems == []
     assert sum(tally.calls.values()) > 200
     assert not any(code >= 500 for code in tally.statuses)

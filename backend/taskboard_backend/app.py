@@ -30,7 +30,7 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, StoreNotWritable, use_clock_file, use_fixed_clock
+from taskboard_backend.store import StoreNotWritable, make_store, use_clock_file, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
@@ -120,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.clock_file is not None:
         use_clock_file(settings.clock_file)
     broker = Broker()
-    store = Store(settings.db_path, broker, event_retention=settings.event_retention)
+    store = make_store(settings.db, broker, event_retention=settings.event_retention,
+                       lease_seconds=settings.lease_seconds)
     runner = Runner(store, settings)
     service = TaskService(store, runner, settings)
 
@@ -128,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         await service.recover()
+        # On a shared database another server may die with runs: its lease expiring fails them here too.
+        reaper = asyncio.create_task(service.reap(settings.lease_seconds / 3)) if store.shared else None
         demo_task: asyncio.Task[None] | None = None
         if settings.demo:
             from taskboard_backend.demo import run_demo_driver, seed_demo
@@ -142,11 +145,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 demo_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
+            if reaper is not None:
+                reaper.cancel()
             await runner.shutdown()
             # Anything still running was cut off by the shutdown: say so now, resumable. If the store
             # cannot be written (a full disk), the next start-up says it instead.
             try:
-                await service.recover()
+                await service.recover(stopping=True)
             except StoreNotWritable as exc:
                 log.warning("could not mark interrupted tasks at shutdown (%s); the next start-up will", exc.message)
             await store.close()

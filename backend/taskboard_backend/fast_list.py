@@ -44,8 +44,7 @@ class FastListMiddleware:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/api/tasks":
             query = plain_list_query(scope["query_string"])
             if query is not None:
-                store = scope["app"].state.service.store
-                tasks, total, revision = await store.list_tasks(**query)
+                tasks, total, revision = await scope["app"].state.service.list_page(**query)
                 await task_list_response(tasks, total, revision)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

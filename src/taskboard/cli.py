@@ -176,8 +176,9 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback by default.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to bind; 0 picks a free one (printed on start).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite database file [default: the user data directory].")
+@click.option("--db", "db_target", envvar="TASKBOARD_DB", default=None, metavar="PATH|URL",
+              help="A SQLite database file [default: the user data directory], or postgresql://USER@HOST/DB for "
+                   "PostgreSQL (several servers may share one). Also TASKBOARD_DB.")
 @click.option("--api-key", envvar="TASKBOARD_API_KEY", default=None,
               help="Require this key (X-API-Key or Bearer). Also TASKBOARD_API_KEY; prefer the variable, "
                    "so the key stays out of shell history.")
@@ -221,6 +222,8 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
 @click.option("--stream-stall-seconds", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
               hidden=True, help="Drop a stream client that has taken no data for this long.")
+@click.option("--lease-seconds", default=15.0, show_default=True, type=click.FloatRange(0.5, 3600), hidden=True,
+              help="On PostgreSQL: a server that has not renewed its lease for this long has its runs failed.")
 @click.option("--event-retention", default=50_000, show_default=True, type=click.IntRange(10, None), hidden=True,
               help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -234,19 +237,23 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               help="How much the server logs to stderr (info: every request).")
-def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
+def serve(host: str, port: int, db_target: str | None, api_key: str | None, allowed_hosts: tuple[str, ...],
           forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None,
           claude_permission_window: float, daily_budget: float | None,
-          heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
-          clock_file: Path | None, alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
+          heartbeat: float, stream_stall_seconds: float, lease_seconds: float, event_retention: int,
+          fixed_clock: datetime | None, clock_file: Path | None,
+          alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.server import serve_forever
     from taskboard_backend.settings import ANTHROPIC_ENV, SHELL_ENV_DEFAULT, Settings, default_db_path
+    from taskboard_backend.store import is_postgres_url
 
+    postgres = bool(db_target) and is_postgres_url(db_target or "")
     settings = Settings(
-        db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
+        db_path=Path(db_target) if db_target and not postgres else default_db_path(),
+        db_url=db_target if postgres else None, host=host, port=port, api_key=api_key or None,
         allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
         stream_stall_seconds=stream_stall_seconds,
         forwarded_allow_ips=tuple(a.strip() for a in (forwarded_allow_ips or "").split(",") if a.strip()),
@@ -257,7 +264,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         claude_model=claude_model, claude_permission_window=claude_permission_window,
         anthropic_env={name: os.environ[name] for name in ANTHROPIC_ENV if os.environ.get(name)},
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
-        event_retention=event_retention,
+        event_retention=event_retention, lease_seconds=lease_seconds,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
         clock_file=clock_file,
     )
