@@ -2,7 +2,8 @@
 
 `store="postgres"` gives it a fresh database on the session's private PostgreSQL cluster (tests/postgres.py)
 instead of the SQLite file at `db_path`; the same `db_path` means the same database, so a restart finds its
-data as it would in the file."""
+data as it would in the file. `command="worker"` runs `taskboard worker` on that database instead (no HTTP:
+it is started once it prints that it is working)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import time
 from pathlib import Path
 
 URL_LINE = re.compile(r"taskboard: serving (http://\S+)")
+WORKING_LINE = re.compile(r"taskboard: (working) ")
 
 
 class ServerProcess:
     def __init__(self, db_path: Path, *args: str, env: dict[str, str] | None = None,
-                 module: str = "taskboard", store: str = "sqlite") -> None:
+                 module: str = "taskboard", store: str = "sqlite", command: str = "serve") -> None:
+        self.command = command
         self.module = module  # another module that prints the same "serving URL" line (the bench's reference)
         self.db_path = Path(db_path)
         self.store = store
@@ -39,7 +42,9 @@ class ServerProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 20.0) -> str:
-        if self.module == "taskboard":
+        if self.command == "worker":
+            cmd = [sys.executable, "-m", "taskboard", "worker", "--db", self.db, *self.args]
+        elif self.module == "taskboard":
             cmd = [sys.executable, "-m", "taskboard", "serve", "--host", "127.0.0.1", "--port", "0",
                    "--db", self.db, *self.args]
         else:
@@ -49,12 +54,13 @@ class ServerProcess:
         env.update(self.env or {})
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         found = threading.Event()
+        ready = WORKING_LINE if self.command == "worker" else URL_LINE
 
         def pump() -> None:
             assert self.proc is not None and self.proc.stdout is not None
             for line in self.proc.stdout:
                 self.output.append(line)
-                match = URL_LINE.search(line)
+                match = ready.search(line)
                 if match and not found.is_set():
                     self.url = match.group(1)
                     found.set()

@@ -131,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await service.recover()
         # On a shared database another server may die with runs: its lease expiring fails them here too.
         reaper = asyncio.create_task(service.reap(settings.lease_seconds / 3)) if store.shared else None
+        # ...and the runs accepted by any server are claimed by any runner with a free slot, this one's too.
+        claimer = asyncio.create_task(runner.claim_runs(), name="claim-runs") if store.shared else None
         demo_task: asyncio.Task[None] | None = None
         if settings.demo:
             from taskboard_backend.demo import run_demo_driver, seed_demo
@@ -145,8 +147,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 demo_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
-            if reaper is not None:
-                reaper.cancel()
+            for loop_task in (reaper, claimer):
+                if loop_task is not None:
+                    loop_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop_task
             await runner.shutdown()
             # Anything still running was cut off by the shutdown: say so now, resumable. If the store
             # cannot be written (a full disk), the next start-up says it instead.
@@ -178,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outside the body limit: a request without the key is answered before its body is read, so
     # unauthenticated clients cannot make the server hold their bodies.
     if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, store=store)
     # Added last, so it runs first: a request from another site is refused before anything else.
     app.add_middleware(HostOriginMiddleware, bound_host=settings.host, allowed_hosts=settings.allowed_hosts)
 

@@ -3,6 +3,13 @@
 A task becomes `running` the moment execute/resume is accepted; its runtime
 waits for a free slot. Every write a run makes names its attempt, so a stale
 run (cancelled, or superseded by a resume) cannot change the task any more.
+
+On SQLite the run starts in the server that accepted it. On a shared database (PostgreSQL) the run is
+queued in the ledger instead, and every server's runner (and every `taskboard worker`) claims queued runs
+of the runtimes it has, one per free slot, so none runs more than its --concurrency and each run is taken
+once (Store.claim_run: FOR UPDATE SKIP LOCKED), as River's and Oban's workers take jobs. A queued run
+counts as the accepting server's until it is claimed: if that server dies or stops first, the run fails
+resumable, as one waiting for a slot does on SQLite, rather than starting later somewhere unannounced.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskboard.runner")
 FINISH_RETRY_SECONDS = 1.0
+# What a run waiting for a slot shows (RunContext.progress's form, as _run writes it).
+WAITING_FOR_SLOT: dict[str, Any] = {"current": 0, "phase": "waiting", "message": "Waiting for a free runner slot"}
 
 class RunBudgetExceeded(Exception):
     pass
@@ -153,15 +162,55 @@ class Runner:
             else:
                 fields["checkpoint"] = None
                 fields["progress"] = None
+            queued = self.store.shared
+            if queued and self._slots.locked():  # as _run says on SQLite; the runtime's first progress replaces it
+                fields["progress"] = WAITING_FOR_SLOT
             wire = await tx.transition(task_id, TaskStatus.RUNNING, fields, from_statuses=from_statuses)
-            await tx.start_run(task_id, attempt, runtime.id, now)
+            if queued:
+                await tx.queue_run(task_id, attempt, runtime.id, now, resumed=resumed)
+            else:
+                await tx.start_run(task_id, attempt, runtime.id, now)
             verb = "Resume" if resumed else "Execution"
             # The data marks where this attempt's lines begin: a log shows every run, and a reader can pick one.
             await tx.task_event(task_id, "log", "system", f"{verb} started (attempt {attempt}, runtime {runtime.id})",
                                 {"attempt": attempt})
-        handle = asyncio.create_task(self._run(task_id, attempt, runtime, resumed), name=f"run:{task_id}:{attempt}")
-        self._active[task_id] = (attempt, handle)
+        if not self.store.shared:
+            self._launch(task_id, attempt, runtime, resumed)
         return wire
+
+    def _launch(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool, *, has_slot: bool = False) -> None:
+        handle = asyncio.create_task(self._run(task_id, attempt, runtime, resumed, has_slot=has_slot),
+                                     name=f"run:{task_id}:{attempt}")
+        self._active[task_id] = (attempt, handle)
+
+    # ------------------------------------------------------------------ claims (a shared database)
+
+    async def claim_runs(self, poll: float = 1.0) -> None:
+        """Take queued runs while this runner has a free slot: a slot first, then the oldest queued run of a
+        runtime this server has. A queued run (through any server) wakes it; it also looks every `poll`
+        seconds, for a wake-up that was lost."""
+        wake = asyncio.Event()
+        self.store.on_run_queued(wake.set)
+        while True:
+            await self._slots.acquire()
+            wake.clear()  # before the look: a run queued during it wakes the next wait
+            try:
+                claimed = await self.store.claim_run(list(self.runtimes))
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            except Exception as exc:  # the database is away: look again later
+                log.warning("could not claim a queued run: %s", exc)
+                claimed = None
+            if claimed is not None:
+                runtime = self.runtimes[str(claimed["runtime"])]
+                self._launch(str(claimed["task_id"]), int(claimed["attempt"]), runtime, bool(claimed["resumed"]),
+                             has_slot=True)
+                continue
+            self._slots.release()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll):
+                    await wake.wait()
 
     async def stop(self, task_id: str) -> None:
         """End the runtime of a task whose status was already moved on (cancel, delete, external finish)."""
@@ -187,19 +236,23 @@ class Runner:
 
     # ------------------------------------------------------------------ the run
 
-    async def _run(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool) -> None:
+    async def _run(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool, *,
+                   has_slot: bool = False) -> None:
         ctx: RunContextImpl | None = None
         final: dict[str, Any] | None = None
         outcome = "interrupted"
+        held = has_slot  # a claimed run comes with its slot
         try:
             task = await self.store.require_task(task_id)
             ctx = RunContextImpl(self, task, attempt, resumed)
             if task.get("project_id"):
                 project = await self.store.project(task["project_id"])
                 ctx.project_dir = project["working_directory"] if project else None
-            if self._slots.locked():
-                await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
-            await self._slots.acquire()
+            if not held:
+                if self._slots.locked():
+                    await ctx.progress(0, None, phase="waiting", message=WAITING_FOR_SLOT["message"])
+                await self._slots.acquire()
+            held = False
             ctx.holds_slot = True
             try:
                 result = await runtime.run(ctx)
@@ -233,6 +286,8 @@ class Runner:
             final = await self._finish_or_later(task_id, attempt, f"Runtime error: {exc}")
             outcome = "failed"
         finally:
+            if held:  # ended before the runtime started (deleted, a database error): the claim's slot goes back
+                self._slots.release()
             if self._active.get(task_id, (None,))[0] == attempt:
                 self._active.pop(task_id, None)
             await self._close_run(task_id, attempt, outcome)
@@ -397,8 +452,8 @@ class Runner:
             await tx.start_run(task_id, attempt, runtime.id, now)
             await tx.task_event(task_id, "log", "system", f"The request was answered: carrying on (attempt {attempt}, "
                                                           f"runtime {runtime.id})", {"attempt": attempt})
-        handle = asyncio.create_task(self._run(task_id, attempt, runtime, True), name=f"run:{task_id}:{attempt}")
-        self._active[task_id] = (attempt, handle)
+        # Here, not queued: the answers that carry it on are in this process (_parked_answers).
+        self._launch(task_id, attempt, runtime, True)
         return True
 
     def deliver_answer(self, task_id: str, message: str) -> None:

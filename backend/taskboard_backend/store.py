@@ -18,7 +18,7 @@ import itertools
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,6 +265,13 @@ class Tx(ABC):
                         cost_micros: int = 0, finished_at: str | None = None, outcome: str | None = None) -> None:
         """A row of the cost ledger for one attempt (a finished one when finished_at is given)."""
 
+    async def queue_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *, resumed: bool) -> None:
+        """A ledger row for an attempt that no server runs yet: any server's runner with that runtime and a
+        free slot claims it (Store.claim_run). Until then it counts as this server's (its lease holds it; if
+        this server dies first, the run fails resumable, as a run waiting for a slot does on SQLite). Only
+        on a shared store; on SQLite a run starts where it is accepted (start_run)."""
+        raise NotImplementedError("runs are queued only on a shared database")
+
     @abstractmethod
     async def add_usage(self, task_id: str, attempt: int, model_id: str, input_tokens: int, output_tokens: int,
                         cost_micros: int) -> None: ...
@@ -375,6 +382,33 @@ class Store(ABC):
     def shared(self) -> bool:
         """Whether other servers may use the database at the same time (their runs then end by lease)."""
         return False
+
+    def on_run_queued(self, callback: Callable[[], None]) -> None:
+        """Call back when a run is queued (Tx.queue_run) through any server: a runner with a free slot looks."""
+        del callback  # never, on SQLite: no run is queued there
+
+    async def claim_run(self, runtimes: Collection[str]) -> Row | None:
+        """Take the oldest queued run of one of these runtimes for this server, skipping those another server
+        is taking at the same moment (FOR UPDATE SKIP LOCKED): task_id, attempt, runtime, resumed; None when
+        there is none. Only on a shared store."""
+        raise NotImplementedError("runs are claimed only on a shared database")
+
+    # ---------------------------------------------------------------- wrong API keys (a shared database)
+
+    async def add_auth_failure(self, address: str, window: float) -> None:
+        """A wrong API key from `address` (perimeter.limiter_key), counted by every server on the database;
+        failures older than `window` seconds are dropped. Only on a shared store: on SQLite the one server
+        counts them in memory."""
+        raise NotImplementedError("wrong keys are counted in the database only when it is shared")
+
+    async def auth_failures(self, address: str, window: float) -> tuple[int, float, int, float]:
+        """Wrong keys within the last `window` seconds, by every server: (from this address, seconds until its
+        oldest leaves the window, from all addresses, seconds until the oldest of all leaves it)."""
+        raise NotImplementedError("wrong keys are counted in the database only when it is shared")
+
+    def on_auth_failure(self, callback: Callable[[], None]) -> None:
+        """Call back when any server records a wrong key (add_auth_failure)."""
+        del callback  # never, on SQLite
 
     def on_changed_elsewhere(self, callback: Callable[[str], None]) -> None:
         """Call `callback(task_id)` when another server commits a change to that task (never, on SQLite)."""

@@ -31,7 +31,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -56,7 +56,7 @@ from taskboard_backend.store_sql import TASK_INDEXES, Params, SqlStore, SqlTx, a
 
 log = logging.getLogger("taskboard.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 CHANNEL = "taskboard"
 # Advisory lock keys (any two numbers no other application on the database uses).
 WRITE_LOCK = 0x7461736B  # "task"
@@ -239,6 +239,24 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE permission_rules ADD COLUMN expires_at {_TEXT};
     ALTER TABLE runs ADD COLUMN diff {_TEXT};
     """,
+    # Runs claimed by any server's runner (FOR UPDATE SKIP LOCKED): a queued run is its accepting server's
+    # until a runner claims it, and says whether it resumes (the runtime carries on from the checkpoint).
+    4: """
+    ALTER TABLE runs ADD COLUMN queued BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE runs ADD COLUMN resumed BOOLEAN NOT NULL DEFAULT false;
+    CREATE INDEX runs_queued ON runs(id) WHERE queued AND finished_at IS NULL;
+    """,
+    # Wrong API keys, counted by every server (perimeter.ApiKeyMiddleware): guessing through several servers
+    # is as slow as through one.
+    5: f"""
+    CREATE TABLE auth_failures (
+        id BIGSERIAL PRIMARY KEY,
+        address {_TEXT} NOT NULL,
+        at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX auth_failures_by_address ON auth_failures(address, at);
+    CREATE INDEX auth_failures_by_time ON auth_failures(at);
+    """,
 }
 # A server is alive while its heartbeat is younger than the lease and its session still holds its advisory
 # lock: a killed process's session ends at once, so its runs are reaped at once (by the next server to
@@ -247,8 +265,12 @@ _ALIVE = ("s.heartbeat_at > now() - make_interval(secs => ?) AND s.id <> ? AND E
           f"WHERE l.locktype = 'advisory' AND l.classid::bigint = {REPLICA_LOCK_CLASS} "
           "AND l.objid::bigint = s.lock_key AND l.objsubid = 2 AND l.granted)")
 # A run is held while its server is alive (with `ours`, this server's own count as not held: it is stopping).
+# A queued run's server is the one that accepted it, until a runner claims it.
 _HELD = f"EXISTS (SELECT 1 FROM runs r JOIN replicas s ON s.id = r.owner WHERE r.task_id = t.id " \
         f"AND r.attempt = t.attempt AND {_ALIVE})"
+# The task a run is for is still on that attempt, running or waiting for a person.
+_CURRENT = ("EXISTS (SELECT 1 FROM tasks t WHERE t.id = runs.task_id AND t.attempt = runs.attempt "
+            "AND t.status IN ('running', 'awaiting_input'))")
 
 
 @lru_cache(maxsize=512)
@@ -283,6 +305,7 @@ class PostgresTx(SqlTx):
         super().__init__(run_owner=store.replica_id)
         self.conn = conn
         self.store = store
+        self.queued = False  # a run was queued: every runner is woken after COMMIT
 
     def _lease(self, ours: bool) -> tuple[float, str]:
         # With `ours`, this server's own runs count as not held (it is stopping); "" names no server.
@@ -293,10 +316,20 @@ class PostgresTx(SqlTx):
                                     f"('running', 'awaiting_input') AND NOT {_HELD}", self._lease(ours))
 
     async def end_orphaned_runs(self, outcome: str, *, ours: bool) -> None:
+        now = now_iso()
         await self._execute(
-            "UPDATE runs SET finished_at = ?, outcome = ? WHERE finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
-            f"replicas s WHERE s.id = runs.owner AND {_ALIVE})",
-            (now_iso(), outcome, *self._lease(ours)))
+            "UPDATE runs SET finished_at = ?, outcome = ? WHERE finished_at IS NULL AND NOT "
+            f"EXISTS (SELECT 1 FROM replicas s WHERE s.id = runs.owner AND {_ALIVE})",
+            (now, outcome, *self._lease(ours)))
+        # A queued run whose task moved on before any runner took it (cancelled, deleted, run again).
+        await self._execute(f"UPDATE runs SET finished_at = ?, outcome = 'superseded' WHERE finished_at IS NULL "
+                            f"AND queued AND NOT {_CURRENT}", (now,))
+
+    async def queue_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *, resumed: bool) -> None:
+        await self._execute("INSERT INTO runs (task_id, attempt, runtime, started_at, owner, queued, resumed) "
+                            "VALUES (?, ?, ?, ?, ?, true, ?)", (task_id, attempt, runtime, started_at, self.run_owner,
+                                                               resumed))
+        self.queued = True
 
     async def _execute(self, sql: str, params: Params = ()) -> None:
         if not _finds_nothing(sql, params):
@@ -343,6 +376,8 @@ class PostgresStore(SqlStore):
         self.lock_key = secrets.randbelow(2**31 - 1) + 1
         self._lock_conn: psycopg.AsyncConnection[Any] | None = None
         self._elsewhere: list[Callable[[str], None]] = []
+        self._queued: list[Callable[[], None]] = []
+        self._auth_failed: list[Callable[[], None]] = []
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._published = 0  # the newest revision this replica's tailer handed to its broker
         self._wake = asyncio.Event()
@@ -404,6 +439,53 @@ class PostgresStore(SqlStore):
     def on_changed_elsewhere(self, callback: Callable[[str], None]) -> None:
         self._elsewhere.append(callback)
 
+    def on_run_queued(self, callback: Callable[[], None]) -> None:
+        self._queued.append(callback)
+
+    def _runs_queued(self) -> None:
+        for callback in self._queued:
+            callback()
+
+    def on_auth_failure(self, callback: Callable[[], None]) -> None:
+        self._auth_failed.append(callback)
+
+    def _auth_failure_heard(self) -> None:
+        for callback in self._auth_failed:
+            callback()
+
+    async def add_auth_failure(self, address: str, window: float) -> None:
+        async with self._require_pool().connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM auth_failures WHERE at <= clock_timestamp() - make_interval(secs => %s)",
+                               (window,))
+            await conn.execute("INSERT INTO auth_failures (address) VALUES (%s)", (address,))
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.replica_id}|a|"))
+        self._auth_failure_heard()
+
+    async def auth_failures(self, address: str, window: float) -> tuple[int, float, int, float]:
+        # The database's clock, so servers whose clocks differ count one window.
+        row = await self._fetchone(
+            "SELECT COUNT(*) FILTER (WHERE address = ?) AS mine, EXTRACT(EPOCH FROM MIN(at) FILTER (WHERE address"
+            " = ?) + make_interval(secs => ?) - clock_timestamp()) AS mine_wait, COUNT(*) AS total, EXTRACT(EPOCH"
+            " FROM MIN(at) + make_interval(secs => ?) - clock_timestamp()) AS total_wait FROM auth_failures"
+            " WHERE at > clock_timestamp() - make_interval(secs => ?)", (address, address, window, window, window))
+        assert row is not None  # an aggregate without GROUP BY is one row
+        return (int(row["mine"]), float(row["mine_wait"] or 0), int(row["total"]), float(row["total_wait"] or 0))
+
+    async def claim_run(self, runtimes: Collection[str]) -> Row | None:
+        # Not under the write lock: a claim takes no revision, and SKIP LOCKED lets runners claim side by side.
+        if not runtimes:
+            return None
+        async with self._require_pool().connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "WITH next AS (SELECT r.id FROM runs r JOIN tasks t ON t.id = r.task_id AND t.attempt = r.attempt "
+                "AND t.status IN ('running', 'awaiting_input') WHERE r.queued AND r.finished_at IS NULL "
+                "AND r.runtime = ANY(%s) ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED) "
+                "UPDATE runs SET owner = %s, queued = false FROM next WHERE runs.id = next.id "
+                "RETURNING runs.task_id, runs.attempt, runs.runtime, runs.resumed",
+                (list(runtimes), self.replica_id))
+            row: Row | None = await cur.fetchone()
+            return row
+
     # ---------------------------------------------------------------- the lease
 
     async def _renew(self) -> None:
@@ -435,9 +517,16 @@ class PostgresStore(SqlStore):
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._wake.set()  # whatever was missed while not listening comes from the table
+                    self._runs_queued()  # a run queued while not listening is claimed now
+                    self._auth_failure_heard()  # and a wrong key given meanwhile is looked up
                     async for note in conn.notifies():
                         self._wake.set()
-                        origin, _, tasks = note.payload.partition("|")
+                        origin, flags, tasks = note.payload.split("|", 2)
+                        if "q" in flags:
+                            self._runs_queued()
+                        if "a" in flags:
+                            self._auth_failure_heard()
+                            continue
                         if tasks == "*":
                             self.broker.notify_all_tasks()
                             continue
@@ -542,7 +631,9 @@ class PostgresStore(SqlStore):
                                        (tx.events[-1][0] - self.event_retention,))
                 if tx.touched_tasks or tx.events:
                     touched = sorted(tx.touched_tasks)
-                    payload = f"{self.replica_id}|" + ("*" if len(touched) > NOTIFY_TASKS_MAX else ",".join(touched))
+                    flags = "q" if tx.queued else ""
+                    payload = f"{self.replica_id}|{flags}|" + ("*" if len(touched) > NOTIFY_TASKS_MAX
+                                                                else ",".join(touched))
                     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
         except psycopg.OperationalError as exc:
             self.write_problem = f"The database cannot be written: {exc}"
@@ -552,6 +643,8 @@ class PostgresStore(SqlStore):
         self._wake.set()
         for task_id in tx.touched_tasks:
             self.broker.notify_task(task_id)
+        if tx.queued:
+            self._runs_queued()
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:

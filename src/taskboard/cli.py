@@ -287,6 +287,53 @@ def serve(host: str, port: int, db_target: str | None, api_key: str | None, allo
 
 
 @cli.command()
+@click.option("--db", "db_target", envvar="TASKBOARD_DB", required=True, metavar="URL",
+              help="postgresql://USER@HOST/DB: the database the servers share. Also TASKBOARD_DB.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="How many tasks run at once on this machine.")
+@click.option("--demo-speed", default=1.0, show_default=True, type=click.FloatRange(0.01, 10_000),
+              envvar="TASKBOARD_DEMO_SPEED", help="Speed-up of the demo runtime (tests use large values).")
+@click.option("--enable-shell", is_flag=True, help="Run shell tasks (their commands run on this machine).")
+@click.option("--shell-env", "shell_env", multiple=True, metavar="NAME",
+              help="Also pass this variable of the worker's environment to shell tasks (repeatable).")
+@click.option("--enable-claude", is_flag=True,
+              help="Run claude-code tasks here (needs taskboard[claude] and ANTHROPIC_API_KEY).")
+@click.option("--claude-root", "claude_roots", multiple=True, metavar="DIR", type=click.Path(file_okay=False),
+              help="Also let claude-code tasks work in this directory tree (repeatable).")
+@click.option("--claude-model", default=None, metavar="MODEL", help="The model claude-code tasks use by default.")
+@click.option("--lease-seconds", default=15.0, show_default=True, type=click.FloatRange(0.5, 3600), hidden=True,
+              help="A worker or server that has not renewed its lease for this long has its runs failed.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="How much the worker logs to stderr.")
+def worker(db_target: str, concurrency: int, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
+           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None, lease_seconds: float,
+           log_level: str) -> None:
+    """Run tasks from a shared PostgreSQL database without serving HTTP (a machine that only executes)."""
+    from taskboard_backend.settings import ANTHROPIC_ENV, SHELL_ENV_DEFAULT, Settings
+    from taskboard_backend.store import is_postgres_url
+    from taskboard_backend.worker import work_forever
+
+    if not is_postgres_url(db_target):
+        raise click.UsageError("--db must be a postgresql:// URL: a worker shares the servers' database")
+    settings = Settings(
+        db_url=db_target, concurrency=concurrency, demo_speed=demo_speed, enable_shell=enable_shell,
+        shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
+        enable_claude=enable_claude, claude_roots=tuple(os.path.realpath(r) for r in claude_roots),
+        claude_model=claude_model,
+        anthropic_env={name: os.environ[name] for name in ANTHROPIC_ENV if os.environ.get(name)},
+        lease_seconds=lease_seconds,
+    )
+    if enable_claude:
+        from taskboard_backend.runtimes.claude_code import sdk_available
+
+        missing = sdk_available()
+        if missing:
+            raise SystemExit(f"taskboard: --enable-claude: {missing}")
+    work_forever(settings, log_level=log_level)
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on. Loopback by default: whoever reaches the page steers the board.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
