@@ -11,6 +11,8 @@ import sqlite3
 from bench.abuse import WAL_TARGET_MB, memory_under_connections, wal_under_log_lines
 from bench.crash import Round, _check, crash_rounds
 from bench.races import race
+from bench.replicas import LEASE_SECONDS
+from bench.replicas import harness as replicas_harness
 from bench.streams import harness
 from tests.server import ServerProcess
 
@@ -45,6 +47,19 @@ async def test_races_keep_every_history_legal(store: str) -> None:
     assert sum(tally.calls.values()) > 200
     assert not any(code >= 500 for code in tally.statuses)
     assert events > 0 and compared > 0
+
+
+async def test_three_replicas_under_load_with_one_killed_lose_nothing_and_break_no_watch() -> None:
+    """bench/replicas.py for 8 s (the bench runs it for 60): three servers on one PostgreSQL, 50 clients over
+    them, C SIGKILLed halfway."""
+    found = await replicas_harness(8.0, clients=50, seed=4)
+    assert found.problems == []
+    f = found.figures
+    assert f["illegal"] == 0 and f["server_errors"] == 0 and f["lost"] == 0
+    assert f["calls"] > 100 and f["acknowledged_by_killed"] > 0  # the killed one had answered writes
+    assert f["runs_held_by_killed"] == f["killed_runs_failed"] == 4
+    assert f["killed_runs_failed_max_s"] < LEASE_SECONDS
+    assert f["probe_samples"] > 0 and f["watched_events"] > 0
 
 
 async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm() -> None:

@@ -52,7 +52,7 @@ from taskboard_backend.store import (
     now_iso,
     task_row_to_wire,
 )
-from taskboard_backend.store_sql import TASK_INDEXES, Params, SqlStore, SqlTx, and_, filters
+from taskboard_backend.store_sql import READ_EVENTS, TASK_INDEXES, Params, SqlStore, SqlTx, and_, filters
 
 log = logging.getLogger("taskboard.store")
 
@@ -542,22 +542,38 @@ class PostgresStore(SqlStore):
                 await asyncio.sleep(POLL_SECONDS)
 
     async def _tail(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
-            self._wake.clear()
-            try:
-                while True:
-                    rows = await self.read_events(self._published, 1000)
-                    if not rows:
-                        break
-                    self._published = int(rows[-1]["revision"])
-                    self.broker.publish([(int(r["revision"]), str(r["type"]), str(r["payload"])) for r in rows])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("could not read the events table (%s); trying again", exc)
+        """On a connection of its own: behind a burst of writes the pool's connections all wait for the write
+        lock, and the watch streams must not wait with them (a change through another server reached a
+        watch here hundreds of ms late under load)."""
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_SECONDS):
+                        await self._wake.wait()
+                self._wake.clear()
+                try:
+                    if conn is None or conn.closed:
+                        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, row_factory=dict_row)
+                    while True:
+                        cur = await conn.execute(to_psycopg(READ_EVENTS), (self._published, 1000))
+                        rows = await cur.fetchall()
+                        if not rows:
+                            break
+                        self._published = int(rows[-1]["revision"])
+                        self.broker.publish([(int(r["revision"]), str(r["type"]), str(r["payload"])) for r in rows])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("could not read the events table (%s); trying again", exc)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+                        conn = None
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
 
     # ---------------------------------------------------------------- reads
 

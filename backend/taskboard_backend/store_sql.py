@@ -56,6 +56,8 @@ CREATE INDEX tasks_by_project_updated ON tasks(project_id, updated_at, id);
 CREATE INDEX tasks_by_project_status ON tasks(project_id, status, priority, created_at DESC, id);
 """
 TASK_OWNED_TABLES = ("task_events", "messages", "permissions")
+# The watch stream's rows after a revision, in order (a page of them).
+READ_EVENTS = "SELECT revision, type, payload FROM events WHERE revision > ? ORDER BY revision LIMIT ?"
 # The saved rules that still match at a moment (ISO 8601 text in one form compares as time does: store.iso).
 RULES_IN_FORCE = ("SELECT id, pattern, behavior, saved_by FROM permission_rules"
                   " WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at, id")
@@ -419,8 +421,7 @@ class SqlStore(Store):
             "WHERE task_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?", (task_id, kind, after, limit))
 
     async def read_events(self, after: int, limit: int = 1000) -> list[Row]:
-        return await self._fetchall(
-            "SELECT revision, type, payload FROM events WHERE revision > ? ORDER BY revision LIMIT ?", (after, limit))
+        return await self._fetchall(READ_EVENTS, (after, limit))
 
     async def oldest_event_revision(self) -> int | None:
         oldest = await self._scalar("SELECT MIN(revision) AS r FROM events")
