@@ -6,9 +6,12 @@ does almost nothing else, so they bound the server-side time from above.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import loadgen
@@ -126,6 +129,7 @@ def postgres_rows(db: Path, paths: list[str], ids: list[str], sizes: Sizes, samp
     copy_to_postgres(db, server.db)
     with running_server(db, store="postgres") as server:
         lists, _, load, changes = measure(server.url, paths, ids, sizes, samples)
+    replica_rows(db, paths, sizes, out)
     for name, result in (("PostgreSQL list", load), ("PostgreSQL state changes", changes)):
         out.check(set(result.statuses) == {200}, f"API {name}: statuses {result.statuses}")
     tasks = f"{sizes.api_tasks:,} tasks"
@@ -139,6 +143,79 @@ def postgres_rows(db: Path, paths: list[str], ids: list[str], sizes: Sizes, samp
             "changes/s", ">= 500/s", changes.rate >= 500, sqlite_changes.rate, "SQLite store",
             lower_is_better=False),
     ]
+
+
+async def spread(urls: list[str], connections: int, seconds: float,
+                 next_request: Callable[[int, int], tuple[str, str, object]]) -> loadgen.LoadResult:
+    """`connections` clients taking turns over the servers (client i on urls[i % n]), as behind a balancer."""
+    shares = [list(range(i, connections, len(urls))) for i in range(len(urls))]
+    parts = await asyncio.gather(*(loadgen.load(url, len(share), seconds,
+                                                lambda c, n, share=share: next_request(share[c], n))
+                                   for url, share in zip(urls, shares, strict=True)))
+    total = loadgen.LoadResult(seconds=max(p.seconds for p in parts))
+    for part in parts:
+        total.requests += part.requests
+        total.latencies += part.latencies
+        for code, n in part.statuses.items():
+            total.statuses[code] = total.statuses.get(code, 0) + n
+    return total
+
+
+async def watch_latency(a: str, b: str, samples: int) -> list[float]:
+    """ms from a rename sent through A to its event on a watch on B, one rename at a time (no other load)."""
+    from taskboard.client import TaskboardClient
+
+    arrived: dict[int, float] = {}
+    async with TaskboardClient(a) as on_a, TaskboardClient(b) as on_b:
+        task = await on_a.create_task(title="watched")
+        since = (await on_b.list_tasks(limit=1)).revision
+
+        async def watch() -> None:
+            async for event in on_b.watch(since):
+                arrived[event.revision] = time.perf_counter()
+
+        watching = asyncio.create_task(watch())
+        timings = []
+        for n in range(samples):
+            started = time.perf_counter()
+            revision = (await on_a.update_task(task.id, title=f"watched {n}")).revision
+            async with asyncio.timeout(10):
+                while revision not in arrived:
+                    await asyncio.sleep(0.0005)
+            timings.append((arrived[revision] - started) * 1000)
+        watching.cancel()
+    return timings
+
+
+def replica_rows(db: Path, paths: list[str], sizes: Sizes, out: Outcome) -> None:
+    """List load and state changes with one, two and three servers on the one PostgreSQL database (the
+    connections spread over them), and the latency from a change through one server to a watch on another."""
+    for count in (1, 2, 3):
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(running_server(db, store="postgres")) for _ in range(count)]
+            urls = [s.url for s in servers]
+            load = loadgen.run(spread(urls, CONNECTIONS, sizes.seconds,
+                                      lambda c, n: ("GET", paths[(c + n) % len(paths)], None)))
+            movers = loadgen.run(planned_tasks(urls[0], CONNECTIONS))
+            changes = loadgen.run(spread(urls, CONNECTIONS, sizes.seconds, lambda c, n, movers=movers: (
+                "PATCH", f"/api/tasks/{movers[c]}", {"status": "queued" if n % 2 == 0 else "planned"})))
+            for name, result in (("list", load), ("state changes", changes)):
+                out.check(set(result.statuses) == {200}, f"API on {count} PostgreSQL servers, {name}: "
+                                                         f"statuses {result.statuses}")
+            label = f"{count} server{'s' if count > 1 else ''}"
+            out.rows += [
+                Row("API on PostgreSQL", f"list with {CONNECTIONS} connections over {label}", load.rate, "req/s",
+                    "-", None, lower_is_better=False,
+                    note=f"p99 {percentile(load.latencies, 99) * 1000:.1f} ms" if count == 3 else ""),
+                Row("API on PostgreSQL", f"state changes with {CONNECTIONS} connections over {label}",
+                    changes.rate, "changes/s", "-", None, lower_is_better=False),
+            ]
+            if count == 2:
+                timings = loadgen.run(watch_latency(urls[0], urls[1], max(sizes.samples, 50)))
+                out.rows.append(Row("API on PostgreSQL", "a change through server A to a watch on B: p99",
+                                    percentile(timings, 99), "ms", "< 50 ms", percentile(timings, 99) < 50,
+                                    note=f"p50 {median(timings):.1f} ms, {len(timings)} renames one at a time, "
+                                         "from the request's start to the event on B"))
 
 
 def run(sizes: Sizes) -> Outcome:

@@ -171,9 +171,9 @@ async def harness(seconds: float, clients: int = 50, seed: int = 1, kill: bool =
             for server in servers:
                 server.stop()
         for server in servers:
-            if any("Traceback" in line for line in server.output):
-                found.problems.append(f"{server.url} logged an error: " + next(
-                    line for line in server.output if "Traceback" in line).strip())
+            at = next((i for i, line in enumerate(server.output) if "Traceback" in line), None)
+            if at is not None:
+                found.problems.append(f"{server.url} logged an error: " + "".join(server.output[at - 2:at + 40]))
     return found
 
 

@@ -243,7 +243,10 @@ class Runner:
         outcome = "interrupted"
         held = has_slot  # a claimed run comes with its slot
         try:
-            task = await self.store.require_task(task_id)
+            try:
+                task = await self.store.require_task(task_id)
+            except NotFound:  # deleted between its claim and now (a claimed run starts a moment later)
+                raise StaleAttempt() from None
             ctx = RunContextImpl(self, task, attempt, resumed)
             if task.get("project_id"):
                 project = await self.store.project(task["project_id"])
