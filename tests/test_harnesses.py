@@ -8,10 +8,12 @@ from __future__ import annotations
 import random
 import sqlite3
 
+import httpx
+
 from bench.abuse import WAL_TARGET_MB, memory_under_connections, wal_under_log_lines
 from bench.crash import Round, _check, crash_rounds
 from bench.races import race
-from bench.replicas import LEASE_SECONDS
+from bench.replicas import LEASE_SECONDS, Found, _check_watches
 from bench.replicas import harness as replicas_harness
 from bench.streams import harness
 from tests.server import ServerProcess
@@ -60,6 +62,41 @@ async def test_three_replicas_under_load_with_one_killed_lose_nothing_and_break_
     assert f["runs_held_by_killed"] == f["killed_runs_failed"] == 4
     assert f["killed_runs_failed_max_s"] < LEASE_SECONDS
     assert f["probe_samples"] > 0 and f["watched_events"] > 0
+
+
+class _Seen:
+    """What a watch saw, as the replicas harness keeps it (its Watch without the stream)."""
+
+    def __init__(self, revisions: list[int], resets: int = 0) -> None:
+        self.events = [{"revision": r, "type": "task.upserted"} for r in revisions]
+        self.arrived = {r: float(r) for r in revisions}
+        self.resets = resets
+        self.ended = False
+
+
+async def test_the_replicas_check_notices_a_gap_a_difference_and_a_reset(tmp_path) -> None:
+    server = ServerProcess(tmp_path / "gaps", store="postgres")
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            for n in range(4):
+                assert (await http.post("/api/tasks", json={"title": f"t{n}"})).status_code == 201
+        stored = [int(r[0]) for r in server.query("SELECT revision FROM events ORDER BY revision")]
+        head = stored[-1]
+        whole = Found()
+        _check_watches(server, _Seen(stored), _Seen(stored), head, None, whole)
+        assert whole.problems == []
+        gap = Found()
+        _check_watches(server, _Seen(stored[:1] + stored[2:]), _Seen(stored[:1] + stored[2:]), head, None, gap)
+        assert any("missed 1 revision" in p for p in gap.problems)
+        apart = Found()
+        _check_watches(server, _Seen(stored), _Seen(stored[:-1]), head, None, apart)
+        assert any("differ by 1 revision" in p for p in apart.problems)
+        reset = Found()
+        _check_watches(server, _Seen(stored, resets=1), _Seen(stored), head, None, reset)
+        assert any("reset 1 time" in p for p in reset.problems)
+    finally:
+        server.stop()
 
 
 async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm() -> None:
