@@ -99,8 +99,8 @@ async def test_the_replicas_check_notices_a_gap_a_difference_and_a_reset(tmp_pat
         server.stop()
 
 
-async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm() -> None:
-    found = await harness(breaks=10, seed=5)
+async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm(store: str) -> None:
+    found = await harness(breaks=10, seed=5, store=store)
     assert found.problems == []
     assert found.figures["breaks"] == 10
     assert found.figures["slow_dropped_s"] < 30

@@ -36,6 +36,7 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
+import anyio
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -410,7 +411,7 @@ class PostgresStore(SqlStore):
         self._tasks = []
         if self._pool is not None:
             with contextlib.suppress(psycopg.Error):  # gone for good: nothing of ours is held any more
-                async with self._pool.connection() as conn:
+                async with self._connection() as conn:
                     await conn.execute("DELETE FROM replicas WHERE id = %s", (self.replica_id,))
             await self._pool.close()
         if self._lock_conn is not None:
@@ -454,7 +455,7 @@ class PostgresStore(SqlStore):
             callback()
 
     async def add_auth_failure(self, address: str, window: float) -> None:
-        async with self._require_pool().connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.execute("DELETE FROM auth_failures WHERE at <= clock_timestamp() - make_interval(secs => %s)",
                                (window,))
             await conn.execute("INSERT INTO auth_failures (address) VALUES (%s)", (address,))
@@ -475,7 +476,7 @@ class PostgresStore(SqlStore):
         # Not under the write lock: a claim takes no revision, and SKIP LOCKED lets runners claim side by side.
         if not runtimes:
             return None
-        async with self._require_pool().connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "WITH next AS (SELECT r.id FROM runs r JOIN tasks t ON t.id = r.task_id AND t.attempt = r.attempt "
                 "AND t.status IN ('running', 'awaiting_input') WHERE r.queued AND r.finished_at IS NULL "
@@ -493,7 +494,7 @@ class PostgresStore(SqlStore):
             # A session of its own holds this server's lock for as long as the process lives.
             self._lock_conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             await self._lock_conn.execute("SELECT pg_advisory_lock(%s, %s)", (REPLICA_LOCK_CLASS, self.lock_key))
-        async with self._require_pool().connection() as conn:
+        async with self._connection() as conn:
             await conn.execute("INSERT INTO replicas (id, lock_key) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE "
                                "SET heartbeat_at = now()", (self.replica_id, self.lock_key))
 
@@ -581,10 +582,25 @@ class PostgresStore(SqlStore):
         assert self._pool is not None, "store is not open"
         return self._pool
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection, given back even when the request it serves is cancelled (a stream whose client
+        went away). Starlette cancels such a request through an anyio scope, which cancels every later await
+        in it too, the pool's own give-back included: with psycopg_pool's `connection()` each client that
+        dropped a log stream mid-read kept one connection, and ten of them left the pool empty (PoolTimeout
+        for every request after; the stream harness found it)."""
+        pool = self._require_pool()
+        conn = await pool.getconn()
+        try:
+            yield conn
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pool.putconn(conn)
+
     async def _fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         if _finds_nothing(sql, params):
             return []
-        async with self._require_pool().connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute(to_psycopg(sql), params)
             return list(await cur.fetchall())
 
@@ -635,9 +651,8 @@ class PostgresStore(SqlStore):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
-        pool = self._require_pool()
         try:
-            async with pool.connection() as conn, conn.transaction():
+            async with self._connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 tx = PostgresTx(conn, self)
                 yield tx
