@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import abuse, api, board, crash, fanout, far, fuzz, logtail, races, startup, streams, tty
+from bench import abuse, api, board, crash, fanout, far, fuzz, logtail, races, replicas, startup, streams, tty
 from bench.common import FULL, QUICK, Outcome, Row, fmt, machine
 
 BENCHMARKS = {"api": api.run, "fanout": fanout.run, "board": board.run,
@@ -26,7 +26,9 @@ BENCHMARKS = {"api": api.run, "fanout": fanout.run, "board": board.run,
               # The reliability harnesses (issue 5): their rows are counts of problems, target 0.
               "crash": crash.run, "races": races.run, "streams": streams.run, "fuzz": fuzz.run,
               # Issue 19: the disk and memory a busy or hostile client can take.
-              "abuse": abuse.run}
+              "abuse": abuse.run,
+              # Issue 23: three servers on one PostgreSQL database, one SIGKILLed under load.
+              "replicas": replicas.run}
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 

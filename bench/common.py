@@ -122,9 +122,10 @@ def temp_dir() -> Iterator[Path]:
 
 
 @contextmanager
-def running_server(db: Path, *args: str, module: str = "taskboard") -> Iterator[ServerProcess]:
-    """The real backend (uvicorn on 127.0.0.1, port 0) on `db`; stopped however the block ends."""
-    server = ServerProcess(db, *args, module=module)
+def running_server(db: Path, *args: str, module: str = "taskboard", store: str = "sqlite") -> Iterator[ServerProcess]:
+    """The real backend (uvicorn on 127.0.0.1, port 0) on `db` (or a PostgreSQL database in its place, with
+    store="postgres"); stopped however the block ends."""
+    server = ServerProcess(db, *args, module=module, store=store)
     server.start(timeout=120)
     try:
         yield server

@@ -99,29 +99,29 @@ async def _run_until_killed(server: ServerProcess, rng: random.Random, record: R
         record.problems.append("the load did not notice the server had died within 10 s")
 
 
-def _still_running(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [r[0] for r in conn.execute("SELECT id FROM tasks WHERE status IN ('running', 'awaiting_input')")]
+def _still_running(server: ServerProcess) -> list[str]:
+    return [str(r[0]) for r in server.query("SELECT id FROM tasks WHERE status IN ('running', 'awaiting_input')")]
 
 
 async def _check(db: Path, server: ServerProcess, record: Round, rng: random.Random) -> None:
     problems = record.problems
-    with sqlite3.connect(db) as conn:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    if server.store == "sqlite":
+        with sqlite3.connect(db) as conn:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         if integrity != "ok":
             problems.append(f"integrity_check: {integrity}")
-        stored = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, status, error FROM tasks")}
-        for task_id, lines in record.received.items():
-            kept = dict(conn.execute("SELECT id, message FROM task_events WHERE task_id = ? AND kind = 'log'",
-                                     (task_id,)).fetchall())
-            ids = [i for i, _ in lines]
-            if ids != sorted(set(ids)):
-                problems.append(f"{task_id}: lines arrived out of order or twice")
-            for line_id, message in lines:
-                if kept.get(line_id) != message:
-                    problems.append(f"{task_id}: received line {line_id} {message!r} is gone after the restart")
-                    break
-            record.lines += len(lines)
+    stored = {r[0]: (r[1], r[2]) for r in server.query("SELECT id, status, error FROM tasks")}
+    for task_id, lines in record.received.items():
+        kept = dict(server.query("SELECT id, message FROM task_events WHERE task_id = ? AND kind = 'log'",
+                                 (task_id,)))
+        ids = [i for i, _ in lines]
+        if ids != sorted(set(ids)):
+            problems.append(f"{task_id}: lines arrived out of order or twice")
+        for line_id, message in lines:
+            if kept.get(line_id) != message:
+                problems.append(f"{task_id}: received line {line_id} {message!r} is gone after the restart")
+                break
+        record.lines += len(lines)
     lost = record.acknowledged - stored.keys()
     if lost:
         problems.append(f"{len(lost)} acknowledged task(s) missing, e.g. {sorted(lost)[0]}")
@@ -141,8 +141,8 @@ async def _check(db: Path, server: ServerProcess, record: Round, rng: random.Ran
                 problems.append(f"interrupted task {chosen} could not be resumed: {exc}")
 
 
-async def crash_rounds(rounds: int, seed: int = 1, db_dir: Path | None = None,
-                       report: bool = False) -> tuple[int, list[str], dict[str, int]]:
+async def crash_rounds(rounds: int, seed: int = 1, db_dir: Path | None = None, report: bool = False,
+                       store: str = "sqlite") -> tuple[int, list[str], dict[str, int]]:
     """Runs the rounds; returns (rounds with nothing lost, problems, totals)."""
     rng = random.Random(seed)
     totals = {"acknowledged": 0, "interrupted": 0, "lines": 0}
@@ -150,13 +150,13 @@ async def crash_rounds(rounds: int, seed: int = 1, db_dir: Path | None = None,
     clean = 0
     with temp_dir() as tmp:
         db = (db_dir or tmp) / "crash.db"
-        server = ServerProcess(db, "--enable-shell", "--demo-speed", "1")
+        server = ServerProcess(db, "--enable-shell", "--demo-speed", "1", store=store)
         server.start(timeout=60)
         for n in range(1, rounds + 1):
             record = Round()
             await _run_until_killed(server, rng, record)
-            record.interrupted = _still_running(db)
-            server = ServerProcess(db, "--enable-shell", "--demo-speed", "1")
+            record.interrupted = _still_running(server)
+            server = ServerProcess(db, "--enable-shell", "--demo-speed", "1", store=store)
             server.start(timeout=60)  # recovery runs before it answers
             await _check(db, server, record, rng)
             totals["acknowledged"] += len(record.acknowledged)

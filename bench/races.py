@@ -51,42 +51,47 @@ async def _client(url: str, ids: list[str], rng: random.Random, until: float, ta
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         # For `seconds`, and on until `min_calls` were made in all (a loaded machine), but never past hard_stop.
         while time.monotonic() < until or (sum(tally.calls.values()) < min_calls and time.monotonic() < hard_stop):
-            task_id = rng.choice(ids)
-            action = rng.choices(ACTIONS, WEIGHTS)[0]
-            path = f"/api/tasks/{task_id}"
-            if action == "cancel":
-                response = await http.post(f"{path}/cancel")
-            elif action == "resume":
-                response = await http.post(f"{path}/resume")
-            elif action == "execute":
-                response = await http.post(f"{path}/execute")
-            elif action == "queue":
-                response = await http.patch(path, json={"status": "queued"})
-            elif action == "patch":
-                body = rng.choice(({"priority": rng.randint(0, 3)}, {"title": f"renamed {rng.randrange(1000)}"},
-                                   {"status": rng.choice([s.value for s in TaskStatus])}))
-                response = await http.patch(path, json=body)
-            elif action == "respond":
-                pending = await http.get("/api/permissions", params={"taskId": task_id})
-                items = pending.json() if pending.status_code == 200 else []
-                if not items:
-                    continue
-                response = await http.post(f"{path}/respond", json={
-                    "notificationId": items[0]["id"], "behavior": rng.choice(("allow", "deny"))})
-            elif action == "message":
-                response = await http.post(f"{path}/messages", json={"message": "carry on"})
-            elif action == "delete":
-                response = await http.delete(path)
-                if response.status_code == 200:
-                    replacement = await _new_task(http, rng)
-                    if replacement and task_id in ids:
-                        ids[ids.index(task_id)] = replacement
-            else:
-                response = await http.get(path)
-            tally.calls[action] += 1
-            tally.statuses[response.status_code] += 1
-            if response.status_code >= 500 or "database is locked" in response.text:
-                tally.problems.append(f"{action} {task_id}: {response.status_code} {response.text[:200]}")
+            await act(http, ids, rng, tally)
+
+
+async def act(http: httpx.AsyncClient, ids: list[str], rng: random.Random, tally: Tally) -> None:
+    """One random action on one of the shared tasks, counted in the tally (the replicas harness uses it too)."""
+    task_id = rng.choice(ids)
+    action = rng.choices(ACTIONS, WEIGHTS)[0]
+    path = f"/api/tasks/{task_id}"
+    if action == "cancel":
+        response = await http.post(f"{path}/cancel")
+    elif action == "resume":
+        response = await http.post(f"{path}/resume")
+    elif action == "execute":
+        response = await http.post(f"{path}/execute")
+    elif action == "queue":
+        response = await http.patch(path, json={"status": "queued"})
+    elif action == "patch":
+        body = rng.choice(({"priority": rng.randint(0, 3)}, {"title": f"renamed {rng.randrange(1000)}"},
+                           {"status": rng.choice([s.value for s in TaskStatus])}))
+        response = await http.patch(path, json=body)
+    elif action == "respond":
+        pending = await http.get("/api/permissions", params={"taskId": task_id})
+        items = pending.json() if pending.status_code == 200 else []
+        if not items:
+            return
+        response = await http.post(f"{path}/respond", json={
+            "notificationId": items[0]["id"], "behavior": rng.choice(("allow", "deny"))})
+    elif action == "message":
+        response = await http.post(f"{path}/messages", json={"message": "carry on"})
+    elif action == "delete":
+        response = await http.delete(path)
+        if response.status_code == 200:
+            replacement = await _new_task(http, rng)
+            if replacement and task_id in ids:
+                ids[ids.index(task_id)] = replacement
+    else:
+        response = await http.get(path)
+    tally.calls[action] += 1
+    tally.statuses[response.status_code] += 1
+    if response.status_code >= 500 or "database is locked" in response.text:
+        tally.problems.append(f"{action} {task_id}: {response.status_code} {response.text[:200]}")
 
 
 async def _watch(url: str, since: int, events: list[dict[str, Any]], stop: asyncio.Event) -> None:
@@ -118,12 +123,14 @@ def _legal_histories(events: list[dict[str, Any]], tally: Tally) -> dict[str, tu
     return last
 
 
-async def race(seconds: float, clients: int = 50, seed: int = 1, min_calls: int = 0) -> tuple[Tally, int, int]:
+async def race(seconds: float, clients: int = 50, seed: int = 1, min_calls: int = 0,
+               store: str = "sqlite") -> tuple[Tally, int, int]:
     """Returns the tally, the number of events checked and of tasks compared with the store. With
     `min_calls`, the race goes on past `seconds` (up to 10x) until that many calls were made."""
     rng = random.Random(seed)
     tally = Tally()
-    with temp_dir() as tmp, running_server(tmp / "races.db", "--demo-speed", "1", "--concurrency", "16") as server:
+    with temp_dir() as tmp, running_server(tmp / "races.db", "--demo-speed", "1", "--concurrency", "16",
+                                                        store=store) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             first = await http.get("/api/tasks", params={"limit": 1})
             since = int(first.headers["x-revision"])

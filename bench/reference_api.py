@@ -18,11 +18,12 @@ from fastapi import FastAPI, Query
 
 from taskboard_backend.broker import Broker
 from taskboard_backend.server import base_url, bind_socket
-from taskboard_backend.store import SORTS, Store, task_row_to_wire
+from taskboard_backend.store import SORTS, task_row_to_wire
+from taskboard_backend.store_sqlite import SqliteStore
 
 
 def create_app(db: Path) -> FastAPI:
-    store = Store(db, Broker())
+    store = SqliteStore(db, Broker())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -43,7 +44,7 @@ def create_app(db: Path) -> FastAPI:
             where.append("project_id = ?")
             params.append(projectId)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
-        rows = await store.fetchall(f"SELECT * FROM tasks{clause} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+        rows = await store._fetchall(f"SELECT * FROM tasks{clause} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
                                     [*params, limit, offset])
         return [task_row_to_wire(r) for r in rows]
 

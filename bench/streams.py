@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -188,17 +190,46 @@ async def sigterm_with_idle_streams(server: ServerProcess, findings: Findings) -
         findings.problems.append(f"with 100 idle streams open the server took {took:.1f} s to exit on SIGTERM")
 
 
-async def harness(breaks: int, seed: int = 1) -> Findings:
+def copy_log_to_postgres(db: Path, url: str) -> None:
+    """The seeded log lines into the PostgreSQL database (after bench.api.copy_to_postgres copied the tasks),
+    their ids kept, and the ids' sequence moved past them."""
+    import psycopg
+
+    source = sqlite3.connect(db)
+    with psycopg.connect(url, autocommit=True) as pg, pg.transaction():
+        columns = "id, task_id, kind, event_type, message, data, ts"
+        with pg.cursor().copy(f"COPY task_events ({columns}) FROM STDIN") as copy:  # type: ignore[arg-type]
+            for row in source.execute(f"SELECT {columns} FROM task_events"):
+                copy.write_row(row)
+        pg.execute("SELECT setval(pg_get_serial_sequence('task_events', 'id'), "
+                   "(SELECT COALESCE(MAX(id), 1) FROM task_events))")
+    source.close()
+
+
+async def harness(breaks: int, seed: int = 1, store: str = "sqlite") -> Findings:
+    """With store="postgres", the same board and log copied into a PostgreSQL database, and the same checks."""
     findings = Findings()
     rng = random.Random(seed)
     with temp_dir() as tmp:
         db = tmp / "streams.db"
         seed_tasks(db, 100)
         seed_log(db, task_id(1), 20_000)
-        with running_server(db, "--stream-stall-seconds", str(STALL_SECONDS)) as server:
-            await resumes(server.url, task_id(1), breaks, rng, findings)
+        if store == "postgres":
+            from bench.api import copy_to_postgres
+
+            with running_server(db, store=store) as made:
+                pass  # its start made the schema
+            copy_to_postgres(db, made.db)
+            copy_log_to_postgres(db, made.db)
+        with running_server(db, "--stream-stall-seconds", str(STALL_SECONDS), store=store) as server:
+            try:
+                await resumes(server.url, task_id(1), breaks, rng, findings)
+            except httpx.HTTPError as exc:
+                findings.problems.append(f"a stream broke off ({exc!r}); the server said:\n"
+                                         + "".join(server.output[-30:]))
+                return findings
             await slow_reader(server, findings)
-        server = ServerProcess(db)
+        server = ServerProcess(db, store=store)
         server.start(timeout=60)
         try:
             await sigterm_with_idle_streams(server, findings)

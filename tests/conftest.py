@@ -19,24 +19,48 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "checkout"))
 # Shell on (the Quick Start needs it), a fast heartbeat so idle streams show it, room for parallel runs.
 SERVER_ARGS = ("--enable-shell", "--heartbeat", "0.5", "--concurrency", "8")
 
+# The test modules that run against both stores (issue 23): the API, the client, the TUI's actions and keys,
+# the crash, race and stream harnesses. The others (the perimeter, the dialects, the web board, Claude Code,
+# the SQLite file's own faults, the snapshots) exercise no store behaviour, or only SQLite's, and run once:
+# twice everything would take the suite past CI's budget on two cores (see README, Tests).
+BOTH_STORES = frozenset({
+    "test_lifecycle", "test_transitions", "test_bad_input", "test_permissions", "test_rule_matching", "test_rules",
+    "test_streams", "test_crash", "test_harnesses", "test_cli", "test_client_retries", "test_demo_restart",
+    "test_properties", "test_quickstart", "test_strict_json", "test_openapi_and_layers",
+    "test_actions", "test_keyboard", "test_action_table",
+})
+# TASKBOARD_TEST_STORES=sqlite leaves PostgreSQL out (a machine without its server binaries).
+STORES = tuple(s for s in os.environ.get("TASKBOARD_TEST_STORES", "sqlite,postgres").split(",") if s)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_STORES:
+        metafunc.parametrize("store", STORES, scope="session")
+
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def store() -> str:
+    """The store the servers of a test use: "sqlite", or also "postgres" for the modules in BOTH_STORES."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, store: str) -> Iterator[ServerProcess]:
     """One real backend for the tests that only add their own tasks."""
-    proc = ServerProcess(tmp_path_factory.mktemp("db") / "taskboard.db", *SERVER_ARGS)
+    proc = ServerProcess(tmp_path_factory.mktemp("db") / "taskboard.db", *SERVER_ARGS, store=store)
     proc.start()
     yield proc
     proc.stop()
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+def start_server(tmp_path: Path, store: str) -> Iterator[Callable[..., ServerProcess]]:
     """A fresh backend with its own database and arguments, stopped after the test."""
     started: list[ServerProcess] = []
 
     def start(*args: str, db: Path | None = None, env: dict[str, str] | None = None,
               timeout: float = 20.0) -> ServerProcess:
-        proc = ServerProcess(db or tmp_path / f"db{len(started)}.db", *args, env=env)
+        proc = ServerProcess(db or tmp_path / f"db{len(started)}.db", *args, env=env, store=store)
         proc.start(timeout=timeout)
         started.append(proc)
         return proc

@@ -8,15 +8,19 @@ from __future__ import annotations
 import random
 import sqlite3
 
+import httpx
+
 from bench.abuse import WAL_TARGET_MB, memory_under_connections, wal_under_log_lines
 from bench.crash import Round, _check, crash_rounds
 from bench.races import race
+from bench.replicas import LEASE_SECONDS, Found, _check_watches
+from bench.replicas import harness as replicas_harness
 from bench.streams import harness
 from tests.server import ServerProcess
 
 
-async def test_crash_rounds_lose_nothing() -> None:
-    clean, problems, totals = await crash_rounds(3, seed=7)
+async def test_crash_rounds_lose_nothing(store: str) -> None:
+    clean, problems, totals = await crash_rounds(3, seed=7, store=store)
     assert problems == []
     assert clean == 3
     assert totals["acknowledged"] > 0 and totals["interrupted"] > 0
@@ -38,17 +42,65 @@ async def test_the_crash_check_notices_a_lost_task_and_a_lost_line(tmp_path) -> 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-async def test_races_keep_every_history_legal() -> None:
+async def test_races_keep_every_history_legal(store: str) -> None:
     # Enough racing calls whatever else the machine is doing (CI runs the suite a worker per core).
-    tally, events, compared = await race(3.0, clients=50, seed=3, min_calls=300)
+    tally, events, compared = await race(3.0, clients=50, seed=3, min_calls=300, store=store)
     assert tally.problems == []
     assert sum(tally.calls.values()) > 200
     assert not any(code >= 500 for code in tally.statuses)
     assert events > 0 and compared > 0
 
 
-async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm() -> None:
-    found = await harness(breaks=10, seed=5)
+async def test_three_replicas_under_load_with_one_killed_lose_nothing_and_break_no_watch() -> None:
+    """bench/replicas.py for 8 s (the bench runs it for 60): three servers on one PostgreSQL, 50 clients over
+    them, C SIGKILLed halfway."""
+    found = await replicas_harness(8.0, clients=50, seed=4)
+    assert found.problems == []
+    f = found.figures
+    assert f["illegal"] == 0 and f["server_errors"] == 0 and f["lost"] == 0
+    assert f["calls"] > 100 and f["acknowledged_by_killed"] > 0  # the killed one had answered writes
+    assert f["runs_held_by_killed"] == f["killed_runs_failed"] == 4
+    assert f["killed_runs_failed_max_s"] < LEASE_SECONDS
+    assert f["probe_samples"] > 0 and f["watched_events"] > 0
+
+
+class _Seen:
+    """What a watch saw, as the replicas harness keeps it (its Watch without the stream)."""
+
+    def __init__(self, revisions: list[int], resets: int = 0) -> None:
+        self.events = [{"revision": r, "type": "task.upserted"} for r in revisions]
+        self.arrived = {r: float(r) for r in revisions}
+        self.resets = resets
+        self.ended = False
+
+
+async def test_the_replicas_check_notices_a_gap_a_difference_and_a_reset(tmp_path) -> None:
+    server = ServerProcess(tmp_path / "gaps", store="postgres")
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            for n in range(4):
+                assert (await http.post("/api/tasks", json={"title": f"t{n}"})).status_code == 201
+        stored = [int(r[0]) for r in server.query("SELECT revision FROM events ORDER BY revision")]
+        head = stored[-1]
+        whole = Found()
+        _check_watches(server, _Seen(stored), _Seen(stored), head, None, whole)
+        assert whole.problems == []
+        gap = Found()
+        _check_watches(server, _Seen(stored[:1] + stored[2:]), _Seen(stored[:1] + stored[2:]), head, None, gap)
+        assert any("missed 1 revision" in p for p in gap.problems)
+        apart = Found()
+        _check_watches(server, _Seen(stored), _Seen(stored[:-1]), head, None, apart)
+        assert any("differ by 1 revision" in p for p in apart.problems)
+        reset = Found()
+        _check_watches(server, _Seen(stored, resets=1), _Seen(stored), head, None, reset)
+        assert any("reset 1 time" in p for p in reset.problems)
+    finally:
+        server.stop()
+
+
+async def test_streams_resume_exactly_drop_slow_readers_and_stop_on_sigterm(store: str) -> None:
+    found = await harness(breaks=10, seed=5, store=store)
     assert found.problems == []
     assert found.figures["breaks"] == 10
     assert found.figures["slow_dropped_s"] < 30

@@ -31,7 +31,7 @@ from taskboard_backend.routers.deps import SCHEMA_MODELS
 from taskboard_backend.runner import Runner
 from taskboard_backend.service import TaskService
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, StoreNotWritable, use_clock_file, use_fixed_clock
+from taskboard_backend.store import StoreNotWritable, make_store, use_clock_file, use_fixed_clock
 
 log = logging.getLogger("taskboard.server")
 
@@ -121,7 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.clock_file is not None:
         use_clock_file(settings.clock_file)
     broker = Broker()
-    store = Store(settings.db_path, broker, event_retention=settings.event_retention)
+    store = make_store(settings.db, broker, event_retention=settings.event_retention,
+                       lease_seconds=settings.lease_seconds)
     runner = Runner(store, settings)
     service = TaskService(store, runner, settings)
 
@@ -129,6 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         await service.recover()
+        # On a shared database another server may die with runs: its lease expiring fails them here too.
+        reaper = asyncio.create_task(service.reap(settings.lease_seconds / 3)) if store.shared else None
+        # ...and the runs accepted by any server are claimed by any runner with a free slot, this one's too.
+        claimer = asyncio.create_task(runner.claim_runs(), name="claim-runs") if store.shared else None
         demo_task: asyncio.Task[None] | None = None
         if settings.demo:
             from taskboard_backend.demo import run_demo_driver, seed_demo
@@ -143,11 +148,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 demo_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
+            for loop_task in (reaper, claimer):
+                if loop_task is not None:
+                    loop_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop_task
             await runner.shutdown()
             # Anything still running was cut off by the shutdown: say so now, resumable. If the store
             # cannot be written (a full disk), the next start-up says it instead.
             try:
-                await service.recover()
+                await service.recover(stopping=True)
             except StoreNotWritable as exc:
                 log.warning("could not mark interrupted tasks at shutdown (%s); the next start-up will", exc.message)
             await store.close()
@@ -176,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outside the body limit: a request without the key is answered before its body is read, so
     # unauthenticated clients cannot make the server hold their bodies.
     if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, store=store)
     # Added last, so it runs first: a request from another site is refused before anything else.
     app.add_middleware(HostOriginMiddleware, bound_host=settings.host, allowed_hosts=settings.allowed_hosts)
 

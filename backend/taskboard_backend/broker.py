@@ -117,10 +117,14 @@ class Broker:
         for event in self._task_waiters.get(task_id, ()):
             event.set()
 
+    def notify_all_tasks(self) -> None:
+        """Every log and progress stream looks again (a change too wide to name its tasks one by one)."""
+        for waiters in self._task_waiters.values():
+            for event in waiters:
+                event.set()
+
     def shutdown(self) -> None:
         self.shutting_down.set()
         for sub in self._subscribers:
             sub.close()
-        for waiters in self._task_waiters.values():
-            for event in waiters:
-                event.set()
+        self.notify_all_tasks()

@@ -68,8 +68,7 @@ def _simulated(service: TaskService, agent: AgentId) -> AgentId:
 
 
 async def seed_demo(service: TaskService) -> None:
-    row = await service.store.fetchone("SELECT COUNT(*) AS n FROM tasks")
-    if row and row["n"]:
+    if await service.store.count_tasks():
         await pick_up_interrupted(service)
         return
     marketing = await service.create_project(ProjectCreate(name="Marketing Analysis",
@@ -135,9 +134,7 @@ async def pick_up_interrupted(service: TaskService) -> list[str]:
     One past its resume limit starts again from the top (re-queued), as the limit's message advises.
     """
     picked: list[str] = []
-    for row in await service.store.fetchall(
-            "SELECT id, assigned_agent FROM tasks WHERE status = 'failed' AND error = ? ORDER BY created_at",
-            (INTERRUPTED_ERROR,)):
+    for row in await service.store.failed_with_error(INTERRUPTED_ERROR):
         if service.runner.runtime_id_for(row["assigned_agent"]) != "demo":
             continue
         try:
@@ -166,10 +163,9 @@ async def _historic_task(service: TaskService, title: str, project_id: str, stat
     input_tokens, output_tokens = 9000 + 1000 * priority, 2500 + 300 * priority
     cost = input_tokens * 3 + output_tokens * 15
     async with service.store.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO runs (task_id, attempt, runtime, model_id, input_tokens, output_tokens, cost_micros,"
-            " started_at, finished_at, outcome) VALUES (?, 1, 'demo', 'claude-sonnet-4-6-20250514', ?, ?, ?, ?, ?, ?)",
-            (task["id"], input_tokens, output_tokens, cost, started, finished, status.value))
+        await tx.start_run(task["id"], 1, "demo", started, model_id="claude-sonnet-4-6-20250514",
+                           input_tokens=input_tokens, output_tokens=output_tokens, cost_micros=cost,
+                           finished_at=finished, outcome=status.value)
         for i, (kind, message) in enumerate([("system", f"Starting: {title}"),
                                              ("assistant", "Reading the brief and planning the approach"),
                                              ("tool_use", "Reading file: docs/brief.md"),
@@ -204,17 +200,14 @@ async def answer_unattended(service: TaskService, older_than: timedelta) -> int:
     """Answer what nobody has answered for a while, so an unattended demo keeps moving."""
     cutoff = _ts(older_than)
     answered = 0
-    for row in await service.store.fetchall(
-            "SELECT p.id, p.task_id, t.assigned_agent FROM permissions p JOIN tasks t ON t.id = p.task_id"
-            " WHERE p.status = 'pending' AND p.created_at < ?", (cutoff,)):
+    for row in await service.store.pending_permissions_since(cutoff):
         if service.runner.runtime_id_for(row["assigned_agent"]) != "demo":
             continue  # a real agent's request (claude-code) waits for a person, however long
         with contextlib.suppress(ApiError):
             await service.respond(row["task_id"], PermissionResponse(
                 notification_id=row["id"], behavior="allow", message="Nobody answered; the demo allowed it"))
             answered += 1
-    for row in await service.store.fetchall(
-            "SELECT id, assigned_agent FROM tasks WHERE status = 'awaiting_input' AND updated_at < ?", (cutoff,)):
+    for row in await service.store.awaiting_input_since(cutoff):
         if service.runner.runtime_id_for(row["assigned_agent"]) != "demo":
             continue
         with contextlib.suppress(ApiError):
@@ -232,9 +225,7 @@ async def run_demo_driver(service: TaskService) -> None:
         await asyncio.sleep(interval)
         try:
             await answer_unattended(service, timedelta(seconds=interval * 9))
-            row = await service.store.fetchone(
-                "SELECT COUNT(*) AS n FROM tasks WHERE status IN ('running', 'awaiting_input')")
-            if row and row["n"] >= max(3, settings.concurrency):
+            if await service.store.count_tasks(("running", "awaiting_input")) >= max(3, settings.concurrency):
                 continue
             params: dict[str, Any] = {}
             if n % 3 == 0:

@@ -48,13 +48,13 @@ class FastListMiddleware:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/api/tasks":
             query = plain_list_query(scope["query_string"])
             if query is not None:
-                store = scope["app"].state.service.store
-                if not_modified(scope, store.committed_revision):
+                service = scope["app"].state.service
+                if not_modified(scope, service.list_revision):
                     await send({"type": "http.response.start", "status": 304,
-                                "headers": [(b"etag", list_etag(store.committed_revision).encode())]})
+                                "headers": [(b"etag", list_etag(service.list_revision).encode())]})
                     await send({"type": "http.response.body", "body": b""})
                     return
-                tasks, total, revision = await store.list_tasks(**query)
+                tasks, total, revision = await service.list_page(**query)
                 await task_list_response(tasks, total, revision)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

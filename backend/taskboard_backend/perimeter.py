@@ -12,6 +12,9 @@ which let any local client name itself anew on every guess). Every loopback addr
 (127.0.0.2 is the same machine as 127.0.0.1), an IPv6 peer counts by its /64, the table of addresses
 is bounded and sheds the oldest (never all at once, which unlocked a locked address), and a ceiling
 on failed keys per minute across all addresses holds whatever the addresses are.
+
+On a shared database (several servers, issue 23) the counts are the database's (`SharedFailureLimiter`):
+wrong keys spread over the servers behind a load balancer are limited at the same totals as through one.
 """
 
 from __future__ import annotations
@@ -19,16 +22,23 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import logging
+import math
 import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskboard.hosts import LOOPBACK_NAMES, host_name, ip_of
+
+if TYPE_CHECKING:
+    from taskboard_backend.store import Store
+
+log = logging.getLogger("taskboard.perimeter")
 
 OPEN_PATHS = frozenset({"/api/health"})
 AUTH_FAILURES_ALLOWED = 10
@@ -168,6 +178,48 @@ class FailureLimiter:
         self.failures[key] = recent  # moved to the newest end
 
 
+class SharedFailureLimiter:
+    """FailureLimiter's rules, counted in the shared database by every server (Store.auth_failures).
+
+    The database is asked only while some server has seen a wrong key within the window (each one says so
+    with a notification), so a server nobody guesses at pays nothing per request. The first wrong key after a
+    quiet window can reach another server a moment before its notification does: it is counted all the same,
+    and the limit (ten) is never reached by one. When the database cannot be asked, this server's own counts
+    (the FailureLimiter beside it) decide."""
+
+    def __init__(self, store: Store, local: FailureLimiter) -> None:
+        self.store = store
+        self.local = local
+        self.alert_until = 0.0  # monotonic: until then, some server saw a wrong key within the window
+        store.on_auth_failure(self._heard)
+
+    def _heard(self) -> None:
+        self.alert_until = time.monotonic() + self.local.window
+
+    async def wait(self, address: str, now: float) -> tuple[int, str] | None:
+        if now >= self.alert_until:
+            return None
+        try:
+            mine, mine_wait, total, total_wait = await self.store.auth_failures(limiter_key(address),
+                                                                                self.local.window)
+        except Exception as exc:
+            log.warning("could not read the wrong keys from the database (%s); counting this server's", exc)
+            return self.local.wait(address, now)
+        if total >= self.local.in_all:
+            return max(1, math.ceil(total_wait)), "all addresses"
+        if mine >= self.local.per_address:
+            return max(1, math.ceil(mine_wait)), address
+        return None
+
+    async def record(self, address: str, now: float) -> None:
+        self.local.record(address, now)
+        self._heard()
+        try:
+            await self.store.add_auth_failure(limiter_key(address), self.local.window)
+        except Exception as exc:
+            log.warning("could not count a wrong key in the database (%s)", exc)
+
+
 class ApiKeyMiddleware:
     """X-API-Key or Authorization: Bearer, compared in constant time, before the body is read.
 
@@ -176,10 +228,11 @@ class ApiKeyMiddleware:
     AUTH_FAILURES_GLOBAL wrong keys from all addresses together, every address waits the same way.
     A missing key is not a guess and is not counted."""
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
+    def __init__(self, app: ASGIApp, api_key: str, store: Store | None = None) -> None:
         self.app = app
         self.api_key = api_key.encode()
         self.limiter = FailureLimiter()
+        self.shared = SharedFailureLimiter(store, self.limiter) if store is not None and store.shared else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -187,7 +240,7 @@ class ApiKeyMiddleware:
             return
         client = (scope.get("client") or ("?", 0))[0]
         now = time.monotonic()
-        waiting = self.limiter.wait(client, now)
+        waiting = await self.shared.wait(client, now) if self.shared else self.limiter.wait(client, now)
         if waiting is not None:
             wait, who = waiting
             await send_json(send, 429, {
@@ -208,6 +261,9 @@ class ApiKeyMiddleware:
             error = "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
         else:
             error = "Invalid API key"
-            self.limiter.record(client, now)
+            if self.shared:
+                await self.shared.record(client, now)
+            else:
+                self.limiter.record(client, now)
         await send_json(send, 401, {"error": error, "code": "unauthorized"},
                         [(b"www-authenticate", b'Bearer realm="taskboard"'), (b"connection", b"close")])

@@ -3,6 +3,13 @@
 A task becomes `running` the moment execute/resume is accepted; its runtime
 waits for a free slot. Every write a run makes names its attempt, so a stale
 run (cancelled, or superseded by a resume) cannot change the task any more.
+
+On SQLite the run starts in the server that accepted it. On a shared database (PostgreSQL) the run is
+queued in the ledger instead, and every server's runner (and every `taskboard worker`) claims queued runs
+of the runtimes it has, one per free slot, so none runs more than its --concurrency and each run is taken
+once (Store.claim_run: FOR UPDATE SKIP LOCKED), as River's and Oban's workers take jobs. A queued run
+counts as the accepting server's until it is claimed: if that server dies or stops first, the run fails
+resumable, as one waiting for a slot does on SQLite, rather than starting later somewhere unannounced.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +35,7 @@ from taskboard_backend.permissions import (
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
-from taskboard_backend.store import StoreNotWritable, new_id, now_iso, utcnow
+from taskboard_backend.store import StoreNotWritable, new_id, now_iso, permission_row_to_wire, utcnow
 
 if TYPE_CHECKING:
     from taskboard_backend.settings import Settings
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskboard.runner")
 FINISH_RETRY_SECONDS = 1.0
+# What a run waiting for a slot shows (RunContext.progress's form, as _run writes it).
+WAITING_FOR_SLOT: dict[str, Any] = {"current": 0, "phase": "waiting", "message": "Waiting for a free runner slot"}
 
 class RunBudgetExceeded(Exception):
     pass
@@ -79,6 +87,11 @@ class Runner:
         self._parked_answers: dict[str, dict[str, PermissionDecision]] = {}
         self.on_finished: list[Any] = []  # callbacks(task_wire) after a run ends
         self._finishing: set[asyncio.Task[None]] = set()  # runs waiting for the disk to say they ended
+        # What a write that failed for the database's reasons raises: the run's end is written later.
+        self._write_errors: tuple[type[BaseException], ...] = (StoreNotWritable, *store.driver_errors)
+        # On a shared database a cancel, an answer or a message may come through another server.
+        self._looking: set[asyncio.Task[None]] = set()
+        store.on_changed_elsewhere(self._changed_elsewhere)
 
     # ------------------------------------------------------------------ runtime choice
 
@@ -107,11 +120,7 @@ class Runner:
             return
         now = utcnow()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        row = await self.store.fetchone(
-            "SELECT COALESCE(SUM(cost_micros), 0) AS spent FROM runs WHERE started_at >= ?",
-            (midnight.strftime("%Y-%m-%dT%H:%M:%S.000Z"),),
-        )
-        spent = int(row["spent"]) if row else 0
+        spent = await self.store.cost_since(midnight.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
         limit = int(self.settings.daily_budget_usd * 1_000_000)
         if spent >= limit:
             retry_after = int(((midnight + timedelta(days=1)) - now).total_seconds()) + 1
@@ -150,7 +159,7 @@ class Runner:
                      from_statuses: list[TaskStatus]) -> dict[str, Any]:
         now = now_iso()
         async with self.store.transaction() as tx:
-            row = await tx.fetchone("SELECT attempt, resume_count FROM tasks WHERE id = ?", (task_id,))
+            row = await tx.run_state(task_id)
             if row is None:
                 raise NotFound("Task not found")
             attempt = int(row["attempt"]) + 1
@@ -163,18 +172,55 @@ class Runner:
             else:
                 fields["checkpoint"] = None
                 fields["progress"] = None
+            queued = self.store.shared
+            if queued and self._slots.locked():  # as _run says on SQLite; the runtime's first progress replaces it
+                fields["progress"] = WAITING_FOR_SLOT
             wire = await tx.transition(task_id, TaskStatus.RUNNING, fields, from_statuses=from_statuses)
-            await tx.execute(
-                "INSERT INTO runs (task_id, attempt, runtime, started_at) VALUES (?, ?, ?, ?)",
-                (task_id, attempt, runtime.id, now),
-            )
+            if queued:
+                await tx.queue_run(task_id, attempt, runtime.id, now, resumed=resumed)
+            else:
+                await tx.start_run(task_id, attempt, runtime.id, now)
             verb = "Resume" if resumed else "Execution"
             # The data marks where this attempt's lines begin: a log shows every run, and a reader can pick one.
             await tx.task_event(task_id, "log", "system", f"{verb} started (attempt {attempt}, runtime {runtime.id})",
                                 {"attempt": attempt})
-        handle = asyncio.create_task(self._run(task_id, attempt, runtime, resumed), name=f"run:{task_id}:{attempt}")
-        self._active[task_id] = (attempt, handle)
+        if not self.store.shared:
+            self._launch(task_id, attempt, runtime, resumed)
         return wire
+
+    def _launch(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool, *, has_slot: bool = False) -> None:
+        handle = asyncio.create_task(self._run(task_id, attempt, runtime, resumed, has_slot=has_slot),
+                                     name=f"run:{task_id}:{attempt}")
+        self._active[task_id] = (attempt, handle)
+
+    # ------------------------------------------------------------------ claims (a shared database)
+
+    async def claim_runs(self, poll: float = 1.0) -> None:
+        """Take queued runs while this runner has a free slot: a slot first, then the oldest queued run of a
+        runtime this server has. A queued run (through any server) wakes it; it also looks every `poll`
+        seconds, for a wake-up that was lost."""
+        wake = asyncio.Event()
+        self.store.on_run_queued(wake.set)
+        while True:
+            await self._slots.acquire()
+            wake.clear()  # before the look: a run queued during it wakes the next wait
+            try:
+                claimed = await self.store.claim_run(list(self.runtimes))
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            except Exception as exc:  # the database is away: look again later
+                log.warning("could not claim a queued run: %s", exc)
+                claimed = None
+            if claimed is not None:
+                runtime = self.runtimes[str(claimed["runtime"])]
+                self._launch(str(claimed["task_id"]), int(claimed["attempt"]), runtime, bool(claimed["resumed"]),
+                             has_slot=True)
+                continue
+            self._slots.release()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll):
+                    await wake.wait()
 
     async def stop(self, task_id: str) -> None:
         """End the runtime of a task whose status was already moved on (cancel, delete, external finish)."""
@@ -200,20 +246,26 @@ class Runner:
 
     # ------------------------------------------------------------------ the run
 
-    async def _run(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool) -> None:
+    async def _run(self, task_id: str, attempt: int, runtime: Runtime, resumed: bool, *,
+                   has_slot: bool = False) -> None:
         ctx: RunContextImpl | None = None
         final: dict[str, Any] | None = None
         outcome = "interrupted"
+        held = has_slot  # a claimed run comes with its slot
         try:
-            task = await self.store.require_task(task_id)
+            try:
+                task = await self.store.require_task(task_id)
+            except NotFound:  # deleted between its claim and now (a claimed run starts a moment later)
+                raise StaleAttempt() from None
             ctx = RunContextImpl(self, task, attempt, resumed)
             if task.get("project_id"):
-                project = await self.store.fetchone("SELECT working_directory FROM projects WHERE id = ?",
-                                                    (task["project_id"],))
+                project = await self.store.project(task["project_id"])
                 ctx.project_dir = project["working_directory"] if project else None
-            if self._slots.locked():
-                await ctx.progress(0, None, phase="waiting", message="Waiting for a free runner slot")
-            await self._slots.acquire()
+            if not held:
+                if self._slots.locked():
+                    await ctx.progress(0, None, phase="waiting", message=WAITING_FOR_SLOT["message"])
+                await self._slots.acquire()
+            held = False
             ctx.holds_slot = True
             try:
                 result = await runtime.run(ctx)
@@ -247,6 +299,8 @@ class Runner:
             final = await self._finish_or_later(task_id, attempt, f"Runtime error: {exc}")
             outcome = "failed"
         finally:
+            if held:  # ended before the runtime started (deleted, a database error): the claim's slot goes back
+                self._slots.release()
             if self._active.get(task_id, (None,))[0] == attempt:
                 self._active.pop(task_id, None)
             await self._close_run(task_id, attempt, outcome)
@@ -272,7 +326,7 @@ class Runner:
                 wire = await tx.transition(task_id, status, fields,
                                            from_statuses=[TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT],
                                            attempt=attempt)
-                await self._expire_permissions(tx, task_id)
+                await self.expire_for(tx, task_id)
                 await tx.task_event(task_id, "log", "system", f"Task {status.value}")
                 return wire
         except StoreNotWritable:
@@ -286,7 +340,7 @@ class Runner:
         task that could not say it stopped must not stay `running` for ever."""
         try:
             return await self._finish(task_id, attempt, TaskStatus.FAILED, error=error)
-        except (StoreNotWritable, sqlite3.Error) as exc:
+        except self._write_errors as exc:
             log.warning("could not end the run of %s yet (%s); trying again every %g s", task_id, exc,
                         FINISH_RETRY_SECONDS)
             retry = asyncio.create_task(self._finish_when_writable(task_id, attempt, error),
@@ -300,7 +354,7 @@ class Runner:
             await asyncio.sleep(FINISH_RETRY_SECONDS)
             try:
                 final = await self._finish(task_id, attempt, TaskStatus.FAILED, error=error)
-            except (StoreNotWritable, sqlite3.Error):
+            except self._write_errors:
                 continue
             if final is not None:
                 for callback in self.on_finished:
@@ -311,29 +365,57 @@ class Runner:
     async def _close_run(self, task_id: str, attempt: int, outcome: str) -> None:
         with contextlib.suppress(Exception):
             async with self.store.transaction() as tx:
-                await tx.execute(
-                    "UPDATE runs SET finished_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? "
-                    "AND finished_at IS NULL",
-                    (now_iso(), outcome, task_id, attempt),
-                )
+                await tx.end_run(task_id, attempt, outcome)
         for key in [k for k, f in self._permission_waiters.items() if f.done()]:
             self._permission_waiters.pop(key, None)
 
-    async def _expire_permissions(self, tx: Tx, task_id: str) -> None:
-        rows = await tx.fetchall(
-            "UPDATE permissions SET status = 'expired', resolved_at = ? WHERE task_id = ? AND status = 'pending' "
-            "RETURNING *", (now_iso(), task_id))
-        for row in rows:
-            fut = self._permission_waiters.pop(row["id"], None)
-            if fut is not None and not fut.done():
-                fut.cancel()
-            await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(row))
-
     async def expire_for(self, tx: Tx, task_id: str) -> None:
-        await self._expire_permissions(tx, task_id)
+        """The task's pending requests expire (in the store) and what its run waits for here ends."""
+        for row in await tx.expire_pending_permissions(task_id):
+            waiter = self._permission_waiters.pop(row["id"], None)
+            if waiter is not None and not waiter.done():
+                waiter.cancel()
         fut = self._answer_waiters.pop(task_id, None)
         if fut is not None and not fut.done():
             fut.cancel()
+
+    # ------------------------------------------------------------------ changes through other servers
+
+    def _changed_elsewhere(self, task_id: str) -> None:
+        """Another server changed a task: if it runs here, see whether that was meant for its run."""
+        if task_id in self._active:
+            look = asyncio.create_task(self._look_at(task_id), name=f"look:{task_id}")
+            self._looking.add(look)
+            look.add_done_callback(self._looking.discard)
+
+    async def _look_at(self, task_id: str) -> None:
+        entry = self._active.get(task_id)
+        if entry is None:
+            return
+        attempt, handle = entry
+        try:
+            task = await self.store.get_task_row(task_id)
+            if task is None or task["attempt"] != attempt or task["status"] not in ("running", "awaiting_input"):
+                handle.cancel()  # cancelled, finished, deleted or run again through another server
+                return
+            for notification_id, waiter in list(self._permission_waiters.items()):
+                if waiter.done():
+                    continue
+                row = await self.store.permission(notification_id, task_id)
+                if row is None or row["status"] == "pending":
+                    continue
+                if row["status"] == "expired":
+                    waiter.cancel()
+                else:
+                    self.deliver_permission(notification_id, PermissionDecision(
+                        behavior="allow" if row["behavior"] == "allow" else "deny",
+                        message=row["response_message"]))
+            if task_id in self._answer_waiters and task["status"] == "running":
+                said = [m for m in await self.store.messages(task_id) if m["role"] == "user"]
+                if said:
+                    self.deliver_answer(task_id, said[-1]["message"])
+        except Exception as exc:  # the next change looks again
+            log.warning("could not look at %s after a change elsewhere: %s", task_id, exc)
 
     # ------------------------------------------------------------------ answers from the API
 
@@ -364,8 +446,7 @@ class Runner:
         for entry in parked:
             if entry["notificationId"] in answers:
                 continue
-            row = await self.store.fetchone("SELECT status, behavior, response_message FROM permissions WHERE id = ?",
-                                            (entry["notificationId"],))
+            row = await self.store.permission(entry["notificationId"])
             if row is None or row["status"] == "pending":
                 return False  # another still waits for a person
             # Answered before a restart lost what was said: behavior and message are on record.
@@ -381,40 +462,17 @@ class Runner:
                                         from_statuses=[TaskStatus.RUNNING], attempt=int(task["attempt"]))
             if wire is None:
                 return False
-            await tx.execute("INSERT INTO runs (task_id, attempt, runtime, started_at) VALUES (?, ?, ?, ?)",
-                             (task_id, attempt, runtime.id, now))
+            await tx.start_run(task_id, attempt, runtime.id, now)
             await tx.task_event(task_id, "log", "system", f"The request was answered: carrying on (attempt {attempt}, "
                                                           f"runtime {runtime.id})", {"attempt": attempt})
-        handle = asyncio.create_task(self._run(task_id, attempt, runtime, True), name=f"run:{task_id}:{attempt}")
-        self._active[task_id] = (attempt, handle)
+        # Here, not queued: the answers that carry it on are in this process (_parked_answers).
+        self._launch(task_id, attempt, runtime, True)
         return True
 
     def deliver_answer(self, task_id: str, message: str) -> None:
         fut = self._answer_waiters.pop(task_id, None)
         if fut is not None and not fut.done():
             fut.set_result(message)
-
-
-def permission_row_to_wire(row: Any) -> dict[str, Any]:
-    r = dict(row)
-    out = {
-        "id": r["id"],
-        "taskId": r["task_id"],
-        "toolName": r["tool_name"],
-        "toolInput": json.loads(r["tool_input"]),
-        "message": r["message"],
-        "suggestedPattern": r["suggested_pattern"],
-        "status": r["status"],
-        "behavior": r["behavior"],
-        "responseMessage": r["response_message"],
-        "decidedBy": r["decided_by"],
-        "ruleId": r["rule_id"],
-        "createdAt": r["created_at"],
-        "resolvedAt": r["resolved_at"],
-    }
-    if "task_title" in r:
-        out["taskTitle"] = r["task_title"]
-    return {k: v for k, v in out.items() if v is not None}
 
 
 class RunContextImpl:
@@ -454,7 +512,7 @@ class RunContextImpl:
             self.holds_slot = True
 
     async def _owns(self, tx: Tx) -> None:
-        row = await tx.fetchone("SELECT status, attempt FROM tasks WHERE id = ?", (self.task_id,))
+        row = await tx.run_state(self.task_id)
         if row is None or row["attempt"] != self.attempt or row["status"] not in ("running", "awaiting_input"):
             raise StaleAttempt()
 
@@ -488,18 +546,9 @@ class RunContextImpl:
                     cost_micros: int | None = None) -> None:
         if cost_micros is None:
             cost_micros = input_tokens * INPUT_MICROS_PER_TOKEN + output_tokens * OUTPUT_MICROS_PER_TOKEN
-        tokens = input_tokens + output_tokens
         async with self.store.transaction() as tx:
             await self._owns(tx)
-            await tx.execute(
-                "UPDATE runs SET model_id = ?, input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
-                "cost_micros = cost_micros + ? WHERE task_id = ? AND attempt = ?",
-                (model_id, input_tokens, output_tokens, cost_micros, self.task_id, self.attempt),
-            )
-            await tx.execute(
-                "UPDATE tasks SET cost_micros = cost_micros + ?, total_tokens = total_tokens + ? WHERE id = ?",
-                (cost_micros, tokens, self.task_id),
-            )
+            await tx.add_usage(self.task_id, self.attempt, model_id, input_tokens, output_tokens, cost_micros)
             await tx.update_task(self.task_id, {}, attempt=self.attempt)
         self.run_cost += cost_micros
         if self.run_cost > self.budget_micros:
@@ -511,14 +560,13 @@ class RunContextImpl:
     async def save_checkpoint(self, data: dict[str, Any]) -> None:
         async with self.store.transaction() as tx:
             await self._owns(tx)
-            await tx.execute("UPDATE tasks SET checkpoint = ? WHERE id = ?", (json.dumps(data), self.task_id))
+            await tx.save_checkpoint(self.task_id, data)
 
     async def set_diff(self, diff: str) -> None:
+        """The unified diff of what this run changed so far (shown with the task's detail)."""
         async with self.store.transaction() as tx:
             await self._owns(tx)
-            await tx.execute("UPDATE runs SET diff = ? WHERE task_id = ? AND attempt = ?",
-                             (diff or None, self.task_id, self.attempt))
-            await tx.update_task(self.task_id, {}, attempt=self.attempt)  # watchers fetch the detail again
+            await tx.set_run_diff(self.task_id, self.attempt, diff)  # watchers fetch the detail again
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
@@ -534,31 +582,22 @@ class RunContextImpl:
         fut: asyncio.Future[PermissionDecision] = loop.create_future()
         async with self.store.transaction() as tx:
             await self._owns(tx)
-            base = (notification_id, self.task_id, self.attempt, tool_name, json.dumps(tool_input), message,
-                    suggest_pattern(tool_name, tool_input, cwd), now)
+            base = {"id": notification_id, "task_id": self.task_id, "attempt": self.attempt, "tool_name": tool_name,
+                    "tool_input": json.dumps(tool_input), "message": message,
+                    "suggested_pattern": suggest_pattern(tool_name, tool_input, cwd), "created_at": now}
             if verdict is not None:
                 behavior, rule = verdict
-                status = "allowed" if behavior == "allow" else "denied"
-                await tx.execute(
-                    "INSERT INTO permissions (id, task_id, attempt, tool_name, tool_input, message, suggested_pattern,"
-                    " created_at, status, behavior, decided_by, rule_id, resolved_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rule', ?, ?)",
-                    (*base, status, behavior, rule.id, now),
-                )
+                await tx.add_permission({**base, "status": "allowed" if behavior == "allow" else "denied",
+                                         "behavior": behavior, "decided_by": "rule", "rule_id": rule.id,
+                                         "resolved_at": now})
                 await tx.rule_matched(rule.id, now)
                 await tx.task_event(self.task_id, "log", "permission", rule_answer_line(behavior, tool_name, rule, key),
                                     {"notificationId": notification_id, "ruleId": rule.id})
             else:
-                await tx.execute(
-                    "INSERT INTO permissions (id, task_id, attempt, tool_name, tool_input, message, suggested_pattern,"
-                    " created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                    base,
-                )
-                await tx.execute("UPDATE tasks SET pending_permissions = pending_permissions + 1 WHERE id = ?",
-                                 (self.task_id,))
-                row = await tx.fetchone(
-                    "SELECT p.*, t.title AS task_title FROM permissions p JOIN tasks t ON t.id = p.task_id "
-                    "WHERE p.id = ?", (notification_id,))
+                await tx.add_permission({**base, "status": "pending"})
+                await tx.change_pending_count(self.task_id, 1)
+                row = await tx.permission(notification_id, with_title=True)
+                assert row is not None  # inserted just now, in this transaction
                 await tx.task_event(self.task_id, "log", "permission",
                                     f"Permission requested: {tool_name} {request_argument(tool_input)[:200]}",
                                     {"notificationId": notification_id})
@@ -580,8 +619,7 @@ class RunContextImpl:
                                     attempt=self.attempt)
             except ApiError:
                 raise StaleAttempt() from None
-            await tx.execute("INSERT INTO messages (task_id, role, message, created_at) VALUES (?, 'agent', ?, ?)",
-                             (self.task_id, question, now_iso()))
+            await tx.add_message(self.task_id, "agent", question)
             await tx.task_event(self.task_id, "log", "question", question)
             self.runner._answer_waiters[self.task_id] = fut
         return await fut

@@ -18,7 +18,7 @@ import uvicorn
 from taskboard_backend.app import create_app
 from taskboard_backend.connections import guarded_protocol
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import StoreUnavailable, check_database, claim_database
+from taskboard_backend.store import StoreUnavailable
 from taskboard_backend.streams import DroppedStreamFilter
 
 
@@ -28,7 +28,7 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Signal handlers run on the loop's thread, so the broker can be told directly.
         app: Any = self.config.app
-        app.state.service.store.broker.shutdown()
+        app.state.service.end_streams()
         super().handle_exit(sig, frame)
 
 
@@ -104,9 +104,16 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdin: bool = False) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        # Before the port: a second server on this database, or a file that is not one, is one line.
-        claim_database(settings.db_path)
-        check_database(settings.db_path)
+        # Before the port: a second server on this SQLite file, or a file that is not one, is one line.
+        if settings.db_url is None:
+            from taskboard_backend.store_sqlite import check_database, claim_database
+
+            claim_database(settings.db_path)
+            check_database(settings.db_path)
+        else:
+            from taskboard_backend.store_postgres import check_database_url
+
+            check_database_url(settings.db_url)
     except (StoreUnavailable, OSError) as exc:
         print(f"taskboard: {exc}", file=sys.stderr, flush=True)
         sys.exit(3)
@@ -126,7 +133,7 @@ def serve_forever(settings: Settings, log_level: str = "warning", exit_with_stdi
             await asyncio.sleep(0.01)
         if server.started:
             # One machine-readable line: tests and `taskboard demo` read the URL from it.
-            print(f"taskboard: serving {url} (database: {settings.db_path})", flush=True)
+            print(f"taskboard: serving {url} (database: {settings.db_shown})", flush=True)
         await started
 
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,16 +36,31 @@ from taskboard_backend.permissions import (
     rule_answer_line,
     rules_of,
 )
-from taskboard_backend.runner import Runner, permission_row_to_wire
+from taskboard_backend.runner import Runner
 from taskboard_backend.runtimes import DemoRuntime, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.settings import Settings
-from taskboard_backend.store import Store, iso, new_id, now_iso, task_row_to_wire, utcnow
+from taskboard_backend.store import (
+    Row,
+    Store,
+    Tx,
+    iso,
+    new_id,
+    now_iso,
+    permission_row_to_wire,
+    task_row_to_wire,
+    utcnow,
+)
+from taskboard_backend.streams import task_stream, watch_stream
 
 log = logging.getLogger("taskboard.service")
 
 INTERRUPTED_ERROR = (
     "Interrupted: the server stopped while this task was running; "
+    "resume it to continue from its last checkpoint"
+)
+LEASE_EXPIRED_ERROR = (
+    "Interrupted: the server running this task stopped renewing its lease (it died or lost the database); "
     "resume it to continue from its last checkpoint"
 )
 
@@ -58,12 +74,12 @@ class TaskService:
 
     # ------------------------------------------------------------------ start-up
 
-    async def recover(self) -> list[str]:
-        """Tasks left running or awaiting_input by a crash become failed, resumable."""
+    async def recover(self, *, stopping: bool = False, error: str = INTERRUPTED_ERROR) -> list[str]:
+        """Tasks left running or awaiting_input by a crash become failed, resumable: at start-up, at shutdown
+        (`stopping`: this server's own), and on PostgreSQL whenever a server's lease expires (`reap`)."""
         now = now_iso()
         async with self.store.transaction() as tx:
-            rows = await tx.fetchall("SELECT id, status, checkpoint FROM tasks "
-                                     "WHERE status IN ('running', 'awaiting_input')")
+            rows = await tx.orphaned_tasks(ours=stopping)
             ids = []
             for r in rows:
                 if r["status"] == TaskStatus.RUNNING and await _parked_and_pending(tx, r["checkpoint"]):
@@ -73,19 +89,61 @@ class TaskService:
                     continue
                 ids.append(r["id"])
             for task_id in ids:
-                await tx.task_event(task_id, "log", "error", INTERRUPTED_ERROR)
+                await tx.task_event(task_id, "log", "error", error)
                 await tx.transition(task_id, TaskStatus.FAILED,
-                                    {"error": INTERRUPTED_ERROR, "finished_at": now, "pending_permissions": 0})
-                perms = await tx.fetchall(
-                    "UPDATE permissions SET status = 'expired', resolved_at = ? WHERE task_id = ? "
-                    "AND status = 'pending' RETURNING *", (now, task_id))
-                for p in perms:
-                    await tx.emit("permission.resolved", task_id=task_id, permission=permission_row_to_wire(p))
-            await tx.execute("UPDATE runs SET finished_at = ?, outcome = 'interrupted' WHERE finished_at IS NULL",
-                             (now,))
+                                    {"error": error, "finished_at": now, "pending_permissions": 0})
+                await tx.expire_pending_permissions(task_id)
+            await tx.end_orphaned_runs("interrupted", ours=stopping)
         if ids:
             log.warning("recovered %d interrupted task(s) as failed", len(ids))
         return ids
+
+    async def reap(self, every: float) -> None:
+        """On a shared database: the runs of a server whose lease expired become failed, resumable, on
+        whichever server looks first (each looks every `every` seconds; a transition happens once)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                reaped = await self.recover(error=LEASE_EXPIRED_ERROR)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: the next look tries again
+                log.warning("could not look for expired leases: %s", exc)
+                continue
+            if reaped:
+                log.warning("%d task(s) of a server whose lease expired are failed, resumable", len(reaped))
+
+    # ------------------------------------------------------------------ what the routes read through
+
+    @property
+    def list_revision(self) -> int:
+        """The revision a list read now would carry, for the list's ETag (a poll answered 304 when it has
+        not moved). On PostgreSQL it is the newest this server has heard of: another server's commit
+        counts once its notification is in, a few ms later."""
+        return self.store.committed_revision
+
+    async def list_page(self, **query: Any) -> tuple[list[str], int, int]:
+        """A list page as wire JSON texts, the total and the revision (`Store.list_tasks`)."""
+        return await self.store.list_tasks(**query)
+
+    def watch(self, last_event_id: int | None, heartbeat: float) -> AsyncIterator[str]:
+        return watch_stream(self.store, last_event_id, heartbeat)
+
+    async def task_stream(self, task_id: str, kind: str, after: int, heartbeat: float) -> AsyncIterator[str]:
+        await self.store.require_task(task_id)  # a 404 now, before the stream starts
+        return task_stream(self.store, task_id, kind, after, heartbeat)
+
+    def health(self) -> dict[str, Any]:
+        """revision, streams, and `store` when writes cannot work (disk full, read-only, deleted)."""
+        body: dict[str, Any] = {"revision": self.store.committed_revision, "streams": self.store.broker.open_streams}
+        problem = self.store.health_problem()
+        if problem is not None:
+            body["store"] = problem
+        return body
+
+    def end_streams(self) -> None:
+        """Every open stream ends now (shutdown), instead of waiting for its client."""
+        self.store.broker.shutdown()
 
     # ------------------------------------------------------------------ tasks
 
@@ -95,29 +153,17 @@ class TaskService:
         task_id = new_id()
         now = now_iso()
         async with self.store.transaction() as tx:
-            rev = tx.next_revision()
-            row = await tx.fetchone(
-                "INSERT INTO tasks (id, title, description, project_id, status, priority, assigned_agent,"
-                " agent_profile, task_type, params, document_ids, workflow_id, step_index, source_type, parent_id,"
-                " created_at, updated_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING *",
-                (task_id, body.title, body.description, body.project_id, status.value, body.priority,
-                 body.assigned_agent, body.agent_profile, body.task_type,
-                 json.dumps(body.params) if body.params is not None else None,
-                 json.dumps(body.document_ids or []), workflow_id, step_index, source_type, parent_id,
-                 now, now, rev),
-            )
-            assert row is not None  # INSERT ... RETURNING gives the row
-            wire = task_row_to_wire(row)
-            await tx.emit("task.upserted", task_id=task_id, task=wire, revision=rev)
+            wire = await tx.insert_task({
+                "id": task_id, "title": body.title, "description": body.description, "project_id": body.project_id,
+                "status": status.value, "priority": body.priority, "assigned_agent": body.assigned_agent,
+                "agent_profile": body.agent_profile, "task_type": body.task_type, "params": body.params,
+                "document_ids": body.document_ids or [], "workflow_id": workflow_id, "step_index": step_index,
+                "source_type": source_type, "parent_id": parent_id, "created_at": now, "updated_at": now})
             await tx.task_event(task_id, "progress", "status", f"Status: {status.value}", {"status": status.value})
         return wire
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
-        row = await self.store.fetchone(
-            "SELECT t.*, p.name AS project_name, w.name AS workflow_name FROM tasks t "
-            "LEFT JOIN projects p ON p.id = t.project_id LEFT JOIN workflows w ON w.id = t.workflow_id "
-            "WHERE t.id = ?", (task_id,))
+        row = await self.store.task_with_names(task_id)
         if row is None:
             raise NotFound("Task not found")
         wire = task_row_to_wire(row)
@@ -125,11 +171,7 @@ class TaskService:
             wire["projectName"] = row["project_name"]
         if row["workflow_name"]:
             wire["workflowName"] = row["workflow_name"]
-        usage = await self.store.fetchone(
-            "SELECT SUM(input_tokens) AS i, SUM(output_tokens) AS o, SUM(cost_micros) AS c, MIN(started_at) AS s,"
-            " MAX(finished_at) AS f, COUNT(*) AS n, (SELECT model_id FROM runs r2 WHERE r2.task_id = ?"
-            " AND model_id IS NOT NULL ORDER BY attempt DESC LIMIT 1) AS m FROM runs WHERE task_id = ?",
-            (task_id, task_id))
+        usage = await self.store.task_usage(task_id)
         if usage is not None and usage["n"]:
             wire["usage"] = {k: v for k, v in {
                 "inputTokens": usage["i"] or 0,
@@ -140,10 +182,9 @@ class TaskService:
                 "startedAt": usage["s"],
                 "finishedAt": usage["f"] if wire["status"] in ("completed", "failed", "cancelled") else None,
             }.items() if v is not None}
-        diffs = await self.store.fetchall("SELECT diff FROM runs WHERE task_id = ? AND diff IS NOT NULL "
-                                          "ORDER BY attempt", (task_id,))
+        diffs = await self.store.run_diffs(task_id)
         if diffs:
-            wire["diff"] = "\n".join(r["diff"] for r in diffs)
+            wire["diff"] = "\n".join(diffs)
         return wire
 
     async def update_task(self, task_id: str, body: TaskUpdate) -> dict[str, Any]:
@@ -213,14 +254,9 @@ class TaskService:
         if refusal is not None:
             raise InvalidTransition(refusal)
         async with self.store.transaction() as tx:
-            row = await tx.fetchone("DELETE FROM tasks WHERE id = ? RETURNING id", (task_id,))
-            if row is None:
-                raise NotFound("Task not found")
             await self.runner.expire_for(tx, task_id)
-            for table in ("task_events", "messages", "permissions"):
-                await tx.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
-            # The cost ledger (runs) is kept: deleting a task must not refund the daily budget.
-            await tx.emit("task.deleted", task_id=task_id)
+            if not await tx.delete_task(task_id):
+                raise NotFound("Task not found")
         await self.runner.stop(task_id)
 
     async def execute(self, task_id: str) -> None:
@@ -285,9 +321,7 @@ class TaskService:
         task = await self.store.require_task(task_id)
         if not task["workflow_id"]:
             return []
-        rows = await self.store.fetchall(
-            "SELECT id, title, status, created_at, step_index FROM tasks WHERE workflow_id = ? AND id != ? "
-            "ORDER BY step_index, created_at", (task["workflow_id"], task_id))
+        rows = await self.store.workflow_siblings(task["workflow_id"], task_id)
         return [{"id": r["id"], "title": r["title"], "status": r["status"], "createdAt": r["created_at"],
                  "stepIndex": r["step_index"]} for r in rows]
 
@@ -300,14 +334,7 @@ class TaskService:
     async def cleanup(self, body: CleanupRequest) -> dict[str, Any]:
         cutoff = (utcnow() - timedelta(hours=body.older_than_hours)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         async with self.store.transaction() as tx:
-            rows = await tx.fetchall(
-                "DELETE FROM tasks WHERE status IN ('completed', 'failed') AND updated_at < ? RETURNING id",
-                (cutoff + "Z",))
-            ids = [r["id"] for r in rows]
-            for task_id in ids:
-                for table in ("task_events", "messages", "permissions"):
-                    await tx.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
-                await tx.emit("task.deleted", task_id=task_id)
+            ids = await tx.delete_finished_before(cutoff + "Z")
         return {"deleted": len(ids), "taskIds": ids}
 
     # ------------------------------------------------------------------ awaiting_input
@@ -319,15 +346,14 @@ class TaskService:
             raise InvalidTransition(refusal)
         async with self.store.transaction() as tx:
             wire = await tx.transition(task_id, TaskStatus.RUNNING, {}, from_statuses=[TaskStatus.AWAITING_INPUT])
-            await tx.execute("INSERT INTO messages (task_id, role, message, created_at) VALUES (?, 'user', ?, ?)",
-                             (task_id, body.message, now_iso()))
+            await tx.add_message(task_id, "user", body.message)
             await tx.task_event(task_id, "log", "user", body.message)
         self.runner.deliver_answer(task_id, body.message)
         return wire
 
     async def messages(self, task_id: str) -> list[dict[str, Any]]:
         await self.store.require_task(task_id)
-        rows = await self.store.fetchall("SELECT * FROM messages WHERE task_id = ? ORDER BY id", (task_id,))
+        rows = await self.store.messages(task_id)
         return [{"id": r["id"], "taskId": r["task_id"], "role": r["role"], "message": r["message"],
                  "createdAt": r["created_at"]} for r in rows]
 
@@ -335,8 +361,7 @@ class TaskService:
 
     async def respond(self, task_id: str, body: PermissionResponse) -> None:
         await self.store.require_task(task_id)
-        row = await self.store.fetchone("SELECT * FROM permissions WHERE id = ? AND task_id = ?",
-                                        (body.notification_id, task_id))
+        row = await self.store.permission(body.notification_id, task_id)
         if row is None:
             raise NotFound("Notification not found")
         original = json.loads(row["tool_input"])
@@ -362,23 +387,19 @@ class TaskService:
         now, expires_at = now_iso(), _expiry(body.expires_in_seconds)
         async with self.store.transaction() as tx:
             status = "allowed" if body.behavior == "allow" else "denied"
-            updated = await tx.fetchone(
-                "UPDATE permissions SET status = ?, behavior = ?, response_message = ?, decided_by = 'user',"
-                " resolved_at = ? WHERE id = ? AND status = 'pending' RETURNING *",
-                (status, body.behavior, body.message, now, body.notification_id))
+            updated = await tx.resolve_permission(body.notification_id, status=status, behavior=body.behavior,
+                                                  decided_by="user", response_message=body.message)
             if updated is None:
-                current = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (body.notification_id,))
+                current = await tx.permission(body.notification_id)
                 state = current["status"] if current else "gone"
                 raise Conflict(f"Already responded (this request is {state})")
-            rule_id = None
             if pattern is not None:
                 rule_id = new_id()
-                await tx.insert_rule(rule_id, pattern, "allow", "always-allow", now, saved_by=body.saved_by,
-                                     expires_at=expires_at)
-                await tx.execute("UPDATE permissions SET rule_id = ? WHERE id = ?", (rule_id, body.notification_id))
-                updated = await tx.fetchone("SELECT * FROM permissions WHERE id = ?", (body.notification_id,))
-            await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
-                             (task_id,))
+                await tx.add_rule(rule_id, pattern, "allow", "always-allow", now, saved_by=body.saved_by,
+                                  expires_at=expires_at)
+                updated = await tx.link_rule(body.notification_id, rule_id)
+                assert updated is not None  # answered just now, in this transaction
+            await tx.change_pending_count(task_id, -1)
             await tx.update_task(task_id, {})
             verb = "Allowed" if body.behavior == "allow" else "Denied"
             until = f" (until {expires_at})" if expires_at else ""
@@ -394,27 +415,24 @@ class TaskService:
             await self.runner.continue_parked(task_id, body.notification_id, decision)
         self._deliver_rule_answers(answered)
 
-    async def _answer_pending_by_rules(self, tx: Any) -> list[tuple[str, str, str]]:
+    async def _answer_pending_by_rules(self, tx: Tx) -> list[tuple[str, str, str]]:
         """A rule just saved answers the requests already waiting that it covers, as it would have had
         they arrived after it (deny rules win, as in runner.request_permission). (id, behavior, rule id) of each."""
         rules = rules_of(await tx.rules_in_force(now_iso()))
         answered: list[tuple[str, str, str]] = []
-        for row in await tx.fetchall("SELECT * FROM permissions WHERE status = 'pending' ORDER BY created_at"):
+        for row in await tx.pending_permissions():
             key = request_key(row["tool_name"], json.loads(row["tool_input"]))
             verdict = decide(rules, key)
             if verdict is None:
                 continue
             behavior, rule = verdict
-            updated = await tx.fetchone(
-                "UPDATE permissions SET status = ?, behavior = ?, decided_by = 'rule', rule_id = ?, resolved_at = ?"
-                " WHERE id = ? AND status = 'pending' RETURNING *",
-                ("allowed" if behavior == "allow" else "denied", behavior, rule.id, now_iso(), row["id"]))
+            updated = await tx.resolve_permission(row["id"], status="allowed" if behavior == "allow" else "denied",
+                                                  behavior=behavior, decided_by="rule", rule_id=rule.id)
             if updated is None:
                 continue
             task_id = row["task_id"]
             await tx.rule_matched(rule.id, updated["resolved_at"])
-            await tx.execute("UPDATE tasks SET pending_permissions = MAX(pending_permissions - 1, 0) WHERE id = ?",
-                             (task_id,))
+            await tx.change_pending_count(task_id, -1)
             await tx.update_task(task_id, {})
             await tx.task_event(task_id, "log", "permission", rule_answer_line(behavior, row["tool_name"], rule, key),
                                 {"notificationId": row["id"], "ruleId": rule.id})
@@ -427,17 +445,7 @@ class TaskService:
             self.runner.deliver_permission(notification_id, PermissionDecision(behavior=behavior))
 
     async def list_permissions(self, status: str | None, task_id: str | None, limit: int) -> list[dict[str, Any]]:
-        where, params = [], []
-        if status:
-            where.append("p.status = ?")
-            params.append(status)
-        if task_id:
-            where.append("p.task_id = ?")
-            params.append(task_id)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        rows = await self.store.fetchall(
-            f"SELECT p.*, t.title AS task_title FROM permissions p LEFT JOIN tasks t ON t.id = p.task_id{clause}"
-            " ORDER BY p.created_at DESC LIMIT ?", [*params, limit])
+        rows = await self.store.list_permissions(status, task_id, limit)
         return [permission_row_to_wire(r) for r in rows]
 
     async def list_rules(self) -> list[dict[str, Any]]:
@@ -453,8 +461,8 @@ class TaskService:
             _refuse_broad(compiled, body.allow_broad, "pattern")
         now, rule_id, expires_at = now_iso(), new_id(), _expiry(body.expires_in_seconds)
         async with self.store.transaction() as tx:
-            await tx.insert_rule(rule_id, body.pattern, body.behavior, "user", now, saved_by=body.saved_by,
-                                 expires_at=expires_at)
+            await tx.add_rule(rule_id, body.pattern, body.behavior, "user", now, saved_by=body.saved_by,
+                              expires_at=expires_at)
             answered = await self._answer_pending_by_rules(tx)
         self._deliver_rule_answers(answered)
         # What it answered at once counts among its matches, like any later one.
@@ -473,25 +481,19 @@ class TaskService:
     # ------------------------------------------------------------------ projects, workflows
 
     async def create_project(self, body: ProjectCreate) -> dict[str, Any]:
-        project = {"id": new_id(), "name": body.name, "description": body.description,
-                   "workingDirectory": body.working_directory, "createdAt": now_iso()}
+        project_id, created = new_id(), now_iso()
+        project = {"id": project_id, "name": body.name, "description": body.description,
+                   "workingDirectory": body.working_directory, "createdAt": created}
         async with self.store.transaction() as tx:
-            await tx.execute("INSERT INTO projects (id, name, description, working_directory, created_at)"
-                             " VALUES (?, ?, ?, ?, ?)",
-                             (project["id"], body.name, body.description, body.working_directory,
-                              project["createdAt"]))
+            await tx.add_project(project_id, body.name, body.description, body.working_directory, created)
         return {**{k: v for k, v in project.items() if v is not None}, "taskCount": 0}
 
     async def list_projects(self) -> list[dict[str, Any]]:
-        rows = await self.store.fetchall(
-            "SELECT p.*, (SELECT COALESCE(SUM(n), 0) FROM task_counts c WHERE c.project_id = p.id) AS task_count "
-            "FROM projects p ORDER BY p.name")
+        rows = await self.store.list_projects()
         return [_project_wire(r) for r in rows]
 
     async def get_project(self, project_id: str) -> dict[str, Any]:
-        row = await self.store.fetchone(
-            "SELECT p.*, (SELECT COALESCE(SUM(n), 0) FROM task_counts c WHERE c.project_id = p.id) AS task_count "
-            "FROM projects p WHERE p.id = ?", (project_id,))
+        row = await self.store.project(project_id)
         if row is None:
             raise NotFound("Project not found")
         return _project_wire(row)
@@ -500,8 +502,7 @@ class TaskService:
         workflow_id = new_id()
         now = now_iso()
         async with self.store.transaction() as tx:
-            await tx.execute("INSERT INTO workflows (id, name, project_id, created_at) VALUES (?, ?, ?, ?)",
-                             (workflow_id, body.name, body.project_id, now))
+            await tx.add_workflow(workflow_id, body.name, body.project_id, now)
         for index, step in enumerate(body.steps):
             create = TaskCreate(title=step.title, description=step.description, project_id=body.project_id,
                                 priority=step.priority, assigned_agent=step.assigned_agent,
@@ -513,11 +514,10 @@ class TaskService:
         return await self.get_workflow(workflow_id)
 
     async def get_workflow(self, workflow_id: str) -> dict[str, Any]:
-        row = await self.store.fetchone("SELECT * FROM workflows WHERE id = ?", (workflow_id,))
+        row = await self.store.workflow_row(workflow_id)
         if row is None:
             raise NotFound("Workflow not found")
-        tasks = await self.store.fetchall("SELECT * FROM tasks WHERE workflow_id = ? ORDER BY step_index",
-                                          (workflow_id,))
+        tasks = await self.store.workflow_tasks(workflow_id)
         wires = [task_row_to_wire(t) for t in tasks]
         body = {"id": row["id"], "name": row["name"], "projectId": row["project_id"],
                 "status": _workflow_status([t["status"] for t in wires]), "createdAt": row["created_at"],
@@ -525,13 +525,11 @@ class TaskService:
         return {k: v for k, v in body.items() if v is not None}
 
     async def list_workflows(self) -> list[dict[str, Any]]:
-        rows = await self.store.fetchall("SELECT id FROM workflows ORDER BY created_at DESC LIMIT 200")
-        return [await self.get_workflow(r["id"]) for r in rows]
+        return [await self.get_workflow(workflow_id) for workflow_id in await self.store.workflow_ids(200)]
 
     async def _advance_workflow(self, workflow_id: str) -> None:
         """Start the first step that is still planned once every step before it has completed."""
-        rows = await self.store.fetchall("SELECT id, status FROM tasks WHERE workflow_id = ? ORDER BY step_index",
-                                         (workflow_id,))
+        rows = await self.store.workflow_tasks(workflow_id)
         for row in rows:
             if row["status"] == TaskStatus.COMPLETED:
                 continue
@@ -553,20 +551,16 @@ class TaskService:
     # ------------------------------------------------------------------ facts
 
     async def stats(self) -> dict[str, Any]:
-        rows = await self.store.fetchall("SELECT status, SUM(n) AS n, SUM(cost_micros) AS c FROM task_counts "
-                                         "GROUP BY status")
+        rows = await self.store.status_counts()
         counts = {s.value: 0 for s in TaskStatus}
         cost = 0
         for r in rows:
             counts[r["status"]] = r["n"]
             cost += r["c"] or 0
-        pending = await self.store.fetchone("SELECT COUNT(*) AS n FROM permissions WHERE status = 'pending'")
-        midnight = utcnow().strftime("%Y-%m-%dT00:00:00.000Z")
-        today = await self.store.fetchone("SELECT COALESCE(SUM(cost_micros), 0) AS c FROM runs WHERE started_at >= ?",
-                                          (midnight,))
-        body = {"counts": counts, "total": sum(counts.values()), "pendingPermissions": pending["n"] if pending else 0,
-                "costMicros": cost, "todayCostMicros": today["c"] if today else 0,
-                "revision": self.store.committed_revision}
+        pending = await self.store.pending_permission_count()
+        today = await self.store.cost_since(utcnow().strftime("%Y-%m-%dT00:00:00.000Z"))
+        body = {"counts": counts, "total": sum(counts.values()), "pendingPermissions": pending,
+                "costMicros": cost, "todayCostMicros": today, "revision": await self.store.head_revision()}
         if self.settings.daily_budget_usd is not None:
             body["dailyBudgetMicros"] = int(self.settings.daily_budget_usd * 1_000_000)
         return body
@@ -608,14 +602,14 @@ class TaskService:
         return out
 
 
-async def _parked_and_pending(tx: Any, checkpoint: str | None) -> bool:
+async def _parked_and_pending(tx: Tx, checkpoint: str | None) -> bool:
     """Whether a task's run parked (claude-code) and still waits for one of its requests."""
     try:
         data = json.loads(checkpoint) if checkpoint else None
     except ValueError:
         return False
     for entry in parked_entries(data):
-        row = await tx.fetchone("SELECT status FROM permissions WHERE id = ?", (entry["notificationId"],))
+        row = await tx.permission(entry["notificationId"])
         if row is not None and row["status"] == "pending":
             return True
     return False
@@ -645,7 +639,7 @@ def _refuse_broad(pattern: CompiledPattern, meant: bool, field: str) -> None:
                                  "what you mean")
 
 
-def _project_wire(row: Any) -> dict[str, Any]:
+def _project_wire(row: Row) -> dict[str, Any]:
     body = {"id": row["id"], "name": row["name"], "description": row["description"],
             "workingDirectory": row["working_directory"], "createdAt": row["created_at"],
             "taskCount": row["task_count"]}

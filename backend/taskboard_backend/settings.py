@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = field(default_factory=default_db_path)
+    # postgresql://USER@HOST/DB: the PostgreSQL store (db_path is then not used for the database).
+    db_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8765
     api_key: str | None = None
@@ -88,6 +91,9 @@ class Settings:
     body_timeout_seconds: float = 30.0
     # Open connections past this are closed as they come (streams and the board count too).
     max_connections: int = 1000
+    # On PostgreSQL: a server renews its lease every third of this; when one has not for this long, its
+    # runs are failed (resumable) by whichever server looks first.
+    lease_seconds: float = 15.0
     # How many watch events the store keeps for Last-Event-ID replay before a reset.
     event_retention: int = 50_000
     # Streams send a comment this often when idle, so proxies and clients know they are alive.
@@ -101,9 +107,25 @@ class Settings:
     clock_file: Path | None = None
 
     @property
+    def db(self) -> str:
+        """What the store opens: the PostgreSQL URL, or the SQLite file's path."""
+        return self.db_url or str(self.db_path)
+
+    @property
+    def db_shown(self) -> str:
+        """The database as a log line may show it: a URL without its password."""
+        if self.db_url is None:
+            return str(self.db_path)
+        parts = urllib.parse.urlsplit(self.db_url)
+        if parts.password is None:
+            return self.db_url
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+    @property
     def claude_dir(self) -> Path:
         """The claude-code runtime's own directory: its HOME (sessions) and the tasks' working directories."""
-        return self.db_path.parent / "claude"
+        return (self.db_path.parent if self.db_url is None else data_dir()) / "claude"
 
     @property
     def codex_dir(self) -> Path:

@@ -1,342 +1,35 @@
-"""The aiosqlite store.
+"""The Store interface: every read and write the service, the runner and the streams make, by what it does.
 
-One writer connection behind an asyncio lock (so "database is locked" cannot
-happen inside the process) and one reader beside it; WAL lets them run
-together. Every write runs in `BEGIN IMMEDIATE`; the watch-stream events a
-write causes are inserted in the same transaction, and only published to
-subscribers after COMMIT, so no client can see an event for a change that was
-not stored.
+Two stores implement it: `store_sqlite.SqliteStore` (the embedded default, one process per file) and
+`store_postgres.PostgresStore` (several replicas on one database). Nothing outside them writes SQL
+(tests/test_store_interface.py holds that). The statements both can run as they are are written once, in
+`store_sql.py`; each store keeps only what its engine does differently (the list page, the log frames,
+migrations, how revisions are taken and how a commit reaches the streams).
+
+A write is a `Tx`, opened by `Store.transaction()`: everything in it commits or none of it does, and the
+watch events it emits reach subscribers only after COMMIT, in revision order. To add an operation, add an
+abstract method here (named for what it does) and its statement to `store_sql.py`; a statement one engine
+cannot run as written goes into both stores instead.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
 import itertools
 import json
-import logging
-import os
-import sqlite3
-import time
-import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from taskboard.models import TaskStatus, sources_for, transition_refusal
+from taskboard.models import TaskStatus, transition_refusal
 from taskboard_backend.broker import Broker
-from taskboard_backend.errors import ApiError, InvalidTransition, NotFound
+from taskboard_backend.errors import ApiError, NotFound
 
-log = logging.getLogger("taskboard.store")
-
-SCHEMA_VERSION = 5
-# A read first runs on the event loop's own thread, and is moved to a reader thread if it takes
-# longer than this: most reads take a fraction of a millisecond, less than the hand-off between
-# threads costs (GIL included), while a search over a million rows must not stall the loop.
-INLINE_READ_SECONDS = 0.003
-CHECKPOINT_SECONDS = 1.0
-# The WAL is checkpointed every CHECKPOINT_SECONDS after any commit, and at once when it passes
-# WAL_CHECKPOINT_BYTES (a fast writer fills it faster than once a second: a task create writes
-# ~100 KB of pages, a batch of log lines more). A checkpoint that readers kept from finishing is
-# done again as TRUNCATE, holding the write lock, once the WAL passes WAL_TRUNCATE_BYTES; and
-# journal_size_limit cuts the file back when SQLite restarts it. Before, checkpoints only followed
-# watch-event revisions (log lines have none), were never forced, and the file never shrank: 5.8 GB
-# for four tasks printing 100,000 lines each.
-WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024
-WAL_TRUNCATE_BYTES = 32 * 1024 * 1024
-WAL_SIZE_LIMIT = 8 * 1024 * 1024
-# How often (in commits) the WAL's size is looked at: a stat is ~2 us, a commit ~100 us.
-WAL_LOOK_EVERY = 16
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}",
-    # NORMAL in WAL mode: a commit survives a killed process; only power loss may drop the last ones.
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
-)
-
-# (wire name, column, holds JSON, may be null): the same mapping as task_row_to_wire, for SQLite's
-# JSON functions, so a list page is built in C without a Python object per row.
-_WIRE_FIELDS: tuple[tuple[str, str, bool, bool], ...] = (
-    ("id", "id", False, False), ("title", "title", False, False), ("description", "description", False, True),
-    ("projectId", "project_id", False, True), ("status", "status", False, False),
-    ("priority", "priority", False, False), ("assignedAgent", "assigned_agent", False, True),
-    ("agentProfile", "agent_profile", False, True), ("createdAt", "created_at", False, False),
-    ("updatedAt", "updated_at", False, False), ("taskType", "task_type", False, True),
-    ("params", "params", True, True), ("result", "result", False, True),
-    ("resultData", "result_data", True, True), ("error", "error", False, True),
-    ("progress", "progress", True, True), ("workflowId", "workflow_id", False, True),
-    ("stepIndex", "step_index", False, True), ("sourceType", "source_type", False, False),
-    ("parentId", "parent_id", False, True), ("documentIds", "COALESCE(document_ids, '[]')", True, False),
-    ("resumeCount", "resume_count", False, False), ("attempt", "attempt", False, False),
-    ("pendingPermissions", "pending_permissions", False, False), ("costMicros", "cost_micros", False, False),
-    ("totalTokens", "total_tokens", False, False), ("startedAt", "started_at", False, True),
-    ("finishedAt", "finished_at", False, True), ("revision", "revision", False, False),
-)
-
-
-def _task_json_sql(leave_out: frozenset[str] = frozenset()) -> str:
-    # Concatenation rather than json_object: no JSON is parsed, and a null field is simply left out
-    # (as task_row_to_wire does). JSON columns hold JSON written by this store, so go in as they are.
-    parts = []
-    for n, (wire, col, is_json, nullable) in enumerate(f for f in _WIRE_FIELDS if f[0] not in leave_out):
-        value = col if is_json else f"json_quote({col})"
-        piece = f"'{'{' if n == 0 else ','}\"{wire}\":' || {value}"
-        parts.append(f"CASE WHEN {col} IS NULL THEN '' ELSE {piece} END" if nullable else piece)
-    return "(" + " || ".join(parts) + " || '}')"
-
-
-TASK_JSON_SQL = _task_json_sql()
-# `view=summary`: what a board row needs; a 100,000-task board loads faster and holds less.
-SUMMARY_LEAVES_OUT = frozenset({"description", "params", "result", "resultData", "documentIds"})
-TASK_SUMMARY_SQL = _task_json_sql(SUMMARY_LEAVES_OUT)
-
-
-TASK_COLUMNS = (
-    "id, title, description, project_id, status, priority, assigned_agent, agent_profile, task_type, params,"
-    " result, result_data, error, progress, workflow_id, step_index, source_type, parent_id, document_ids,"
-    " resume_count, attempt, checkpoint, pending_permissions, cost_micros, total_tokens, created_at, updated_at,"
-    " started_at, finished_at, revision"
-)
-
-MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE projects (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        description TEXT,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE workflows (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        project_id TEXT,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE tasks (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        description TEXT,
-        project_id TEXT,
-        status TEXT NOT NULL,
-        priority INTEGER NOT NULL,
-        assigned_agent TEXT,
-        agent_profile TEXT,
-        task_type TEXT,
-        params TEXT,
-        result TEXT,
-        result_data TEXT,
-        error TEXT,
-        progress TEXT,
-        workflow_id TEXT,
-        step_index INTEGER,
-        source_type TEXT NOT NULL DEFAULT 'manual',
-        parent_id TEXT,
-        document_ids TEXT,
-        resume_count INTEGER NOT NULL DEFAULT 0,
-        attempt INTEGER NOT NULL DEFAULT 0,
-        checkpoint TEXT,
-        pending_permissions INTEGER NOT NULL DEFAULT 0,
-        cost_micros INTEGER NOT NULL DEFAULT 0,
-        total_tokens INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        started_at TEXT,
-        finished_at TEXT,
-        revision INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX tasks_by_priority ON tasks(priority, created_at DESC);
-    CREATE INDEX tasks_by_status ON tasks(status, priority, created_at DESC);
-    CREATE INDEX tasks_by_project ON tasks(project_id, priority, created_at DESC);
-    CREATE INDEX tasks_by_created ON tasks(created_at);
-    CREATE INDEX tasks_by_updated ON tasks(updated_at);
-    CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
-    CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
-    CREATE INDEX tasks_by_title ON tasks(title);
-
-    -- The cost ledger: one row per run (attempt) of a task.
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        task_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        runtime TEXT NOT NULL,
-        model_id TEXT,
-        input_tokens INTEGER NOT NULL DEFAULT 0,
-        output_tokens INTEGER NOT NULL DEFAULT 0,
-        cost_micros INTEGER NOT NULL DEFAULT 0,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        outcome TEXT
-    );
-    CREATE INDEX runs_by_task ON runs(task_id, attempt);
-    CREATE INDEX runs_by_started ON runs(started_at);
-
-    -- Log lines (kind 'log') and progress/status updates (kind 'progress') of a task.
-    CREATE TABLE task_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        task_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        event_type TEXT NOT NULL,
-        message TEXT NOT NULL,
-        data TEXT,
-        ts TEXT NOT NULL
-    );
-    CREATE INDEX task_events_by_task ON task_events(task_id, kind, id);
-
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        task_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        message TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX messages_by_task ON messages(task_id, id);
-
-    CREATE TABLE permissions (
-        id TEXT PRIMARY KEY,
-        task_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        tool_name TEXT NOT NULL,
-        tool_input TEXT NOT NULL,
-        message TEXT,
-        suggested_pattern TEXT NOT NULL,
-        status TEXT NOT NULL,
-        behavior TEXT,
-        response_message TEXT,
-        decided_by TEXT,
-        rule_id TEXT,
-        created_at TEXT NOT NULL,
-        resolved_at TEXT
-    );
-    CREATE INDEX permissions_by_status ON permissions(status, created_at);
-    CREATE INDEX permissions_by_task ON permissions(task_id, status);
-
-    CREATE TABLE permission_rules (
-        id TEXT PRIMARY KEY,
-        pattern TEXT NOT NULL,
-        behavior TEXT NOT NULL,
-        source TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-
-    -- The watch stream: every change, with a global monotonic revision.
-    CREATE TABLE events (
-        revision INTEGER PRIMARY KEY,
-        type TEXT NOT NULL,
-        task_id TEXT,
-        payload TEXT NOT NULL
-    );
-    """,
-    # Lists stay fast at a million tasks. Each row carries its own wire JSON (a stored generated
-    # column, so it can never disagree with the row): a page is read, not built. Every index ends
-    # with the list's tie-breaker (id) so ORDER BY ... LIMIT walks one index and stops, and totals
-    # come from a counts table kept by triggers instead of counting the filtered set on every page.
-    2: f"""
-    CREATE TABLE tasks_v2 (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        description TEXT,
-        project_id TEXT,
-        status TEXT NOT NULL,
-        priority INTEGER NOT NULL,
-        assigned_agent TEXT,
-        agent_profile TEXT,
-        task_type TEXT,
-        params TEXT,
-        result TEXT,
-        result_data TEXT,
-        error TEXT,
-        progress TEXT,
-        workflow_id TEXT,
-        step_index INTEGER,
-        source_type TEXT NOT NULL DEFAULT 'manual',
-        parent_id TEXT,
-        document_ids TEXT,
-        resume_count INTEGER NOT NULL DEFAULT 0,
-        attempt INTEGER NOT NULL DEFAULT 0,
-        checkpoint TEXT,
-        pending_permissions INTEGER NOT NULL DEFAULT 0,
-        cost_micros INTEGER NOT NULL DEFAULT 0,
-        total_tokens INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        started_at TEXT,
-        finished_at TEXT,
-        revision INTEGER NOT NULL DEFAULT 0,
-        wire TEXT GENERATED ALWAYS AS {TASK_JSON_SQL} STORED
-    );
-    INSERT INTO tasks_v2 ({TASK_COLUMNS}) SELECT {TASK_COLUMNS} FROM tasks;
-    DROP TABLE tasks;
-    ALTER TABLE tasks_v2 RENAME TO tasks;
-    CREATE INDEX tasks_by_workflow ON tasks(workflow_id, step_index);
-    CREATE INDEX tasks_by_agent ON tasks(assigned_agent);
-    CREATE INDEX tasks_by_priority ON tasks(priority, created_at DESC, id);
-    CREATE INDEX tasks_by_created ON tasks(created_at, id);
-    CREATE INDEX tasks_by_updated ON tasks(updated_at, id);
-    CREATE INDEX tasks_by_title ON tasks(title, id);
-    CREATE INDEX tasks_by_status ON tasks(status, priority, created_at DESC, id);
-    CREATE INDEX tasks_by_status_created ON tasks(status, created_at, id);
-    CREATE INDEX tasks_by_status_updated ON tasks(status, updated_at, id);
-    CREATE INDEX tasks_by_project ON tasks(project_id, priority, created_at DESC, id);
-    CREATE INDEX tasks_by_project_created ON tasks(project_id, created_at, id);
-    CREATE INDEX tasks_by_project_updated ON tasks(project_id, updated_at, id);
-    CREATE INDEX tasks_by_project_status ON tasks(project_id, status, priority, created_at DESC, id);
-
-    CREATE TABLE task_counts (
-        status TEXT NOT NULL,
-        project_id TEXT NOT NULL,  -- '' for no project
-        n INTEGER NOT NULL,
-        cost_micros INTEGER NOT NULL,
-        PRIMARY KEY (status, project_id)
-    ) WITHOUT ROWID;
-    INSERT INTO task_counts SELECT status, COALESCE(project_id, ''), COUNT(*), SUM(cost_micros)
-        FROM tasks GROUP BY status, COALESCE(project_id, '');
-    CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN
-        INSERT INTO task_counts VALUES (NEW.status, COALESCE(NEW.project_id, ''), 1, NEW.cost_micros)
-        ON CONFLICT DO UPDATE SET n = n + 1, cost_micros = cost_micros + excluded.cost_micros;
-    END;
-    CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks BEGIN
-        UPDATE task_counts SET n = n - 1, cost_micros = cost_micros - OLD.cost_micros
-        WHERE status = OLD.status AND project_id = COALESCE(OLD.project_id, '');
-    END;
-    CREATE TRIGGER task_counts_update AFTER UPDATE OF status, project_id, cost_micros ON tasks
-    WHEN OLD.status IS NOT NEW.status OR OLD.project_id IS NOT NEW.project_id
-        OR OLD.cost_micros IS NOT NEW.cost_micros BEGIN
-        UPDATE task_counts SET n = n - 1, cost_micros = cost_micros - OLD.cost_micros
-        WHERE status = OLD.status AND project_id = COALESCE(OLD.project_id, '');
-        INSERT INTO task_counts VALUES (NEW.status, COALESCE(NEW.project_id, ''), 1, NEW.cost_micros)
-        ON CONFLICT DO UPDATE SET n = n + 1, cost_micros = cost_micros + excluded.cost_micros;
-    END;
-    """,
-    # Projects gain the directory their agents work in (issue 21: claude-code).
-    3: """
-    ALTER TABLE projects ADD COLUMN working_directory TEXT;
-    """,
-    # Rules a person can see and revoke (issue 25): who saved one, how often it has answered since,
-    # when last, and when it stops matching (NULL: never).
-    4: """
-    ALTER TABLE permission_rules ADD COLUMN saved_by TEXT;
-    ALTER TABLE permission_rules ADD COLUMN match_count INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE permission_rules ADD COLUMN last_matched_at TEXT;
-    ALTER TABLE permission_rules ADD COLUMN expires_at TEXT;
-    """,
-    # Each run keeps the unified diff of what its agent changed (issue 22: openai-codex-app-server), for
-    # the task's detail; the list's wire column does not carry it.
-    5: """
-    ALTER TABLE runs ADD COLUMN diff TEXT;
-    """,
-}
-
-# The saved rules that still match at a moment (ISO 8601 text in one format compares as time does).
-RULES_IN_FORCE_SQL = ("SELECT id, pattern, behavior, saved_by FROM permission_rules"
-                      " WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at")
+# A row as a store returns it: read by column name.
+Row = Mapping[str, Any]
 
 TASK_JSON_COLUMNS = ("params", "result_data", "progress", "document_ids", "checkpoint")
 
@@ -359,6 +52,8 @@ def _reverse(order: str) -> str:
 
 SORTS: dict[str, str] = {**_ORDERS, **{f"-{key}": _reverse(order) for key, order in _ORDERS.items()}}
 SORT_ALIASES = {"createdAt": "created", "updatedAt": "updated"}
+# `view=summary`: what a board row needs; a 100,000-task board loads faster and holds less.
+SUMMARY_LEAVES_OUT = frozenset({"description", "params", "result", "resultData", "documentIds"})
 
 
 _fixed_now: datetime | None = None
@@ -411,12 +106,12 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _dump(value: Any) -> str | None:
+def dump_json(value: Any) -> str | None:
     # allow_nan=False: a non-finite number refused at the door must not get in by another way either.
     return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
-def task_row_to_wire(row: aiosqlite.Row | dict[str, Any]) -> dict[str, Any]:
+def task_row_to_wire(row: Row) -> dict[str, Any]:
     """A tasks row as the camelCase wire dict of `taskboard.models.Task`."""
     r = dict(row)
     for col in TASK_JSON_COLUMNS:
@@ -456,164 +151,30 @@ def task_row_to_wire(row: aiosqlite.Row | dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-
-
-class Tx:
-    """One write transaction; collects the events to publish after COMMIT."""
-
-    def __init__(self, store: Store, db: sqlite3.Connection) -> None:
-        self.store = store
-        self.db = db
-        self.events: list[tuple[int, str, str]] = []
-        self.touched_tasks: set[str] = set()
-
-    # The writer is a plain sqlite3 connection used on the event loop's thread: a statement
-    # takes tens of microseconds, less than a hand-off to a worker thread and back.
-    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, params)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(sql, params).fetchone()
-        return row
-
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return self.db.execute(sql, params).fetchall()
-
-    def next_revision(self) -> int:
-        self.store.revision += 1
-        return self.store.revision
-
-    async def emit(self, type_: str, *, task_id: str | None = None, task: dict[str, Any] | None = None,
-                   permission: dict[str, Any] | None = None, revision: int | None = None) -> int:
-        rev = revision if revision is not None else self.next_revision()
-        body: dict[str, Any] = {"revision": rev, "type": type_, "timestamp": now_iso()}
-        if task_id is not None:
-            body["taskId"] = task_id
-        if task is not None:
-            body["task"] = task
-        if permission is not None:
-            body["permission"] = permission
-        payload = json.dumps(body, separators=(",", ":"), allow_nan=False)
-        self.db.execute(
-            "INSERT INTO events (revision, type, task_id, payload) VALUES (?, ?, ?, ?)",
-            (rev, type_, task_id, payload),
-        )
-        self.events.append((rev, type_, payload))
-        if task_id:
-            self.touched_tasks.add(task_id)
-        return rev
-
-    # ---------------------------------------------------------------- saved rules
-
-    async def rules_in_force(self, at: str) -> list[sqlite3.Row]:
-        return self.db.execute(RULES_IN_FORCE_SQL, (at,)).fetchall()
-
-    async def insert_rule(self, rule_id: str, pattern: str, behavior: str, source: str, created_at: str, *,
-                          saved_by: str | None = None, expires_at: str | None = None) -> None:
-        self.db.execute("INSERT INTO permission_rules (id, pattern, behavior, source, created_at, saved_by,"
-                        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (rule_id, pattern, behavior, source, created_at, saved_by, expires_at))
-
-    async def delete_rule(self, rule_id: str) -> bool:
-        return self.db.execute("DELETE FROM permission_rules WHERE id = ? RETURNING id", (rule_id,)).fetchone() \
-            is not None
-
-    async def rule_matched(self, rule_id: str, at: str) -> None:
-        """A rule answered a request: one more match, and when."""
-        self.db.execute("UPDATE permission_rules SET match_count = match_count + 1, last_matched_at = ?"
-                        " WHERE id = ?", (at, rule_id))
-
-    async def task_event(self, task_id: str, kind: str, event_type: str, message: str,
-                         data: dict[str, Any] | None = None, ts: str | None = None) -> int:
-        cur = self.db.execute(
-            "INSERT INTO task_events (task_id, kind, event_type, message, data, ts) VALUES (?, ?, ?, ?, ?, ?)",
-            (task_id, kind, event_type, message, _dump(data), ts or now_iso()),
-        )
-        self.touched_tasks.add(task_id)
-        return int(cur.lastrowid or 0)
-
-    async def task_events(self, task_id: str, kind: str, lines: list[tuple[str, str]]) -> None:
-        """Many events of one task with no data, in one statement (a batch of log lines)."""
-        ts = now_iso()
-        self.db.executemany(
-            "INSERT INTO task_events (task_id, kind, event_type, message, data, ts) VALUES (?, ?, ?, ?, NULL, ?)",
-            [(task_id, kind, event_type, message, ts) for event_type, message in lines],
-        )
-        self.touched_tasks.add(task_id)
-
-    async def update_task(self, task_id: str, fields: dict[str, Any], *,
-                          from_statuses: Iterable[TaskStatus] | None = None,
-                          attempt: int | None = None) -> dict[str, Any] | None:
-        """UPDATE one task atomically, bump its revision and emit `task.upserted`.
-
-        Returns the new wire dict, or None when the row did not match (missing, wrong
-        status, or a stale attempt).
-        """
-        rev = self.next_revision()
-        sets = dict(fields)
-        for col in TASK_JSON_COLUMNS:
-            if col in sets:
-                sets[col] = _dump(sets[col])
-        sets.setdefault("updated_at", now_iso())
-        sets["revision"] = rev
-        assignments = ", ".join(f"{col} = :{col}" for col in sets)
-        where = "id = :_id"
-        params: dict[str, Any] = {**sets, "_id": task_id}
-        if from_statuses is not None:
-            statuses = [TaskStatus(s).value for s in from_statuses]
-            where += " AND status IN (" + ", ".join(f":_s{i}" for i in range(len(statuses))) + ")"
-            params.update({f"_s{i}": s for i, s in enumerate(statuses)})
-        if attempt is not None:
-            where += " AND attempt = :_attempt"
-            params["_attempt"] = attempt
-        row = await self.fetchone(f"UPDATE tasks SET {assignments} WHERE {where} RETURNING *", params)
-        if row is None:
-            self.store.revision -= 1
-            return None
-        wire = task_row_to_wire(row)
-        await self.emit("task.upserted", task_id=task_id, task=wire, revision=rev)
-        return wire
-
-    async def transition(self, task_id: str, target: TaskStatus, fields: dict[str, Any] | None = None, *,
-                         from_statuses: Iterable[TaskStatus] | None = None,
-                         attempt: int | None = None) -> dict[str, Any]:
-        """Move a task to `target` if the transition table allows it from its current status."""
-        allowed = sources_for(target) if from_statuses is None else frozenset(from_statuses) & sources_for(target)
-        data = {"status": target.value, **(fields or {})}
-        wire = await self.update_task(task_id, data, from_statuses=allowed, attempt=attempt)
-        if wire is None:
-            row = await self.fetchone("SELECT status, attempt FROM tasks WHERE id = ?", (task_id,))
-            if row is None:
-                raise NotFound("Task not found")
-            current = TaskStatus(row["status"])
-            if attempt is not None and row["attempt"] != attempt:
-                raise InvalidTransition(f"Stale attempt {attempt}: the task is on attempt {row['attempt']}")
-            raise InvalidTransition(transition_message(current, target))
-        await self.task_event(task_id, "progress", "status", f"Status: {target.value}",
-                              {"status": target.value, "progress": wire.get("progress")})
-        return wire
-
-
-def _filters(*, statuses: list[str] | None, project_id: str | None) -> tuple[str, list[Any]]:
-    """The WHERE clause for the filters both tasks and task_counts have."""
-    where, params = "", list[Any]()
-    if statuses:
-        where, params = _and(where, params, "status IN (" + ",".join("?" * len(statuses)) + ")", *statuses)
-    if project_id is not None:
-        where, params = _and(where, params, "project_id = ?", project_id)
-    return where, params
-
-
-def _and(where: str, params: list[Any], condition: str, *values: Any) -> tuple[str, list[Any]]:
-    return (f"{where} AND {condition}" if where else f" WHERE {condition}"), [*params, *values]
+def permission_row_to_wire(row: Row) -> dict[str, Any]:
+    r = dict(row)
+    out = {
+        "id": r["id"],
+        "taskId": r["task_id"],
+        "toolName": r["tool_name"],
+        "toolInput": json.loads(r["tool_input"]),
+        "message": r["message"],
+        "suggestedPattern": r["suggested_pattern"],
+        "status": r["status"],
+        "behavior": r["behavior"],
+        "responseMessage": r["response_message"],
+        "decidedBy": r["decided_by"],
+        "ruleId": r["rule_id"],
+        "createdAt": r["created_at"],
+        "resolvedAt": r["resolved_at"],
+    }
+    if "task_title" in r:
+        out["taskTitle"] = r["task_title"]
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def transition_message(current: TaskStatus, target: TaskStatus) -> str:
     return transition_refusal(current, target) or f"{current.value} → {target.value} is allowed"
-
-
-# A log line's wire JSON, as the streams send it (`LogEntry` on the client side).
-LOG_JSON_FIELDS = "'id', id, 'taskId', task_id, 'eventType', event_type, 'message', message, 'timestamp', ts"
 
 
 class StoreUnavailable(RuntimeError):
@@ -621,252 +182,250 @@ class StoreUnavailable(RuntimeError):
 
 
 class StoreNotWritable(ApiError):
-    """A write failed for a reason outside the request: the disk, the file, its permissions."""
+    """A write failed for a reason outside the request: the disk, the file, its permissions, the server."""
 
     status = 503
     code = "store_not_writable"
 
 
-_held_locks: dict[Path, tuple[int, int]] = {}  # path -> (fd, holders in this process)
+class Tx(ABC):
+    """One write transaction. Every method is one statement or a few, all inside the transaction."""
+
+    # ---------------------------------------------------------------- the watch stream and task events
+
+    @abstractmethod
+    async def next_revision(self) -> int:
+        """The next global revision, in commit order on every replica."""
+
+    @abstractmethod
+    async def emit(self, type_: str, *, task_id: str | None = None, task: dict[str, Any] | None = None,
+                   permission: dict[str, Any] | None = None, revision: int | None = None) -> int:
+        """Store a watch event (published after COMMIT); its revision."""
+
+    @abstractmethod
+    async def task_event(self, task_id: str, kind: str, event_type: str, message: str,
+                         data: dict[str, Any] | None = None, ts: str | None = None) -> int:
+        """A log line (kind 'log') or a progress/status update (kind 'progress'); its id."""
+
+    @abstractmethod
+    async def task_events(self, task_id: str, kind: str, lines: list[tuple[str, str]]) -> None:
+        """Many events of one task with no data, in one statement (a batch of log lines)."""
+
+    # ---------------------------------------------------------------- tasks
+
+    @abstractmethod
+    async def insert_task(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A new task from its columns; emits task.upserted; the wire dict."""
+
+    @abstractmethod
+    async def update_task(self, task_id: str, fields: dict[str, Any], *,
+                          from_statuses: Iterable[TaskStatus] | None = None,
+                          attempt: int | None = None) -> dict[str, Any] | None:
+        """UPDATE one task atomically, bump its revision and emit `task.upserted`. None when the row did not
+        match (missing, wrong status, or a stale attempt)."""
+
+    @abstractmethod
+    async def transition(self, task_id: str, target: TaskStatus, fields: dict[str, Any] | None = None, *,
+                         from_statuses: Iterable[TaskStatus] | None = None,
+                         attempt: int | None = None) -> dict[str, Any]:
+        """Move a task to `target` if the transition table allows it from its current status (one UPDATE);
+        NotFound or InvalidTransition (a stale attempt named as such) otherwise."""
+
+    @abstractmethod
+    async def run_state(self, task_id: str) -> Row | None:
+        """status, attempt and resume_count of a task, read inside this transaction."""
+
+    @abstractmethod
+    async def orphaned_tasks(self, *, ours: bool) -> list[Row]:
+        """id, status, checkpoint of the tasks running or awaiting input whose run no live server holds: on
+        SQLite every one (one server per file, and this one is starting or stopping); on PostgreSQL those whose
+        server's lease has expired, and with ours=True (this server stopping) this server's own too."""
+
+    @abstractmethod
+    async def add_cost(self, task_id: str, cost_micros: int, tokens: int) -> None:
+        """Add to a task's totals (counted in the stats and list totals)."""
+
+    @abstractmethod
+    async def save_checkpoint(self, task_id: str, data: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def delete_task(self, task_id: str) -> bool:
+        """Remove a task with its log, messages and permissions (not its runs: the budget keeps them) and
+        emit task.deleted; False when there was none."""
+
+    @abstractmethod
+    async def delete_finished_before(self, cutoff: str) -> list[str]:
+        """delete_task for every completed or failed task last updated before `cutoff`; their ids."""
+
+    # ---------------------------------------------------------------- runs (the cost ledger)
+
+    @abstractmethod
+    async def start_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *,
+                        model_id: str | None = None, input_tokens: int = 0, output_tokens: int = 0,
+                        cost_micros: int = 0, finished_at: str | None = None, outcome: str | None = None) -> None:
+        """A row of the cost ledger for one attempt (a finished one when finished_at is given)."""
+
+    async def queue_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *, resumed: bool) -> None:
+        """A ledger row for an attempt that no server runs yet: any server's runner with that runtime and a
+        free slot claims it (Store.claim_run). Until then it counts as this server's (its lease holds it; if
+        this server dies first, the run fails resumable, as a run waiting for a slot does on SQLite). Only
+        on a shared store; on SQLite a run starts where it is accepted (start_run)."""
+        raise NotImplementedError("runs are queued only on a shared database")
+
+    @abstractmethod
+    async def add_usage(self, task_id: str, attempt: int, model_id: str, input_tokens: int, output_tokens: int,
+                        cost_micros: int) -> None: ...
+
+    @abstractmethod
+    async def end_run(self, task_id: str, attempt: int, outcome: str) -> None:
+        """Close the attempt's ledger row if it is still open."""
+
+    @abstractmethod
+    async def end_orphaned_runs(self, outcome: str, *, ours: bool) -> None:
+        """Close the ledger rows still open that no live server holds (as orphaned_tasks picks them)."""
+
+    @abstractmethod
+    async def set_run_diff(self, task_id: str, attempt: int, diff: str) -> dict[str, Any] | None:
+        """The unified diff of what a run (task_id, attempt) has changed so far ("" is none), and a new
+        revision of the task so its watchers fetch the detail again; the task's wire dict, or None (nothing
+        written) when the task is not on that attempt."""
+
+    # ---------------------------------------------------------------- messages
+
+    @abstractmethod
+    async def add_message(self, task_id: str, role: str, message: str) -> None: ...
+
+    # ---------------------------------------------------------------- permissions and rules
+
+    @abstractmethod
+    async def add_permission(self, fields: dict[str, Any]) -> None:
+        """A permission request from its columns."""
+
+    @abstractmethod
+    async def permission(self, notification_id: str, *, with_title: bool = False) -> Row | None: ...
+
+    @abstractmethod
+    async def pending_permissions(self) -> list[Row]:
+        """Every pending request, oldest first."""
+
+    @abstractmethod
+    async def resolve_permission(self, notification_id: str, *, status: str, behavior: str, decided_by: str,
+                                 response_message: str | None = None, rule_id: str | None = None) -> Row | None:
+        """Answer a request that is still pending (one UPDATE); its row, or None when it was not pending."""
+
+    @abstractmethod
+    async def link_rule(self, notification_id: str, rule_id: str) -> Row | None:
+        """Record the rule an answer saved; the request's row."""
+
+    @abstractmethod
+    async def expire_pending_permissions(self, task_id: str) -> list[Row]:
+        """Every pending request of a task becomes expired and emits permission.resolved; their rows."""
+
+    @abstractmethod
+    async def change_pending_count(self, task_id: str, delta: int) -> None:
+        """The task's count of pending requests, never below zero (no revision: update_task follows)."""
+
+    @abstractmethod
+    async def rules_in_force(self, at: str) -> list[Row]:
+        """id, pattern, behavior, saved_by of the saved rules that still match at `at`, oldest first."""
+
+    @abstractmethod
+    async def add_rule(self, rule_id: str, pattern: str, behavior: str, source: str, created_at: str, *,
+                       saved_by: str | None = None, expires_at: str | None = None) -> None:
+        """A saved rule; it stops matching at expires_at (None: never)."""
+
+    @abstractmethod
+    async def rule_matched(self, rule_id: str, at: str) -> None:
+        """A rule answered a request: one more match, and when."""
+
+    @abstractmethod
+    async def delete_rule(self, rule_id: str) -> bool: ...
+
+    # ---------------------------------------------------------------- projects and workflows
+
+    @abstractmethod
+    async def add_project(self, project_id: str, name: str, description: str | None, working_directory: str | None,
+                          created_at: str) -> None: ...
+
+    @abstractmethod
+    async def add_workflow(self, workflow_id: str, name: str, project_id: str | None, created_at: str) -> None: ...
 
 
-def claim_database(path: Path) -> None:
-    """Take the database's lock file for this process, or say which process has it.
+class Store(ABC):
+    """The database: reads, write transactions, and the broker that carries committed changes to streams."""
 
-    Two servers on one file each "recovered" the other's live tasks as failed and then fought over
-    revisions (every write a 500). The lock is a flock on `<db>.lock`, which the kernel drops when the
-    process dies however it dies, so a SIGKILLed server never blocks the next one; the descriptor is
-    close-on-exec, so no task's child holds it either."""
-    path = Path(path).resolve()
-    if path in _held_locks:
-        fd, n = _held_locks[path]
-        _held_locks[path] = (fd, n + 1)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = Path(f"{path}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise StoreUnavailable(f"{path} is in use by another taskboard server (pid {other}); stop it, or "
-                               "give this one another --db") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    _held_locks[path] = (fd, 1)
+    broker: Broker
 
+    # ---------------------------------------------------------------- lifecycle and health
 
-def check_database(path: Path) -> None:
-    """A one-line StoreUnavailable for a file that is not a SQLite database, or one this version cannot read."""
-    path = Path(path)
-    if not path.exists():
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True)) as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise StoreUnavailable(f"{path} cannot be opened as a taskboard database: {exc}") from None
-    if version > SCHEMA_VERSION:
-        raise StoreUnavailable(f"{path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})")
-
-
-def release_database(path: Path) -> None:
-    path = Path(path).resolve()
-    held = _held_locks.get(path)
-    if held is None:
-        return
-    fd, n = held
-    if n > 1:
-        _held_locks[path] = (fd, n - 1)
-        return
-    del _held_locks[path]
-    os.close(fd)
-
-
-def _not_writable(exc: sqlite3.Error) -> StoreNotWritable | None:
-    """A write error that is the disk's or the file's, named as such; None for anything else."""
-    text = str(exc).lower()
-    if "full" in text:
-        return StoreNotWritable("The database cannot be written: the disk is full (database or disk is full); "
-                                "free some space and try again", status=507)
-    if "readonly" in text or "read-only" in text:
-        return StoreNotWritable("The database cannot be written: the file is read-only "
-                                f"({exc}); check its permissions and attributes")
-    if "disk i/o" in text or "unable to open" in text:
-        return StoreNotWritable(f"The database cannot be written: {exc}")
-    return None
-
-
-class Store:
-    def __init__(self, path: Path, broker: Broker, *, event_retention: int = 50_000) -> None:
-        self.path = Path(path)
-        self.broker = broker
-        self.event_retention = event_retention
-        self.revision = 0
-        self.committed_revision = 0
-        self._writer: sqlite3.Connection | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
-        self._inline: sqlite3.Connection | None = None
-        self._inline_deadline = 0.0
-        self._slow_reader: aiosqlite.Connection | None = None
-        # Checkpoints have a connection (and so a thread) of their own: a slow read moved off the loop
-        # must not queue behind one (a 30 MB checkpoint with its fsync takes tens of milliseconds).
-        self._checkpoint_db: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
-        self.commits = 0
-        # Why writes fail right now (None when the last one worked): /api/health says it.
-        self.write_problem: str | None = None
-        self._identity: tuple[int, int] | None = None
-        self._checkpoint_soon = asyncio.Event()
-        self.checkpoints = 0
-
-    # ------------------------------------------------------------------ lifecycle
-
+    @abstractmethod
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        claim_database(self.path)
-        try:
-            self._writer = _connect_sync(self.path)
-            # Checkpoints (which fsync) run on a thread, not at the end of some unlucky commit on the loop.
-            self._writer.execute("PRAGMA wal_autocheckpoint=0")
-            self._migrate(self._writer)
-        except sqlite3.DatabaseError as exc:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            release_database(self.path)
-            raise StoreUnavailable(f"{self.path} cannot be opened as a taskboard database: {exc}") from None
-        self._identity = self._file_identity()
-        self._inline = _connect_sync(self.path)
-        self._inline.set_progress_handler(lambda: time.perf_counter() > self._inline_deadline, 20000)
-        self._slow_reader = await self._connect()
-        self._checkpoint_db = await self._connect()
-        row = await self.fetchone("SELECT COALESCE(MAX(revision), 0) AS rev FROM events")
-        task_rev = await self.fetchone("SELECT COALESCE(MAX(revision), 0) AS rev FROM tasks")
-        self.revision = max(int(row["rev"]), int(task_rev["rev"])) if row and task_rev else 0
-        self.committed_revision = self.revision
-        self._checkpointer = asyncio.create_task(self._checkpoint_now_and_then())
+        """Connect and migrate the schema (StoreUnavailable for one newer than this taskboard)."""
 
-    def wal_bytes(self) -> int:
-        try:
-            return os.stat(f"{self.path}-wal").st_size
-        except FileNotFoundError:
-            return 0
+    @abstractmethod
+    async def close(self) -> None: ...
 
-    async def _checkpoint_now_and_then(self) -> None:
-        checkpointed = self.commits
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CHECKPOINT_SECONDS):
-                    await self._checkpoint_soon.wait()
-            self._checkpoint_soon.clear()
-            if self._checkpoint_db is None:
-                continue
-            if self.commits == checkpointed:
-                if self.wal_bytes() > WAL_SIZE_LIMIT and self._writer is not None:
-                    # Quiet now, after a burst: nothing would restart the WAL, so cut it back here.
-                    with contextlib.suppress(sqlite3.Error):
-                        async with self._write_lock:
-                            if self._writer is not None:
-                                await asyncio.to_thread(self._writer.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
-                continue
-            checkpointed = self.commits
-            try:
-                # PASSIVE, on the reader's thread: writers go on meanwhile.
-                await self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                self.checkpoints += 1
-                if self.wal_bytes() > WAL_TRUNCATE_BYTES and self._writer is not None:
-                    # Readers kept it from finishing (or writes outran it): finish it holding the
-                    # write lock, on a thread, so the loop serves reads while it runs.
-                    async with self._write_lock:
-                        if self._writer is not None:
-                            await asyncio.to_thread(self._writer.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                log.warning("WAL checkpoint failed: %s", exc)
-
-    async def _connect(self) -> aiosqlite.Connection:
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        for pragma in PRAGMAS:
-            await db.execute(pragma)
-        return db
-
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreUnavailable(
-                f"{self.path} has schema version {version}, newer than this taskboard ({SCHEMA_VERSION})"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _split_sql(MIGRATIONS[target]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {target}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-    def _file_identity(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return st.st_dev, st.st_ino
-
-    def file_problem(self) -> str | None:
-        """Whether the file opened is still the one at the path: one deleted or replaced while the server
-        runs would take every later write with it at the next restart."""
-        if self._identity is not None and self._file_identity() != self._identity:
-            return (f"the database file {self.path} was deleted or replaced while the server ran; "
-                    "restart the server")
-        return None
-
+    @abstractmethod
     def health_problem(self) -> str | None:
-        return self.file_problem() or self.write_problem
+        """Why writes cannot work right now (for /api/health), or None."""
 
-    async def close(self) -> None:
-        if self._writer is not None:
-            release_database(self.path)
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-        for conn in (self._slow_reader, self._checkpoint_db):
-            if conn is not None:
-                await conn.close()
-        self._checkpoint_db = None
-        for db in (self._inline, self._writer):
-            if db is not None:
-                db.close()
-        self._inline = self._slow_reader = self._writer = self._checkpointer = None
+    @property
+    @abstractmethod
+    def committed_revision(self) -> int:
+        """The newest revision this process knows to be committed."""
 
-    # ------------------------------------------------------------------ reads
+    @abstractmethod
+    async def head_revision(self) -> int:
+        """The newest committed revision in the database (on every replica)."""
 
-    def _read_inline(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[sqlite3.Row] | None:
-        """The rows, or None when the query ran out of its time on the loop and was stopped."""
-        assert self._inline is not None, "store is not open"
-        self._inline_deadline = time.perf_counter() + INLINE_READ_SECONDS
-        try:
-            return self._inline.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
-                return None
-            raise
+    @property
+    def shared(self) -> bool:
+        """Whether other servers may use the database at the same time (their runs then end by lease)."""
+        return False
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        rows = self._read_inline(sql, params)
-        if rows is None:
-            assert self._slow_reader is not None
-            rows = list(await self._slow_reader.execute_fetchall(sql, params))
-        return rows
+    def on_run_queued(self, callback: Callable[[], None]) -> None:
+        """Call back when a run is queued (Tx.queue_run) through any server: a runner with a free slot looks."""
+        del callback  # never, on SQLite: no run is queued there
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        return next(iter(await self.fetchall(sql, params)), None)
+    async def claim_run(self, runtimes: Collection[str]) -> Row | None:
+        """Take the oldest queued run of one of these runtimes for this server, skipping those another server
+        is taking at the same moment (FOR UPDATE SKIP LOCKED): task_id, attempt, runtime, resumed; None when
+        there is none. Only on a shared store."""
+        raise NotImplementedError("runs are claimed only on a shared database")
 
-    async def get_task_row(self, task_id: str) -> aiosqlite.Row | None:
-        return await self.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    # ---------------------------------------------------------------- wrong API keys (a shared database)
+
+    async def add_auth_failure(self, address: str, window: float) -> None:
+        """A wrong API key from `address` (perimeter.limiter_key), counted by every server on the database;
+        failures older than `window` seconds are dropped. Only on a shared store: on SQLite the one server
+        counts them in memory."""
+        raise NotImplementedError("wrong keys are counted in the database only when it is shared")
+
+    async def auth_failures(self, address: str, window: float) -> tuple[int, float, int, float]:
+        """Wrong keys within the last `window` seconds, by every server: (from this address, seconds until its
+        oldest leaves the window, from all addresses, seconds until the oldest of all leaves it)."""
+        raise NotImplementedError("wrong keys are counted in the database only when it is shared")
+
+    def on_auth_failure(self, callback: Callable[[], None]) -> None:
+        """Call back when any server records a wrong key (add_auth_failure)."""
+        del callback  # never, on SQLite
+
+    def on_changed_elsewhere(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(task_id)` when another server commits a change to that task (never, on SQLite)."""
+        del callback  # one server per SQLite file: every change is this server's own
+
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's own errors a write may raise besides StoreNotWritable (retried by the runner)."""
+        return ()
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    # ---------------------------------------------------------------- tasks
+
+    @abstractmethod
+    async def get_task_row(self, task_id: str) -> Row | None: ...
 
     async def require_task(self, task_id: str) -> dict[str, Any]:
         row = await self.get_task_row(task_id)
@@ -874,134 +433,136 @@ class Store:
             raise NotFound("Task not found")
         return dict(row)
 
+    @abstractmethod
+    async def task_status(self, task_id: str) -> str | None: ...
+
+    @abstractmethod
+    async def task_with_names(self, task_id: str) -> Row | None:
+        """The task's row with project_name and workflow_name."""
+
+    @abstractmethod
+    async def task_usage(self, task_id: str) -> Row | None:
+        """Its runs summed: i, o, c (tokens in and out, cost), s, f (first start, last finish), n, m (model)."""
+
+    @abstractmethod
+    async def run_diffs(self, task_id: str) -> list[str]:
+        """The diffs of a task's runs that have one (Tx.set_run_diff), by attempt."""
+
+    @abstractmethod
     async def list_tasks(self, *, statuses: list[str] | None = None, project_id: str | None = None,
                          q: str | None = None, workflow_id: str | None = None,
                          assigned_agent: str | None = None, sort: str = "priority",
                          limit: int = 100, offset: int = 0, summary: bool = False) -> tuple[list[str], int, int]:
         """A page of tasks as wire JSON texts, the total matching, and the revision it is current to."""
-        where, params = _filters(statuses=statuses, project_id=project_id)
-        countable = workflow_id is None and assigned_agent is None and not q
-        # Totals by status and project come from the counts the triggers keep, in the same query.
-        total_sql = f"(SELECT COALESCE(SUM(n), 0) FROM task_counts{where})" if countable else "NULL"
-        total_params = list(params) if countable else []
-        if workflow_id is not None:
-            where, params = _and(where, params, "workflow_id = ?", workflow_id)
-        if assigned_agent is not None:
-            where, params = _and(where, params, "assigned_agent = ?", assigned_agent)
-        if q:
-            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where, params = _and(where, params,
-                                 "(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR id = ?)",
-                                 f"%{escaped}%", f"%{escaped}%", q)
-        # Read the committed revision first: the page then holds at least every change up
-        # to it, so a watch started from it misses nothing (a repeat is harmless).
-        revision = self.committed_revision
-        rows = await self.fetchall(
-            f"SELECT {TASK_SUMMARY_SQL if summary else 'wire'}, {total_sql} FROM tasks{where} "
-            f"ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
-            [*total_params, *params, limit, offset])
-        if offset == 0 and len(rows) < limit:
-            total = len(rows)
-        elif rows and countable:
-            total = int(rows[0][1])
-        else:
-            row = await self.fetchone(f"SELECT COUNT(*) AS n FROM tasks{where}", params)
-            total = int(row["n"]) if row else 0
-        return [r[0] for r in rows], total, revision
 
-    async def read_task_events(self, task_id: str, kind: str, after: int, limit: int = 500) -> list[aiosqlite.Row]:
-        return await self.fetchall(
-            "SELECT id, task_id, event_type, message, data, ts FROM task_events "
-            "WHERE task_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?",
-            (task_id, kind, after, limit),
-        )
+    @abstractmethod
+    async def count_tasks(self, statuses: Iterable[str] | None = None) -> int: ...
 
-    async def read_log_frames(self, task_id: str, after: int, limit: int = 500) -> list[aiosqlite.Row]:
-        """Log lines as finished event-stream frames (id, frame), built by SQLite's JSON functions:
-        a replayed backlog costs no Python per line."""
-        return await self.fetchall(
-            f"SELECT id, 'id: ' || id || char(10) || 'data: ' || CASE WHEN data IS NULL OR data = '' "
-            f"THEN json_object({LOG_JSON_FIELDS}) ELSE json_object({LOG_JSON_FIELDS}, 'data', json(data)) END "
-            "|| char(10) || char(10) FROM task_events WHERE task_id = ? AND kind = 'log' AND id > ? "
-            "ORDER BY id LIMIT ?",
-            (task_id, after, limit),
-        )
+    @abstractmethod
+    async def failed_with_error(self, error: str) -> list[Row]:
+        """id, assigned_agent of the failed tasks with this error, oldest first."""
 
-    async def read_events(self, after: int, limit: int = 1000) -> list[aiosqlite.Row]:
-        return await self.fetchall(
-            "SELECT revision, type, payload FROM events WHERE revision > ? ORDER BY revision LIMIT ?",
-            (after, limit),
-        )
+    @abstractmethod
+    async def awaiting_input_since(self, before: str) -> list[Row]:
+        """id, assigned_agent of the tasks awaiting input since before `before`."""
 
-    async def list_rules(self) -> list[aiosqlite.Row]:
-        return await self.fetchall("SELECT * FROM permission_rules ORDER BY created_at, id")
+    @abstractmethod
+    async def workflow_row(self, workflow_id: str) -> Row | None: ...
 
-    async def rules_in_force(self, at: str) -> list[aiosqlite.Row]:
-        return await self.fetchall(RULES_IN_FORCE_SQL, (at,))
+    @abstractmethod
+    async def workflow_ids(self, limit: int) -> list[str]:
+        """The newest workflows first."""
 
-    async def oldest_event_revision(self) -> int | None:
-        row = await self.fetchone("SELECT MIN(revision) AS r FROM events")
-        return None if row is None or row["r"] is None else int(row["r"])
+    @abstractmethod
+    async def workflow_tasks(self, workflow_id: str) -> list[Row]:
+        """Its steps' rows in step order."""
 
-    # ------------------------------------------------------------------ writes
+    @abstractmethod
+    async def workflow_siblings(self, workflow_id: str, task_id: str) -> list[Row]:
+        """id, title, status, created_at, step_index of the other steps."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        assert self._writer is not None, "store is not open"
-        async with self._write_lock:
-            db = self._writer
-            before = self.revision
-            gone = self.file_problem()
-            if gone is not None:
-                raise StoreNotWritable(f"The database cannot be written: {gone}")
-            tx = Tx(self, db)
-            try:
-                try:
-                    db.execute("BEGIN IMMEDIATE")
-                    yield tx
-                    if tx.events and tx.events[-1][0] // 1000 != before // 1000:
-                        db.execute("DELETE FROM events WHERE revision <= ?",
-                                   (tx.events[-1][0] - self.event_retention,))
-                    db.execute("COMMIT")
-                except sqlite3.OperationalError as exc:
-                    named = _not_writable(exc)
-                    if named is None:
-                        raise
-                    self.write_problem = named.message
-                    raise named from exc
-            except BaseException:
-                self.revision = before
-                # SQLite may have rolled back already (a full disk does): a second ROLLBACK would raise
-                # "no transaction is active" and hide the error that matters.
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            self.write_problem = None
-            self.committed_revision = self.revision
-            self.commits += 1
-            if self.commits % WAL_LOOK_EVERY == 0 and self.wal_bytes() > WAL_CHECKPOINT_BYTES:
-                self._checkpoint_soon.set()
-            # Published only after the commit, and still under the lock, so order holds.
-            self.broker.publish(tx.events)
-            for task_id in tx.touched_tasks:
-                self.broker.notify_task(task_id)
+    # ---------------------------------------------------------------- streams
+
+    @abstractmethod
+    async def read_task_events(self, task_id: str, kind: str, after: int, limit: int = 500) -> list[Row]: ...
+
+    @abstractmethod
+    async def read_log_frames(self, task_id: str, after: int, limit: int = 500) -> list[tuple[int, str]]:
+        """Log lines as finished event-stream frames: (id, frame)."""
+
+    @abstractmethod
+    async def read_events(self, after: int, limit: int = 1000) -> list[Row]:
+        """revision, type, payload of the watch events after `after`."""
+
+    @abstractmethod
+    async def oldest_event_revision(self) -> int | None: ...
+
+    # ---------------------------------------------------------------- messages, permissions, rules
+
+    @abstractmethod
+    async def messages(self, task_id: str) -> list[Row]: ...
+
+    @abstractmethod
+    async def permission(self, notification_id: str, task_id: str | None = None) -> Row | None: ...
+
+    @abstractmethod
+    async def list_permissions(self, status: str | None, task_id: str | None, limit: int) -> list[Row]:
+        """Newest first, each with task_title."""
+
+    @abstractmethod
+    async def pending_permissions_since(self, before: str) -> list[Row]:
+        """id, task_id, assigned_agent of the requests pending since before `before`."""
+
+    @abstractmethod
+    async def list_rules(self) -> list[Row]:
+        """Every saved rule (expired ones too), oldest first."""
+
+    @abstractmethod
+    async def rules_in_force(self, at: str) -> list[Row]:
+        """As Tx.rules_in_force, outside a transaction."""
+
+    # ---------------------------------------------------------------- projects, facts
+
+    @abstractmethod
+    async def list_projects(self) -> list[Row]:
+        """Each with task_count, by name."""
+
+    @abstractmethod
+    async def project(self, project_id: str) -> Row | None: ...
+
+    @abstractmethod
+    async def status_counts(self) -> list[Row]:
+        """status, n, c (cost) per status."""
+
+    @abstractmethod
+    async def pending_permission_count(self) -> int: ...
+
+    @abstractmethod
+    async def cost_since(self, since: str) -> int:
+        """Micro-dollars spent by runs started since `since` (the daily budget)."""
 
 
-def _connect_sync(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        db.execute(pragma)
-    return db
+def is_postgres_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
 
 
-def _split_sql(script: str) -> list[str]:
-    """Statements one by one (a trigger body holds semicolons of its own)."""
-    statements, current = [], ""
-    for piece in script.split(";"):
-        current += piece + ";"
-        if sqlite3.complete_statement(current):
-            if current.strip(" \n;"):
-                statements.append(current.strip())
-            current = ""
-    return statements
+def make_store(target: str, broker: Broker, *, event_retention: int = 50_000, lease_seconds: float = 15.0) -> Store:
+    """The store for `--db`: a postgresql:// URL or a SQLite file's path."""
+    if is_postgres_url(target):
+        from taskboard_backend.store_postgres import PostgresStore
+
+        return PostgresStore(target, broker, event_retention=event_retention, lease_seconds=lease_seconds)
+    from pathlib import Path
+
+    from taskboard_backend.store_sqlite import SqliteStore
+
+    return SqliteStore(Path(target), broker, event_retention=event_retention)
+
+
+def __getattr__(name: str) -> Any:
+    # What the SQLite store's tests and benchmarks import from here, from before the stores were two.
+    if name in ("MIGRATIONS", "SCHEMA_VERSION", "_split_sql", "check_database", "claim_database"):
+        from taskboard_backend import store_sqlite
+
+        return getattr(store_sqlite, name)
+    raise AttributeError(name)

@@ -18,7 +18,6 @@ from starlette.responses import StreamingResponse
 from starlette.types import Send
 
 from taskboard.models import TaskStatus
-from taskboard_backend.broker import Broker
 from taskboard_backend.store import Store
 
 BATCH = 500
@@ -96,16 +95,16 @@ def _progress_wire(row: Any) -> dict[str, Any]:
     return body
 
 
-async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, after: int,
-                      heartbeat: float) -> AsyncIterator[str]:
+async def task_stream(store: Store, task_id: str, kind: str, after: int, heartbeat: float) -> AsyncIterator[str]:
     """Log lines (kind 'log') or progress updates (kind 'progress') of one task.
 
     Ends with an `end` event once the task is in a final state and its backlog is sent.
     Log events have no event name, so seed 001's `EventSource.onmessage` receives them.
     """
+    broker = store.broker
     broker.open_streams += 1
     try:
-        async with contextlib.aclosing(_task_stream(store, broker, task_id, kind, after,  # type: ignore[type-var]
+        async with contextlib.aclosing(_task_stream(store, task_id, kind, after,  # type: ignore[type-var]
                                                     heartbeat)) as chunks:
             async for chunk in chunks:
                 yield chunk
@@ -113,15 +112,15 @@ async def task_stream(store: Store, broker: Broker, task_id: str, kind: str, aft
         broker.open_streams -= 1
 
 
-async def _task_stream(store: Store, broker: Broker, task_id: str, kind: str, last: int,
-                       heartbeat: float) -> AsyncIterator[str]:
+async def _task_stream(store: Store, task_id: str, kind: str, last: int, heartbeat: float) -> AsyncIterator[str]:
+    broker = store.broker
     yield "retry: 1000\n\n"
     while not broker.shutting_down.is_set():
         waiter = broker.task_waiter(task_id)
         try:
             # Status first, then rows: logs are committed before the final transition, so a
             # final status read here means every line is visible to the read that follows.
-            status_row = await store.fetchone("SELECT status FROM tasks WHERE id = ?", (task_id,))
+            status = await store.task_status(task_id)
             if kind == "log":
                 frames = await store.read_log_frames(task_id, last, BATCH)
                 if frames:
@@ -135,11 +134,11 @@ async def _task_stream(store: Store, broker: Broker, task_id: str, kind: str, la
                     yield "".join(frame(r["id"], json.dumps(_progress_wire(r), separators=(",", ":")), "progress")
                                   for r in rows)
                     continue
-            if status_row is None:
+            if status is None:
                 yield frame(None, json.dumps({"taskId": task_id, "reason": "deleted"}), "end")
                 return
-            if TaskStatus(status_row["status"]).is_final:
-                yield frame(None, json.dumps({"taskId": task_id, "status": status_row["status"]}), "end")
+            if TaskStatus(status).is_final:
+                yield frame(None, json.dumps({"taskId": task_id, "status": status}), "end")
                 return
             try:
                 async with asyncio.timeout(heartbeat):
@@ -150,19 +149,22 @@ async def _task_stream(store: Store, broker: Broker, task_id: str, kind: str, la
             broker.drop_waiter(task_id, waiter)
 
 
-async def watch_stream(store: Store, broker: Broker, last_event_id: int | None,
-                       heartbeat: float) -> AsyncIterator[str]:
-    """Every change, in revision order. An unknown or pruned revision gets a `reset` event."""
+async def watch_stream(store: Store, last_event_id: int | None, heartbeat: float) -> AsyncIterator[str]:
+    """Every change, in revision order. An unknown or pruned revision gets a `reset` event.
+
+    Subscribed before the database is read: whatever commits after the read reaches the subscription
+    (on PostgreSQL, from any replica), and what the read already gave is skipped by revision."""
+    broker = store.broker
     sub = broker.subscribe()
     broker.open_streams += 1
     try:
         yield "retry: 1000\n\n"
-        last = store.committed_revision
+        last = head = await store.head_revision()
         if last_event_id is not None:
             oldest = await store.oldest_event_revision()
             gap = oldest is not None and last_event_id + 1 < oldest
-            unknown = last_event_id > store.committed_revision
-            if gap or unknown or (oldest is None and last_event_id < store.committed_revision):
+            unknown = last_event_id > head
+            if gap or unknown or (oldest is None and last_event_id < head):
                 reset = {"revision": last, "type": "reset"}
                 yield frame(last, json.dumps(reset), "reset")
             else:

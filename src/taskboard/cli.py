@@ -183,8 +183,9 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback by default.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to bind; 0 picks a free one (printed on start).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite database file [default: the user data directory].")
+@click.option("--db", "db_target", envvar="TASKBOARD_DB", default=None, metavar="PATH|URL",
+              help="A SQLite database file [default: the user data directory], or postgresql://USER@HOST/DB for "
+                   "PostgreSQL (several servers may share one). Also TASKBOARD_DB.")
 @click.option("--api-key", envvar="TASKBOARD_API_KEY", default=None,
               help="Require this key (X-API-Key or Bearer). Also TASKBOARD_API_KEY; prefer the variable, "
                    "so the key stays out of shell history.")
@@ -247,6 +248,8 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.05, 3600), hidden=True)
 @click.option("--stream-stall-seconds", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
               hidden=True, help="Drop a stream client that has taken no data for this long.")
+@click.option("--lease-seconds", default=15.0, show_default=True, type=click.FloatRange(0.5, 3600), hidden=True,
+              help="On PostgreSQL: a server that has not renewed its lease for this long has its runs failed.")
 @click.option("--event-retention", default=50_000, show_default=True, type=click.IntRange(10, None), hidden=True,
               help="How many watch events are kept for Last-Event-ID replay.")
 @click.option("--fixed-clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -260,19 +263,21 @@ def demo(temp: bool, db_path: Path | None, port: int, read_only: bool) -> None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               help="How much the server logs to stderr (info: every request).")
-def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allowed_hosts: tuple[str, ...],
+def serve(host: str, port: int, db_target: str | None, api_key: str | None, allowed_hosts: tuple[str, ...],
           forwarded_allow_ips: str | None, max_connections: int, header_timeout: float, body_timeout: float,
           concurrency: int, demo: bool, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None,
           claude_permission_window: float, enable_codex: bool, codex_path: str | None,
           codex_roots: tuple[str, ...], codex_model: str | None, codex_prices: tuple[str, ...],
           codex_permission_window: float, daily_budget: float | None,
-          heartbeat: float, stream_stall_seconds: float, event_retention: int, fixed_clock: datetime | None,
-          clock_file: Path | None, alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
+          heartbeat: float, stream_stall_seconds: float, lease_seconds: float, event_retention: int,
+          fixed_clock: datetime | None, clock_file: Path | None,
+          alias_agents: bool, exit_with_stdin: bool, log_level: str) -> None:
     """Run the bundled task server."""
     from taskboard_backend.runtimes.codex import find_codex, parse_price
     from taskboard_backend.server import serve_forever
     from taskboard_backend.settings import ANTHROPIC_ENV, OPENAI_ENV, SHELL_ENV_DEFAULT, Settings, default_db_path
+    from taskboard_backend.store import is_postgres_url
 
     prices: dict[str, tuple[float, ...]] = {}
     for text in codex_prices:
@@ -282,8 +287,10 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
             raise click.BadParameter(str(exc), param_hint="--codex-price") from None
         prices[model] = (price.input, price.output) + (() if price.cached_input is None else (price.cached_input,))
 
+    postgres = bool(db_target) and is_postgres_url(db_target or "")
     settings = Settings(
-        db_path=db_path or default_db_path(), host=host, port=port, api_key=api_key or None,
+        db_path=Path(db_target) if db_target and not postgres else default_db_path(),
+        db_url=db_target if postgres else None, host=host, port=port, api_key=api_key or None,
         allowed_hosts=tuple(name for value in allowed_hosts for name in value.replace(",", " ").split()),
         stream_stall_seconds=stream_stall_seconds,
         forwarded_allow_ips=tuple(a.strip() for a in (forwarded_allow_ips or "").split(",") if a.strip()),
@@ -297,7 +304,7 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
         codex_model=codex_model, codex_prices=prices, codex_permission_window=codex_permission_window,
         openai_env={name: os.environ[name] for name in OPENAI_ENV if os.environ.get(name)},
         alias_seed_agents=demo or alias_agents, daily_budget_usd=daily_budget, heartbeat_seconds=heartbeat,
-        event_retention=event_retention,
+        event_retention=event_retention, lease_seconds=lease_seconds,
         fixed_clock=fixed_clock.replace(tzinfo=fixed_clock.tzinfo or UTC) if fixed_clock else None,
         clock_file=clock_file,
     )
@@ -325,6 +332,53 @@ def serve(host: str, port: int, db_path: Path | None, api_key: str | None, allow
                    "machine, a shell task's own included, can call this API and answer permission requests. "
                    "Set TASKBOARD_API_KEY to keep tasks from deciding for themselves.", err=True)
     serve_forever(settings, log_level=log_level, exit_with_stdin=exit_with_stdin)
+
+
+@cli.command()
+@click.option("--db", "db_target", envvar="TASKBOARD_DB", required=True, metavar="URL",
+              help="postgresql://USER@HOST/DB: the database the servers share. Also TASKBOARD_DB.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="How many tasks run at once on this machine.")
+@click.option("--demo-speed", default=1.0, show_default=True, type=click.FloatRange(0.01, 10_000),
+              envvar="TASKBOARD_DEMO_SPEED", help="Speed-up of the demo runtime (tests use large values).")
+@click.option("--enable-shell", is_flag=True, help="Run shell tasks (their commands run on this machine).")
+@click.option("--shell-env", "shell_env", multiple=True, metavar="NAME",
+              help="Also pass this variable of the worker's environment to shell tasks (repeatable).")
+@click.option("--enable-claude", is_flag=True,
+              help="Run claude-code tasks here (needs taskboard[claude] and ANTHROPIC_API_KEY).")
+@click.option("--claude-root", "claude_roots", multiple=True, metavar="DIR", type=click.Path(file_okay=False),
+              help="Also let claude-code tasks work in this directory tree (repeatable).")
+@click.option("--claude-model", default=None, metavar="MODEL", help="The model claude-code tasks use by default.")
+@click.option("--lease-seconds", default=15.0, show_default=True, type=click.FloatRange(0.5, 3600), hidden=True,
+              help="A worker or server that has not renewed its lease for this long has its runs failed.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="How much the worker logs to stderr.")
+def worker(db_target: str, concurrency: int, demo_speed: float, enable_shell: bool, shell_env: tuple[str, ...],
+           enable_claude: bool, claude_roots: tuple[str, ...], claude_model: str | None, lease_seconds: float,
+           log_level: str) -> None:
+    """Run tasks from a shared PostgreSQL database without serving HTTP (a machine that only executes)."""
+    from taskboard_backend.settings import ANTHROPIC_ENV, SHELL_ENV_DEFAULT, Settings
+    from taskboard_backend.store import is_postgres_url
+    from taskboard_backend.worker import work_forever
+
+    if not is_postgres_url(db_target):
+        raise click.UsageError("--db must be a postgresql:// URL: a worker shares the servers' database")
+    settings = Settings(
+        db_url=db_target, concurrency=concurrency, demo_speed=demo_speed, enable_shell=enable_shell,
+        shell_env=SHELL_ENV_DEFAULT + tuple(name for name in shell_env if name != "TASKBOARD_API_KEY"),
+        enable_claude=enable_claude, claude_roots=tuple(os.path.realpath(r) for r in claude_roots),
+        claude_model=claude_model,
+        anthropic_env={name: os.environ[name] for name in ANTHROPIC_ENV if os.environ.get(name)},
+        lease_seconds=lease_seconds,
+    )
+    if enable_claude:
+        from taskboard_backend.runtimes.claude_code import sdk_available
+
+        missing = sdk_available()
+        if missing:
+            raise SystemExit(f"taskboard: --enable-claude: {missing}")
+    work_forever(settings, log_level=log_level)
 
 
 @cli.command()

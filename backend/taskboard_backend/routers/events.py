@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from taskboard_backend.routers.deps import Service, errors, sse_response
-from taskboard_backend.streams import EventStreamResponse, parse_last_event_id, watch_stream
+from taskboard_backend.streams import EventStreamResponse, parse_last_event_id
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -27,5 +27,5 @@ async def watch(
     start = parse_last_event_id(last_event_id, since)
     settings = request.app.state.settings
     return EventStreamResponse(
-        watch_stream(service.store, service.store.broker, start, settings.heartbeat_seconds),
+        service.watch(start, settings.heartbeat_seconds),
         settings.stream_stall_seconds)

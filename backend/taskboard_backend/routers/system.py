@@ -22,11 +22,11 @@ async def list_runtimes(service: Service) -> JSONResponse:
 @router.get("/health", response_model=Health,
             summary="Liveness; needs no API key. status 'degraded', with `store` saying why, when writes cannot work")
 async def health(request: Request, service: Service) -> JSONResponse:
-    body = {"status": "ok", "version": __version__, "revision": service.store.committed_revision,
-            "uptimeSeconds": round(time.monotonic() - request.app.state.started, 3),
-            "streams": service.store.broker.open_streams}
-    problem = service.store.health_problem()
-    if problem is not None:
+    facts = service.health()
+    body = {"status": "degraded" if "store" in facts else "ok", "version": __version__,
+            "revision": facts["revision"], "uptimeSeconds": round(time.monotonic() - request.app.state.started, 3),
+            "streams": facts["streams"]}
+    if "store" in facts:
         # Alive, but not what it should be: the store cannot be written (disk full, read-only, deleted).
-        body.update(status="degraded", store=problem)
+        body["store"] = facts["store"]
     return JSONResponse(body)

@@ -31,7 +31,7 @@ from taskboard.models import (
 from taskboard_backend.errors import FieldValidationError
 from taskboard_backend.routers.deps import Service, errors, sse_response
 from taskboard_backend.store import SORT_ALIASES
-from taskboard_backend.streams import EventStreamResponse, parse_last_event_id, task_stream
+from taskboard_backend.streams import EventStreamResponse, parse_last_event_id
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -81,7 +81,7 @@ async def list_tasks(
     view: Annotated[Literal["full", "summary"], Query(
         description="summary leaves out description, params, result, resultData and documentIds")] = "full",
 ) -> Response:
-    tasks, total, revision = await service.store.list_tasks(
+    tasks, total, revision = await service.list_page(
         statuses=parse_statuses(status), project_id=project_id, q=q, workflow_id=workflow_id,
         assigned_agent=assigned_agent, sort=store_sort_key(sort), limit=limit, offset=offset,
         summary=view == "summary")
@@ -221,7 +221,6 @@ async def stream_progress(request: Request, service: Service, task_id: TaskId, l
 
 async def _task_sse(request: Request, service: Service, task_id: str, kind: str, after: int | None
                     ) -> StreamingResponse:
-    await service.store.require_task(task_id)  # a 404 now, before the stream starts
     settings = request.app.state.settings
-    return EventStreamResponse(task_stream(service.store, service.store.broker, task_id, kind, after or 0,
-                                           settings.heartbeat_seconds), settings.stream_stall_seconds)
+    stream = await service.task_stream(task_id, kind, after or 0, settings.heartbeat_seconds)
+    return EventStreamResponse(stream, settings.stream_stall_seconds)
