@@ -623,15 +623,21 @@ class PostgresStore(SqlStore):
             where, params = and_(where, params,
                                  "(title ILIKE ? ESCAPE '\\' OR description ILIKE ? ESCAPE '\\' OR id = ?)",
                                  f"%{escaped}%", f"%{escaped}%", q)
-        # The head first: the page, read after it, holds at least every change up to it.
-        revision = await self.head_revision()
-        rows = await self._fetchall(f"SELECT * FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
-                                    [*params, limit, offset])
+        # One statement, one round trip: the head revision (and, from the trigger's counts, the total) as
+        # columns of the page, read in the page's own snapshot, so the page holds every change up to the head.
+        # A total that needs a count of the rows is read only when the page is full, as before.
+        columns, column_params = "(SELECT COALESCE(MAX(revision), 0) FROM events) AS list_head_", []
+        if countable:
+            columns += f", (SELECT COALESCE(SUM(n), 0) FROM task_counts{count_where}) AS list_total_"
+            column_params = count_params
+        rows = await self._fetchall(f"SELECT *, {columns} FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+                                    [*column_params, *params, limit, offset])
+        revision = int(rows[0]["list_head_"]) if rows else await self.head_revision()
         if offset == 0 and len(rows) < limit:
             total = len(rows)
         elif countable:
-            total = int(await self._scalar(f"SELECT COALESCE(SUM(n), 0) AS n FROM task_counts{count_where}",
-                                           count_params) or 0)
+            total = int(rows[0]["list_total_"]) if rows else int(await self._scalar(
+                f"SELECT COALESCE(SUM(n), 0) AS n FROM task_counts{count_where}", count_params) or 0)
         else:
             total = int(await self._scalar(f"SELECT COUNT(*) AS n FROM tasks{where}", params) or 0)
         leave_out = SUMMARY_LEAVES_OUT if summary else frozenset()
