@@ -5,7 +5,9 @@ tasks while following their logs, kills it with SIGKILL at a random moment, and 
 restart that:
 - `PRAGMA integrity_check` is ok;
 - every task a client got a 2xx for exists;
-- no task is left running or awaiting_input: the ones that were are failed, saying why, and resume;
+- no task is left running or awaiting_input: the ones that were are failed, saying why, and resume; on
+  PostgreSQL a run that was queued (no runner had claimed it) is nobody's, so it outlives the kill and the
+  restarted server runs it: it is running or completed, not failed;
 - every log line a client received before the kill is still there, with the same id, in order.
 
 `python -m bench.crash [ROUNDS] [SEED]` prints one line per round and exits 1 on the first loss.
@@ -37,6 +39,7 @@ class Round:
     acknowledged: set[str] = field(default_factory=set)
     received: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     interrupted: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)  # runs no runner had claimed at the kill (PostgreSQL)
     problems: list[str] = field(default_factory=list)
     lines: int = 0
     killed: bool = False
@@ -103,6 +106,15 @@ def _still_running(server: ServerProcess) -> list[str]:
     return [str(r[0]) for r in server.query("SELECT id FROM tasks WHERE status IN ('running', 'awaiting_input')")]
 
 
+def _queued(server: ServerProcess) -> list[str]:
+    """The tasks whose current run waited in the queue, unclaimed (only PostgreSQL queues runs)."""
+    if server.store != "postgres":
+        return []
+    return [str(r[0]) for r in server.query(
+        "SELECT t.id FROM tasks t JOIN runs r ON r.task_id = t.id AND r.attempt = t.attempt WHERE r.queued "
+        "AND r.finished_at IS NULL AND t.status IN ('running', 'awaiting_input')")]
+
+
 async def _check(db: Path, server: ServerProcess, record: Round, rng: random.Random) -> None:
     problems = record.problems
     if server.store == "sqlite":
@@ -125,13 +137,18 @@ async def _check(db: Path, server: ServerProcess, record: Round, rng: random.Ran
     lost = record.acknowledged - stored.keys()
     if lost:
         problems.append(f"{len(lost)} acknowledged task(s) missing, e.g. {sorted(lost)[0]}")
-    left = [i for i, (status, _) in stored.items() if status in ("running", "awaiting_input")]
+    left = [i for i, (status, _) in stored.items()
+            if status in ("running", "awaiting_input") and i not in record.queued]
     if left:
         problems.append(f"{len(left)} task(s) still running or awaiting_input after the restart")
     for task_id in record.interrupted:
         status, error = stored.get(task_id, (None, None))
         if (status, error) != ("failed", INTERRUPTED_ERROR):
             problems.append(f"interrupted task {task_id} is {status} ({error!r}), not failed as interrupted")
+    for task_id in record.queued:
+        status, error = stored.get(task_id, (None, None))
+        if status not in ("running", "completed"):
+            problems.append(f"queued task {task_id} is {status} ({error!r}) after the restart, not run")
     if record.interrupted:
         chosen = rng.choice(record.interrupted)
         async with TaskboardClient(server.url) as client:
@@ -145,7 +162,7 @@ async def crash_rounds(rounds: int, seed: int = 1, db_dir: Path | None = None, r
                        store: str = "sqlite") -> tuple[int, list[str], dict[str, int]]:
     """Runs the rounds; returns (rounds with nothing lost, problems, totals)."""
     rng = random.Random(seed)
-    totals = {"acknowledged": 0, "interrupted": 0, "lines": 0}
+    totals = {"acknowledged": 0, "interrupted": 0, "queued": 0, "lines": 0}
     problems: list[str] = []
     clean = 0
     with temp_dir() as tmp:
@@ -155,18 +172,20 @@ async def crash_rounds(rounds: int, seed: int = 1, db_dir: Path | None = None, r
         for n in range(1, rounds + 1):
             record = Round()
             await _run_until_killed(server, rng, record)
-            record.interrupted = _still_running(server)
+            record.queued = _queued(server)
+            record.interrupted = [t for t in _still_running(server) if t not in record.queued]
             server = ServerProcess(db, "--enable-shell", "--demo-speed", "1", store=store)
             server.start(timeout=60)  # recovery runs before it answers
             await _check(db, server, record, rng)
             totals["acknowledged"] += len(record.acknowledged)
             totals["interrupted"] += len(record.interrupted)
+            totals["queued"] += len(record.queued)
             totals["lines"] += record.lines
             clean += not record.problems
             problems += [f"round {n}: {p}" for p in record.problems]
             if report:
                 print(f"round {n}: {len(record.acknowledged)} acknowledged, {len(record.interrupted)} interrupted, "
-                      f"{record.lines} lines checked: {'ok' if not record.problems else record.problems}",
+                      f"{len(record.queued)} queued, {record.lines} lines checked: {'ok' if not record.problems else record.problems}",
                       flush=True)
         server.stop()
     return clean, problems, totals

@@ -10,7 +10,8 @@ others, as behind a load balancer. What is checked:
 - nothing acknowledged lost: every task a replica answered 201 for (C's included) is there at the end,
   unless an acknowledged delete took it, and every task's last event agrees with the store;
 - C's runs (long demo tasks C claimed before it died) are failed, resumable, with the lease's reason, within
-  the lease; a resume through A takes one back to running;
+  the lease; a resume through A takes one back to running (a run C accepted but no runner had claimed is
+  nobody's: it stays queued and A or B runs it, so it is not counted among C's);
 - the watches on A and B carry on across the kill: no reset, no reconnect needed, and both saw the same
   revisions, every one the events table has in their span;
 - the latency from a change sent through A to its event on B's watch: p50, p99 (target p99 < 50 ms).

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskboard.client import TaskboardClient
 from taskboard.models import Task, TaskDetail
+
+if TYPE_CHECKING:
+    from tests.server import ServerProcess
 
 # A demo task that finishes in well under a second, and one that runs until stopped.
 FAST = {"steps": 3, "stepSeconds": 0.02}
@@ -23,6 +26,18 @@ async def wait_for_status(client: TaskboardClient, task_id: str, *statuses: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"task {task_id} is {task.status}, not {statuses}, after {timeout}s")
         await asyncio.sleep(0.02)
+
+
+async def wait_claimed(server: ServerProcess, task_id: str, attempt: int, timeout: float = 20.0) -> None:
+    """Wait until a runner has taken the attempt's run. On PostgreSQL a run is queued, nobody's, until a
+    runner claims it (its ledger row gets an owner): a server stopped before then leaves it queued rather
+    than interrupted. On SQLite it starts in the server that accepted it, so it is taken already."""
+    if server.store != "postgres":
+        return
+    async with asyncio.timeout(timeout):
+        while not server.query("SELECT owner FROM runs WHERE task_id = ? AND attempt = ? AND owner IS NOT NULL",
+                               (task_id, attempt)):
+            await asyncio.sleep(0.02)
 
 
 async def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:

@@ -168,6 +168,11 @@ async def test_list_filters_sort_and_paging(client: TaskboardClient) -> None:
     assert [t.priority for t in page.items] == sorted(t.priority for t in page.items)
     rest = await client.list_tasks(project_id=project.id, limit=4, offset=4)
     assert {t.id for t in page.items} | {t.id for t in rest.items} == {t.id for t in made}
+    # Past the end: no rows, and still the total and the head revision (nothing changed since the first page).
+    beyond = await client.list_tasks(project_id=project.id, limit=4, offset=8)
+    assert (beyond.items, beyond.total, beyond.revision) == ([], 6, page.revision)
+    counted = await client.list_tasks(q="needle", limit=2)  # a total the trigger's counts cannot give
+    assert counted.total == 6 and len(counted.items) == 2 and counted.revision == page.revision
     both = await client.list_tasks(project_id=project.id, status=["planned", "queued"])
     assert both.total == 6
     queued = await client.list_tasks(project_id=project.id, status="queued")

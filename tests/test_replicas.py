@@ -1,7 +1,8 @@
 """Several servers on one PostgreSQL database (issue 23): a run belongs to the server (or worker) that claimed
 it, held by that one's lease; another server's start-up leaves it alone, a cancel, an answer or a message
 through any server reaches it, and when its server dies its runs become failed and resumable on the others.
-Runs accepted by any server are claimed by any runner, each once, none past its --concurrency."""
+Runs accepted by any server are claimed by any runner, each once, none past its --concurrency; one not yet
+claimed is nobody's, and outlives the server that accepted it."""
 
 from __future__ import annotations
 
@@ -198,6 +199,76 @@ async def test_a_worker_runs_what_a_busy_server_accepted_and_hears_its_cancel(tm
                 worker.stop()
     finally:
         server.stop()
+
+
+async def _busy(client: TaskboardClient, server: ServerProcess) -> Task:
+    """A long demo task that `server` (concurrency 1) claimed: its one slot is busy."""
+    busy = await start_task(client, "keeps the server busy", params=LONG)
+    await _claimed(server, busy.id)
+    return busy
+
+
+async def _queued(client: TaskboardClient, server: ServerProcess) -> Task:
+    """A shell task accepted by a busy `server` while no other runner with shell is up: it stays queued."""
+    task = await start_task(client, "queued", assigned_agent="shell", params={"command": "echo ran it"})
+    assert server.query("SELECT queued, finished_at FROM runs WHERE task_id = ?", (task.id,)) == [(True, None)]
+    return task
+
+
+async def _ran_to_the_end(client: TaskboardClient, task_id: str) -> None:
+    done = await wait_for_status(client, task_id, "completed", "failed", timeout=20)
+    assert (done.status, done.attempt, done.error) == (TaskStatus.COMPLETED, 1, None)
+    assert "ran it" in [entry.message async for entry in client.stream_logs(task_id, reconnect=False)]
+
+
+async def test_a_queued_run_outlives_its_accepting_servers_death_and_runs_on_another_runner(
+        tmp_path: Path) -> None:
+    """A queued run is nobody's until a runner claims it, as a job in River's or Oban's queue: SIGKILL the
+    server that accepted it and its claimed run fails, resumable, on the others, while the queued one stays
+    queued and runs to the end on the next runner with its runtime (a worker started later)."""
+    a = _replica(tmp_path, "--enable-shell", "--concurrency", "1")
+    try:
+        async with TaskboardClient(a.url) as on_a:
+            busy = await _busy(on_a, a)
+            b = _replica(tmp_path)  # after A's claim, which it could have taken; no shell, so not the next run
+            try:
+                task = await _queued(on_a, a)
+                a.kill()
+                async with TaskboardClient(b.url) as on_b:
+                    failed = await wait_for_status(on_b, busy.id, "failed", timeout=10)
+                    assert failed.error is not None and "lease" in failed.error
+                    # The same look that failed A's claimed run left the queued one alone.
+                    assert (await on_b.get_task(task.id)).status == TaskStatus.RUNNING
+                    worker = _replica(tmp_path, "--enable-shell", command="worker")
+                    try:
+                        await _ran_to_the_end(on_b, task.id)
+                    finally:
+                        worker.stop()
+                assert b.query("SELECT outcome FROM runs WHERE task_id = ?", (task.id,)) == [("completed",)]
+            finally:
+                b.stop()
+    finally:
+        a.stop()
+
+
+async def test_a_queued_run_outlives_its_accepting_servers_stop_and_runs_on_the_next_server(
+        tmp_path: Path) -> None:
+    """Stopping the accepting server (SIGTERM) fails what it runs, resumable, and leaves what it only
+    queued to the next server to start with that runtime."""
+    a = _replica(tmp_path, "--enable-shell", "--concurrency", "1")
+    try:
+        async with TaskboardClient(a.url) as on_a:
+            busy = await _busy(on_a, a)
+            task = await _queued(on_a, a)
+    finally:
+        a.stop()
+    b = _replica(tmp_path, "--enable-shell")
+    try:
+        async with TaskboardClient(b.url) as on_b:
+            assert (await on_b.get_task(busy.id)).status == TaskStatus.FAILED
+            await _ran_to_the_end(on_b, task.id)
+    finally:
+        b.stop()
 
 
 def test_a_worker_refuses_a_sqlite_file(tmp_path: Path) -> None:

@@ -8,8 +8,11 @@ On SQLite the run starts in the server that accepted it. On a shared database (P
 queued in the ledger instead, and every server's runner (and every `taskboard worker`) claims queued runs
 of the runtimes it has, one per free slot, so none runs more than its --concurrency and each run is taken
 once (Store.claim_run: FOR UPDATE SKIP LOCKED), as River's and Oban's workers take jobs. A queued run
-counts as the accepting server's until it is claimed: if that server dies or stops first, the run fails
-resumable, as one waiting for a slot does on SQLite, rather than starting later somewhere unannounced.
+is nobody's until it is claimed, as a job in their queues: if the server that accepted it dies or stops
+first, it stays queued and the next runner with its runtime takes it (an operator of a durable queue expects
+an accepted job to outlive the process that took the request). Only a claimed run belongs to a server, held
+by its lease, and fails resumable with it. (On SQLite a run waiting for a slot fails resumable with its
+server: there is no other runner to take it.)
 """
 
 from __future__ import annotations

@@ -239,7 +239,8 @@ class Tx(ABC):
     async def orphaned_tasks(self, *, ours: bool) -> list[Row]:
         """id, status, checkpoint of the tasks running or awaiting input whose run no live server holds: on
         SQLite every one (one server per file, and this one is starting or stopping); on PostgreSQL those whose
-        server's lease has expired, and with ours=True (this server stopping) this server's own too."""
+        server's lease has expired, and with ours=True (this server stopping) this server's own too (never a
+        task whose run is queued: that one waits for any runner)."""
 
     @abstractmethod
     async def add_cost(self, task_id: str, cost_micros: int, tokens: int) -> None:
@@ -267,8 +268,8 @@ class Tx(ABC):
 
     async def queue_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *, resumed: bool) -> None:
         """A ledger row for an attempt that no server runs yet: any server's runner with that runtime and a
-        free slot claims it (Store.claim_run). Until then it counts as this server's (its lease holds it; if
-        this server dies first, the run fails resumable, as a run waiting for a slot does on SQLite). Only
+        free slot claims it (Store.claim_run). Until then it is no server's: this server dying or stopping
+        leaves it queued (orphaned_tasks does not pick it), and only a claimed run fails with its server. Only
         on a shared store; on SQLite a run starts where it is accepted (start_run)."""
         raise NotImplementedError("runs are queued only on a shared database")
 

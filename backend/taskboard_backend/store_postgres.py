@@ -240,8 +240,8 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE permission_rules ADD COLUMN expires_at {_TEXT};
     ALTER TABLE runs ADD COLUMN diff {_TEXT};
     """,
-    # Runs claimed by any server's runner (FOR UPDATE SKIP LOCKED): a queued run is its accepting server's
-    # until a runner claims it, and says whether it resumes (the runtime carries on from the checkpoint).
+    # Runs claimed by any server's runner (FOR UPDATE SKIP LOCKED): a queued run waits for a runner to claim
+    # it, and says whether it resumes (the runtime carries on from the checkpoint).
     4: """
     ALTER TABLE runs ADD COLUMN queued BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE runs ADD COLUMN resumed BOOLEAN NOT NULL DEFAULT false;
@@ -265,10 +265,12 @@ MIGRATIONS: dict[int, str] = {
 _ALIVE = ("s.heartbeat_at > now() - make_interval(secs => ?) AND s.id <> ? AND EXISTS (SELECT 1 FROM pg_locks l "
           f"WHERE l.locktype = 'advisory' AND l.classid::bigint = {REPLICA_LOCK_CLASS} "
           "AND l.objid::bigint = s.lock_key AND l.objsubid = 2 AND l.granted)")
-# A run is held while its server is alive (with `ours`, this server's own count as not held: it is stopping).
-# A queued run's server is the one that accepted it, until a runner claims it.
-_HELD = f"EXISTS (SELECT 1 FROM runs r JOIN replicas s ON s.id = r.owner WHERE r.task_id = t.id " \
-        f"AND r.attempt = t.attempt AND {_ALIVE})"
+# A task's run is held while it is queued, or while the server that claimed it is alive (with `ours`, this
+# server's own count as not held: it is stopping). A queued run is nobody's (owner NULL) until a runner claims
+# it, as a job in River's or Oban's queue: its accepting server dying or stopping leaves it queued for any
+# runner with its runtime, and only what was claimed (begun somewhere) fails with its server.
+_HELD = "EXISTS (SELECT 1 FROM runs r WHERE r.task_id = t.id AND r.attempt = t.attempt AND ((r.queued AND " \
+        f"r.finished_at IS NULL) OR EXISTS (SELECT 1 FROM replicas s WHERE s.id = r.owner AND {_ALIVE})))"
 # The task a run is for is still on that attempt, running or waiting for a person.
 _CURRENT = ("EXISTS (SELECT 1 FROM tasks t WHERE t.id = runs.task_id AND t.attempt = runs.attempt "
             "AND t.status IN ('running', 'awaiting_input'))")
@@ -319,7 +321,7 @@ class PostgresTx(SqlTx):
     async def end_orphaned_runs(self, outcome: str, *, ours: bool) -> None:
         now = now_iso()
         await self._execute(
-            "UPDATE runs SET finished_at = ?, outcome = ? WHERE finished_at IS NULL AND NOT "
+            "UPDATE runs SET finished_at = ?, outcome = ? WHERE finished_at IS NULL AND NOT queued AND NOT "
             f"EXISTS (SELECT 1 FROM replicas s WHERE s.id = runs.owner AND {_ALIVE})",
             (now, outcome, *self._lease(ours)))
         # A queued run whose task moved on before any runner took it (cancelled, deleted, run again).
@@ -327,9 +329,9 @@ class PostgresTx(SqlTx):
                             f"AND queued AND NOT {_CURRENT}", (now,))
 
     async def queue_run(self, task_id: str, attempt: int, runtime: str, started_at: str, *, resumed: bool) -> None:
-        await self._execute("INSERT INTO runs (task_id, attempt, runtime, started_at, owner, queued, resumed) "
-                            "VALUES (?, ?, ?, ?, ?, true, ?)", (task_id, attempt, runtime, started_at, self.run_owner,
-                                                               resumed))
+        # No owner: the run is nobody's until a runner claims it (PostgresStore.claim_run).
+        await self._execute("INSERT INTO runs (task_id, attempt, runtime, started_at, queued, resumed) "
+                            "VALUES (?, ?, ?, ?, true, ?)", (task_id, attempt, runtime, started_at, resumed))
         self.queued = True
 
     async def _execute(self, sql: str, params: Params = ()) -> None:
@@ -621,15 +623,21 @@ class PostgresStore(SqlStore):
             where, params = and_(where, params,
                                  "(title ILIKE ? ESCAPE '\\' OR description ILIKE ? ESCAPE '\\' OR id = ?)",
                                  f"%{escaped}%", f"%{escaped}%", q)
-        # The head first: the page, read after it, holds at least every change up to it.
-        revision = await self.head_revision()
-        rows = await self._fetchall(f"SELECT * FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
-                                    [*params, limit, offset])
+        # One statement, one round trip: the head revision (and, from the trigger's counts, the total) as
+        # columns of the page, read in the page's own snapshot, so the page holds every change up to the head.
+        # A total that needs a count of the rows is read only when the page is full, as before.
+        columns, column_params = "(SELECT COALESCE(MAX(revision), 0) FROM events) AS list_head_", []
+        if countable:
+            columns += f", (SELECT COALESCE(SUM(n), 0) FROM task_counts{count_where}) AS list_total_"
+            column_params = count_params
+        rows = await self._fetchall(f"SELECT *, {columns} FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+                                    [*column_params, *params, limit, offset])
+        revision = int(rows[0]["list_head_"]) if rows else await self.head_revision()
         if offset == 0 and len(rows) < limit:
             total = len(rows)
         elif countable:
-            total = int(await self._scalar(f"SELECT COALESCE(SUM(n), 0) AS n FROM task_counts{count_where}",
-                                           count_params) or 0)
+            total = int(rows[0]["list_total_"]) if rows else int(await self._scalar(
+                f"SELECT COALESCE(SUM(n), 0) AS n FROM task_counts{count_where}", count_params) or 0)
         else:
             total = int(await self._scalar(f"SELECT COUNT(*) AS n FROM tasks{where}", params) or 0)
         leave_out = SUMMARY_LEAVES_OUT if summary else frozenset()
