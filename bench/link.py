@@ -107,6 +107,7 @@ class FarLink:
 
     def _main(self) -> None:
         self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)  # the closing gather below runs outside the loop, in this thread
         self._server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", 0))
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -122,6 +123,12 @@ class FarLink:
             self._loop.close()
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        # Ended quietly when the link stops: Python 3.11's start_server asks a cancelled task for its
+        # exception, which raises, and logs a traceback per connection.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._connect(client_reader, client_writer)
+
+    async def _connect(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         accepted = time.perf_counter()
         try:
             server_reader, server_writer = await asyncio.open_connection(self.host, self.port)
