@@ -139,9 +139,9 @@ def postgres_rows(db: Path, paths: list[str], ids: list[str], sizes: Sizes, samp
             "< 10 ms", percentile(lists, 99) < 10, percentile(sqlite_list, 99), "SQLite store"),
         Row("API on PostgreSQL", f"list with {CONNECTIONS} connections", load.rate, "req/s", "-", None,
             sqlite_load.rate, "SQLite store", lower_is_better=False),
+        # Figures beside SQLite's (issue 23 sets no rate for PostgreSQL; the 500/s line is the embedded store's).
         Row("API on PostgreSQL", f"state changes (PATCH status) with {CONNECTIONS} connections", changes.rate,
-            "changes/s", ">= 500/s", changes.rate >= 500, sqlite_changes.rate, "SQLite store",
-            lower_is_better=False),
+            "changes/s", "-", None, sqlite_changes.rate, "SQLite store", lower_is_better=False),
     ]
 
 

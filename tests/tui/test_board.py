@@ -6,6 +6,7 @@ import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,8 +259,9 @@ async def test_a_board_of_several_pages_shows_its_top_at_once_and_loses_nothing_
     pages: list[tuple[int, int]] = []
     list_summaries = TaskboardClient.list_summaries
 
-    async def then_create(self: TaskboardClient, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
-        page = await list_summaries(self, limit=limit, offset=offset, sort=sort)
+    async def then_create(self: TaskboardClient, *, limit: int, offset: int = 0, sort: str | None = None,
+                          **more: Any) -> SummaryPage:
+        page = await list_summaries(self, limit=limit, offset=offset, sort=sort, **more)
         pages.append((offset, len(page.items)))
         if offset == 0 and not created:  # another client, while the rest is still to come
             async with TaskboardClient(server.url) as other:
@@ -305,8 +307,9 @@ async def test_tasks_deleted_while_the_board_loads_leave_no_task_unseen(
     pages: list[int] = []
     list_summaries = TaskboardClient.list_summaries
 
-    async def then_delete(self: TaskboardClient, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
-        page = await list_summaries(self, limit=limit, offset=offset, sort=sort)
+    async def then_delete(self: TaskboardClient, *, limit: int, offset: int = 0, sort: str | None = None,
+                          **more: Any) -> SummaryPage:
+        page = await list_summaries(self, limit=limit, offset=offset, sort=sort, **more)
         pages.append(offset)
         if offset == 0 and not gone:  # the newest, on the board already
             async with TaskboardClient(server.url) as other:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, Self
 
 from taskboard.client.base import Capability, Capable, PatternForm, TaskSource
@@ -141,7 +141,8 @@ class MultiClient(Capable):
             raise errors[0]
         return TaskPage(items=items, total=len(items), limit=limit, offset=0)
 
-    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None,
+                             before_parse: Callable[[], Awaitable[None]] | None = None) -> SummaryPage:
         return SummaryPage.of(await self.list_tasks(limit=limit, offset=offset, sort=sort, summary=True))
 
     async def iter_task_pages(self, *, page_size: int = 1000, **filters: Any) -> AsyncGenerator[TaskPage, None]:

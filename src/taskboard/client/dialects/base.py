@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -95,7 +95,8 @@ class DialectClient(HttpTransport, Capable):
             self._known[task.id] = task
         return TaskPage(items=list(items), total=total, limit=limit, offset=offset)
 
-    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None) -> SummaryPage:
+    async def list_summaries(self, *, limit: int, offset: int = 0, sort: str | None = None,
+                             before_parse: Callable[[], Awaitable[None]] | None = None) -> SummaryPage:
         return SummaryPage.of(await self.list_tasks(limit=limit, offset=offset, sort=sort, summary=True))
 
     def iter_task_pages(self, *, page_size: int = 100, **filters: Any) -> AsyncGenerator[TaskPage, None]:
