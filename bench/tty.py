@@ -12,6 +12,7 @@ into; what it can see is the frames Textual has queued and not written (tui/term
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import json
 import os
@@ -72,13 +73,19 @@ class Terminal:
 
     def caught_up(self, timeout: float = 60) -> float:
         """Waits until the terminal is no longer reading flat out (under half its rate over 0.5 s): the
-        time then, when what the board had drawn has all been read."""
+        time then, when what the board had drawn has all been read. The 0.5 s window slides in 0.1 s
+        steps (it stepped by whole windows, so every figure was a multiple of 0.5 s)."""
         deadline = time.perf_counter() + timeout
         assert self.rate is not None
+        seen = collections.deque([(time.perf_counter(), self.total)])
         while time.perf_counter() < deadline:
-            before, at = self.total, time.perf_counter()
-            time.sleep(0.5)
-            if self.total - before < self.rate * 0.25:
+            time.sleep(0.1)
+            now = time.perf_counter()
+            seen.append((now, self.total))
+            while len(seen) > 1 and now - seen[1][0] >= 0.5:
+                seen.popleft()
+            at, before = seen[0]
+            if now - at >= 0.5 and self.total - before < self.rate * 0.25:
                 return at
         return deadline
 

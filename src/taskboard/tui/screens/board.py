@@ -55,6 +55,10 @@ def explain_disabled_key(screen: Screen[object], bindings: Iterable[Binding], ev
 
 
 class BoardScreen(Screen[None]):
+    # The table has the focus from the first frame: Textual's default gave it to the first focusable
+    # widget (the search box) until on_mount moved it, and the footer was built for each in turn, the
+    # second time just after the first rows were drawn, where the first key pressed waited for it.
+    AUTO_FOCUS = "#tasks"
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = list(action_bindings())
 
     def __init__(self, server: str, board: Board, clock: Callable[[], datetime], *, read_only: bool) -> None:

@@ -25,6 +25,7 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         self._rebuilding = False
+        self._bindings_ready = True  # built with the screen, not after its first refresh
         yield from super().compose()
 
     def _rebuild(self, screen: Screen[Any]) -> None:
