@@ -2,7 +2,9 @@
 
 With the suite a worker per core, tests on the shared default server raced each other: when one test's last
 session ended, the server exited while another worker's `new-session` was reaching it, and that failed. Each
-process gets its own (`tmux -L`), ended when the process exits.
+process gets its own (`tmux -L`), ended when the process exits. The same happened within one process, one test
+after another: the last session of a test ended, the server began to exit, and the next test's `new-session`
+reached it as it went ("server exited unexpectedly"). So the server stays up with no sessions (exit-empty off).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 
 TMUX = ["tmux", "-L", f"taskboard-tests-{os.getpid()}"]
+subprocess.run([*TMUX, "start-server", ";", "set-option", "-g", "exit-empty", "off"], capture_output=True, check=True)
 atexit.register(lambda: subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False))
 
 
