@@ -271,6 +271,8 @@ _ALIVE = ("s.heartbeat_at > now() - make_interval(secs => ?) AND s.id <> ? AND E
 # runner with its runtime, and only what was claimed (begun somewhere) fails with its server.
 _HELD = "EXISTS (SELECT 1 FROM runs r WHERE r.task_id = t.id AND r.attempt = t.attempt AND ((r.queued AND " \
         f"r.finished_at IS NULL) OR EXISTS (SELECT 1 FROM replicas s WHERE s.id = r.owner AND {_ALIVE})))"
+# The newest revision committed (the events table is the source of revisions on every server).
+_HEAD = "(SELECT COALESCE(MAX(revision), 0) FROM events)"
 # The task a run is for is still on that attempt, running or waiting for a person.
 _CURRENT = ("EXISTS (SELECT 1 FROM tasks t WHERE t.id = runs.task_id AND t.attempt = runs.attempt "
             "AND t.status IN ('running', 'awaiting_input'))")
@@ -429,7 +431,7 @@ class PostgresStore(SqlStore):
         return self._published
 
     async def head_revision(self) -> int:
-        return int(await self._scalar("SELECT COALESCE(MAX(revision), 0) AS r FROM events") or 0)
+        return int(await self._scalar(f"SELECT {_HEAD} AS r") or 0)
 
     @property
     def driver_errors(self) -> tuple[type[BaseException], ...]:
@@ -626,9 +628,10 @@ class PostgresStore(SqlStore):
         # One statement, one round trip: the head revision (and, from the trigger's counts, the total) as
         # columns of the page, read in the page's own snapshot, so the page holds every change up to the head.
         # A total that needs a count of the rows is read only when the page is full, as before.
-        columns, column_params = "(SELECT COALESCE(MAX(revision), 0) FROM events) AS list_head_", []
+        counted = f"(SELECT COALESCE(SUM(n), 0) FROM task_counts{count_where})"
+        columns, column_params = f"{_HEAD} AS list_head_", []
         if countable:
-            columns += f", (SELECT COALESCE(SUM(n), 0) FROM task_counts{count_where}) AS list_total_"
+            columns += f", {counted} AS list_total_"
             column_params = count_params
         rows = await self._fetchall(f"SELECT *, {columns} FROM tasks{where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
                                     [*column_params, *params, limit, offset])
@@ -636,8 +639,8 @@ class PostgresStore(SqlStore):
         if offset == 0 and len(rows) < limit:
             total = len(rows)
         elif countable:
-            total = int(rows[0]["list_total_"]) if rows else int(await self._scalar(
-                f"SELECT COALESCE(SUM(n), 0) AS n FROM task_counts{count_where}", count_params) or 0)
+            total = int(rows[0]["list_total_"]) if rows else int(await self._scalar(f"SELECT {counted} AS n",
+                                                                                     count_params) or 0)
         else:
             total = int(await self._scalar(f"SELECT COUNT(*) AS n FROM tasks{where}", params) or 0)
         leave_out = SUMMARY_LEAVES_OUT if summary else frozenset()

@@ -606,8 +606,10 @@ class SqliteStore(SqlStore):
                 return None
             raise
 
-    async def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        rows = self._read_inline(sql, params)
+    async def _rows(self, sql: str, params: Params = (), *, inline: bool = True) -> list[sqlite3.Row]:
+        """The rows, read on the loop within its budget or else on the reader thread; `inline=False` when the
+        read is known to take longer (it would be stopped at the budget and run again there)."""
+        rows = self._read_inline(sql, params) if inline else None
         if rows is None:
             assert self._slow_reader is not None
             rows = list(await self._slow_reader.execute_fetchall(sql, params))
@@ -640,7 +642,8 @@ class SqliteStore(SqlStore):
         revision = self._committed_revision
         order = SORTS[sort]
         if offset >= DEFERRED_JOIN_OFFSET:
-            # The rows skipped are found in the index alone; only the page's own rows are read and built.
+            # The rows skipped are stepped over in the index (where one serves the order and the filters);
+            # only the page's own rows are read and built.
             source = f"tasks WHERE rowid IN (SELECT rowid FROM tasks{where} ORDER BY {order} LIMIT ? OFFSET ?)"
             inner, paging = [*params, limit, offset], []
         else:
@@ -648,11 +651,7 @@ class SqliteStore(SqlStore):
         sql = (f"SELECT {TASK_SUMMARY_SQL if summary else 'wire'}, {total_sql} FROM {source} "
                f"ORDER BY {order}{' LIMIT ? OFFSET ?' if paging else ''}")
         args = [*total_params, *inner, *paging]
-        if offset + limit > INLINE_LIST_ROWS:  # a board's page: certain to outrun the loop's budget
-            assert self._slow_reader is not None
-            rows = list(await self._slow_reader.execute_fetchall(sql, args))
-        else:
-            rows = await self._rows(sql, args)
+        rows = await self._rows(sql, args, inline=offset + limit <= INLINE_LIST_ROWS)
         if offset == 0 and len(rows) < limit:
             total = len(rows)
         elif rows and countable:
