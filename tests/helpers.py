@@ -40,6 +40,22 @@ async def wait_claimed(server: ServerProcess, task_id: str, attempt: int, timeou
             await asyncio.sleep(0.02)
 
 
+async def run_outcomes(server: ServerProcess, task_ids: list[str], attempt: int = 1,
+                       timeout: float = 10.0) -> dict[str, object]:
+    """The outcome each attempt's run has in the cost ledger once its server has closed it (None: still open
+    after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcomes: dict[str, object] = dict.fromkeys(task_ids)
+        for task_id, outcome in server.query("SELECT task_id, outcome FROM runs WHERE attempt = ? AND finished_at "
+                                             "IS NOT NULL", (attempt,)):
+            if task_id in outcomes:
+                outcomes[str(task_id)] = outcome
+        if None not in outcomes.values() or time.monotonic() > deadline:
+            return outcomes
+        await asyncio.sleep(0.05)
+
+
 async def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout
     while True:

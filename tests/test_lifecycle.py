@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
 
 from taskboard.client import BudgetExceeded, InvalidTransition, TaskboardClient
 from taskboard.models import Task
-from tests.helpers import FAST, LONG, start_task, wait_for_status
+from tests.helpers import FAST, LONG, run_outcomes, start_task, wait_claimed, wait_for_status
+from tests.server import ServerProcess
 
 
 async def test_a_question_waits_for_a_message_then_runs_on(client: TaskboardClient) -> None:
@@ -148,6 +150,19 @@ async def test_spawn_creates_and_starts(client: TaskboardClient) -> None:
     task = await client.spawn(title="spawned", params=FAST)
     assert task.status == "running" and task.source_type == "spawn"
     await wait_for_status(client, task.id, "completed")
+
+
+async def test_cancels_racing_busy_runs_close_each_run_as_cancelled(start_server) -> None:
+    # A run that writes all the time can find its task cancelled by its own write before the cancel reaches
+    # it: the cancel that then comes must not cut short the run's ending (its ledger row left open).
+    server: ServerProcess = start_server("--concurrency", "8")
+    busy = {"steps": 100_000, "stepSeconds": 0, "costPerStepMicros": 0}  # free: no budget ends them
+    async with TaskboardClient(server.url) as client:
+        tasks = [await start_task(client, f"busy {i}", params=busy) for i in range(6)]
+        for task in tasks:
+            await wait_claimed(server, task.id, 1)
+        await asyncio.gather(*(client.cancel(task.id) for task in tasks))
+        assert await run_outcomes(server, [t.id for t in tasks]) == {t.id: "cancelled" for t in tasks}
 
 
 async def test_delete_stops_a_running_task_and_removes_it(client: TaskboardClient) -> None:

@@ -18,7 +18,7 @@ import pytest
 from taskboard.client import BudgetExceeded, TaskboardClient
 from taskboard.models import Task, TaskStatus
 from taskboard_backend.perimeter import AUTH_FAILURES_ALLOWED, AUTH_FAILURES_GLOBAL
-from tests.helpers import FAST, LONG, start_task, wait_for_status
+from tests.helpers import FAST, LONG, run_outcomes, start_task, wait_claimed, wait_for_status
 from tests.server import ServerProcess
 
 
@@ -29,14 +29,6 @@ def _replica(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
                            command=command)
     server.start()
     return server
-
-
-async def _claimed(server: ServerProcess, task_id: str, attempt: int = 1, timeout: float = 10) -> None:
-    """Wait until a runner has claimed the attempt's run (its ledger row has an owner)."""
-    async with asyncio.timeout(timeout):
-        while not server.query("SELECT owner FROM runs WHERE task_id = ? AND attempt = ? AND owner IS NOT NULL",
-                               (task_id, attempt)):
-            await asyncio.sleep(0.02)
 
 
 @asynccontextmanager
@@ -61,7 +53,7 @@ async def claimed_on_a(tmp_path: Path, title: str, params: dict[str, object]) ->
     try:
         async with TaskboardClient(a.url) as on_a:
             task = await start_task(on_a, title, params=params)
-            await _claimed(a, task.id)
+            await wait_claimed(a, task.id, 1)
             b = _replica(tmp_path)
             async with TaskboardClient(b.url) as on_b:
                 yield a, b, on_a, on_b, task
@@ -71,25 +63,13 @@ async def claimed_on_a(tmp_path: Path, title: str, params: dict[str, object]) ->
             b.stop()
 
 
-async def _outcome(server: ServerProcess, task_id: str, attempt: int, timeout: float) -> object:
-    """The run's outcome in the cost ledger, once its server has closed it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = server.query("SELECT outcome FROM runs WHERE task_id = ? AND attempt = ? AND finished_at IS NOT NULL",
-                            (task_id, attempt))
-        if rows:
-            return rows[0][0]
-        await asyncio.sleep(0.05)
-    return None
-
-
 async def test_another_servers_start_leaves_a_live_run_alone_and_a_cancel_through_it_reaches_the_run(
         tmp_path: Path) -> None:
     a = _replica(tmp_path)
     try:
         async with TaskboardClient(a.url) as on_a:
             task = await start_task(on_a, "runs on A", params=LONG)
-            await _claimed(a, task.id)
+            await wait_claimed(a, task.id, 1)
             b = _replica(tmp_path)  # its start-up recovery must not take A's run for a crashed one's
             try:
                 async with TaskboardClient(b.url) as on_b:
@@ -97,7 +77,7 @@ async def test_another_servers_start_leaves_a_live_run_alone_and_a_cancel_throug
                     started = time.monotonic()
                     await on_b.cancel(task.id)
                     # A's runtime ended, as a cancel on A would end it: the run is closed as cancelled.
-                    assert await _outcome(a, task.id, 1, timeout=5) == "cancelled"
+                    assert await run_outcomes(a, [task.id], timeout=5) == {task.id: "cancelled"}
                     assert time.monotonic() - started < 2
                     lines = len(a.query("SELECT id FROM task_events WHERE task_id = ?", (task.id,)))
                     await asyncio.sleep(0.5)  # LONG writes a step every 0.2 s: a live run would have added some
@@ -106,6 +86,20 @@ async def test_another_servers_start_leaves_a_live_run_alone_and_a_cancel_throug
                 b.stop()
     finally:
         a.stop()
+
+
+async def test_cancels_through_another_server_that_race_the_runs_own_writes_close_every_run_as_cancelled(
+        tmp_path: Path) -> None:
+    # Runs that write all the time: each finds its task cancelled by its own next write, often before the
+    # word from B comes, and that word (a second cancel) must not cut the first one's ending short (a run left
+    # open in the ledger for ever, seen in CI) nor make a cancel a "superseded".
+    busy = {"steps": 100_000, "stepSeconds": 0, "costPerStepMicros": 0}  # free: no budget ends them
+    async with claimed_on_a(tmp_path, "busy on A", busy) as (a, _, on_a, on_b, first):
+        tasks = [first, *[await start_task(on_a, f"busy on A {i}", params=busy) for i in range(3)]]
+        for task in tasks:
+            await wait_claimed(a, task.id, 1)
+        await asyncio.gather(*(on_b.cancel(task.id) for task in tasks))
+        assert await run_outcomes(a, [t.id for t in tasks], timeout=10) == {t.id: "cancelled" for t in tasks}
 
 
 async def test_an_answer_through_another_server_reaches_the_waiting_run(tmp_path: Path) -> None:
@@ -182,7 +176,7 @@ async def test_a_worker_runs_what_a_busy_server_accepted_and_hears_its_cancel(tm
     try:
         async with TaskboardClient(server.url) as client:
             # The server's one slot is busy with a long demo task, so it cannot take the shell one.
-            await _claimed(server, (await start_task(client, "keeps the server busy", params=LONG)).id)
+            await wait_claimed(server, (await start_task(client, "keeps the server busy", params=LONG)).id, 1)
             worker = _replica(tmp_path, "--enable-shell", command="worker")
             try:
                 task = await start_task(client, "on the worker", assigned_agent="shell",
@@ -193,7 +187,7 @@ async def test_a_worker_runs_what_a_busy_server_accepted_and_hears_its_cancel(tm
                         await asyncio.sleep(0.05)
                 begun = time.monotonic()
                 await client.cancel(task.id)
-                assert await _outcome(server, task.id, 1, timeout=5) == "cancelled"
+                assert await run_outcomes(server, [task.id], timeout=5) == {task.id: "cancelled"}
                 assert time.monotonic() - begun < 2
             finally:
                 worker.stop()
@@ -204,7 +198,7 @@ async def test_a_worker_runs_what_a_busy_server_accepted_and_hears_its_cancel(tm
 async def _busy(client: TaskboardClient, server: ServerProcess) -> Task:
     """A long demo task that `server` (concurrency 1) claimed: its one slot is busy."""
     busy = await start_task(client, "keeps the server busy", params=LONG)
-    await _claimed(server, busy.id)
+    await wait_claimed(server, busy.id, 1)
     return busy
 
 

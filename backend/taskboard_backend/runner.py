@@ -83,6 +83,8 @@ class Runner:
                 prices={model: Price(*rates) for model, rates in settings.codex_prices.items()})
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._active: dict[str, tuple[int, asyncio.Task[None]]] = {}
+        # Runs whose runtime is done and which are saying how they ended: a cancel no longer reaches them.
+        self._ending: set[asyncio.Task[None]] = set()
         self._permission_waiters: dict[str, asyncio.Future[PermissionDecision]] = {}
         self._answer_waiters: dict[str, asyncio.Future[str]] = {}
         # Answers to a parked run's request that arrived after its run was gone (a restart): the
@@ -231,7 +233,7 @@ class Runner:
         if entry is None:
             return
         _, handle = entry
-        handle.cancel()
+        self._end_runtime(handle)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(handle), 5)
 
@@ -240,9 +242,17 @@ class Runner:
             retry.cancel()  # start-up recovery fails what is still running, resumable
         handles = [h for _, h in self._active.values()]
         for handle in handles:
-            handle.cancel()
+            self._end_runtime(handle)
         if handles:
             await asyncio.wait(handles, timeout=5)
+
+    def _end_runtime(self, handle: asyncio.Task[None]) -> None:
+        """Cancel a run's runtime. Not once that has ended: the run is then writing how it ended (the ledger's
+        outcome, the task's final state), and a cancel there would leave the run open in the ledger for ever
+        (a cancel through another server comes to this one twice, as its word and as the run's own next
+        write finding the task cancelled; the second cut the first one's ending short)."""
+        if handle not in self._ending:
+            handle.cancel()
 
     def is_active(self, task_id: str) -> bool:
         return task_id in self._active
@@ -255,27 +265,33 @@ class Runner:
         final: dict[str, Any] | None = None
         outcome = "interrupted"
         held = has_slot  # a claimed run comes with its slot
+        me = asyncio.current_task()
+        assert me is not None
         try:
             try:
-                task = await self.store.require_task(task_id)
-            except NotFound:  # deleted between its claim and now (a claimed run starts a moment later)
-                raise StaleAttempt() from None
-            ctx = RunContextImpl(self, task, attempt, resumed)
-            if task.get("project_id"):
-                project = await self.store.project(task["project_id"])
-                ctx.project_dir = project["working_directory"] if project else None
-            if not held:
-                if self._slots.locked():
-                    await ctx.progress(0, None, phase="waiting", message=WAITING_FOR_SLOT["message"])
-                await self._slots.acquire()
-            held = False
-            ctx.holds_slot = True
-            try:
-                result = await runtime.run(ctx)
+                try:
+                    task = await self.store.require_task(task_id)
+                except NotFound:  # deleted between its claim and now (a claimed run starts a moment later)
+                    raise StaleAttempt() from None
+                ctx = RunContextImpl(self, task, attempt, resumed)
+                if task.get("project_id"):
+                    project = await self.store.project(task["project_id"])
+                    ctx.project_dir = project["working_directory"] if project else None
+                if not held:
+                    if self._slots.locked():
+                        await ctx.progress(0, None, phase="waiting", message=WAITING_FOR_SLOT["message"])
+                    await self._slots.acquire()
+                held = False
+                ctx.holds_slot = True
+                try:
+                    result = await runtime.run(ctx)
+                finally:
+                    if ctx.holds_slot:
+                        ctx.holds_slot = False
+                        self._slots.release()
             finally:
-                if ctx.holds_slot:
-                    ctx.holds_slot = False
-                    self._slots.release()
+                # Before any of the handlers below: a cancel delivered now would land in their writes.
+                self._ending.add(me)
             try:
                 final = await self._finish(task_id, attempt, TaskStatus.COMPLETED, result=result)
             except StoreNotWritable as exc:
@@ -285,7 +301,7 @@ class Runner:
         except asyncio.CancelledError:
             outcome = "cancelled"
         except StaleAttempt:
-            outcome = "superseded"
+            outcome = await self._stale_outcome(task_id, attempt)
         except RunBudgetExceeded as exc:
             final = await self._finish_or_later(task_id, attempt, str(exc))
             outcome = "budget_exceeded"
@@ -307,6 +323,7 @@ class Runner:
             if self._active.get(task_id, (None,))[0] == attempt:
                 self._active.pop(task_id, None)
             await self._close_run(task_id, attempt, outcome)
+            self._ending.discard(me)
         if final is not None:
             for callback in self.on_finished:
                 try:
@@ -365,10 +382,22 @@ class Runner:
                         await callback(final)
             return
 
+    async def _stale_outcome(self, task_id: str, attempt: int) -> str:
+        """Why a run found its task no longer its own: a cancel that its own next write saw before the word of
+        it came (through another server) is still a cancel; anything else (a resume, a delete, an external
+        finish) superseded it."""
+        with contextlib.suppress(*self._write_errors):
+            row = await self.store.get_task_row(task_id)
+            if row is not None and row["attempt"] == attempt and row["status"] == TaskStatus.CANCELLED:
+                return "cancelled"
+        return "superseded"
+
     async def _close_run(self, task_id: str, attempt: int, outcome: str) -> None:
-        with contextlib.suppress(Exception):
+        try:
             async with self.store.transaction() as tx:
                 await tx.end_run(task_id, attempt, outcome)
+        except Exception as exc:  # the database is away: start-up recovery or the lease's reaper closes it
+            log.warning("could not close the run of %s in the ledger: %s", task_id, exc)
         for key in [k for k, f in self._permission_waiters.items() if f.done()]:
             self._permission_waiters.pop(key, None)
 
@@ -399,7 +428,7 @@ class Runner:
         try:
             task = await self.store.get_task_row(task_id)
             if task is None or task["attempt"] != attempt or task["status"] not in ("running", "awaiting_input"):
-                handle.cancel()  # cancelled, finished, deleted or run again through another server
+                self._end_runtime(handle)  # cancelled, finished, deleted or run again through another server
                 return
             for notification_id, waiter in list(self._permission_waiters.items()):
                 if waiter.done():
