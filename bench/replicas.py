@@ -215,6 +215,11 @@ async def _load(servers: list[ServerProcess], urls: list[str], alive: list[bool]
         killed_at = None
         if kill:
             await asyncio.sleep(seconds / 2)
+            # Not before C has answered a write: what it acknowledged is what the kill must not lose (on a
+            # loaded machine its first answer came after the half once, and there was nothing to check).
+            async with asyncio.timeout(30):
+                while not acknowledged[2]:
+                    await asyncio.sleep(0.01)
             alive[2] = False
             c.kill()
             killed_at = time.monotonic()

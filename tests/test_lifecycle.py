@@ -194,11 +194,13 @@ async def test_list_filters_sort_and_paging(client: TaskboardClient) -> None:
     assert [t.id for t in queued.items] == [made[0].id]
     found = await client.list_tasks(q="list-3 needle")
     assert [t.id for t in found.items] == [made[3].id]
+    # Creation order, and for tasks made in the same millisecond (created_at's precision) their ids' order.
+    in_order = [t.id for t in sorted(made, key=lambda t: (t.created_at, t.id))]
     newest = await client.list_tasks(project_id=project.id, sort="-created")
-    assert [t.id for t in newest.items] == [t.id for t in reversed(made)]
+    assert [t.id for t in newest.items] == in_order[::-1]
     pages = [p async for p in client.iter_task_pages(page_size=4, project_id=project.id, sort="created")]
     assert [len(p.items) for p in pages] == [4, 2]
-    assert [t.id for p in pages for t in p.items] == [t.id for t in made]
+    assert [t.id for p in pages for t in p.items] == in_order
 
 
 async def test_list_pages_are_the_same_json_as_single_tasks(client: TaskboardClient) -> None:
