@@ -31,7 +31,7 @@ from tests.helpers import wait_for_status, wait_until  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board, seed_workflow  # noqa: E402
 from tests.tui.pilot import select as select_task  # noqa: E402
-from tests.tui.pilot import settle, until  # noqa: E402
+from tests.tui.pilot import screen_text, settle, until  # noqa: E402
 
 OUT = ROOT / "screenshots"
 
@@ -161,6 +161,10 @@ async def main() -> None:
             async def command_line(pilot: Pilot[Any], app: TaskboardApp) -> None:
                 await pilot.press("colon", "w")
 
+            async def projects(pilot: Pilot[Any], app: TaskboardApp) -> None:
+                await pilot.press("colon", *"projects", "enter")
+                await until(pilot, lambda: "Projects:" in screen_text(app), what="the projects view")
+
             async def workflow(pilot: Pilot[Any], app: TaskboardApp) -> None:
                 await pilot.press("colon", *"workflows", "enter")
                 await pilot.pause(0.5)
@@ -170,6 +174,7 @@ async def main() -> None:
             await shoot(server.url, "marks", (140, 40), marks)
             await shoot(server.url, "sort", (140, 40), sort_menu)
             await shoot(server.url, "command", (140, 40), command_line)
+            await shoot(server.url, "projects", (140, 40), projects)
             await shoot(server.url, "workflow", (140, 40), workflow)
             await shoot(server.url, "permission", (160, 45), permission)
             await shoot(server.url, "detail", (120, 45), detail)

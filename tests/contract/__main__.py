@@ -78,7 +78,9 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # A stand-in's open event streams do not end by themselves: on SIGTERM it gives them a second, not the
+    # ten its tests' stop() waits before a SIGKILL (10 s of every Stagent test's teardown).
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
 
     async def run() -> None:
         started = asyncio.create_task(server.serve(sockets=[sock]))
