@@ -30,8 +30,8 @@ from taskboard.tui.screens.triage import TriageScreen  # noqa: E402
 from tests.helpers import wait_for_status, wait_until  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 from tests.tui.board_fixture import SERVER_ARGS, _run, _settled, app_clock, seed_board, seed_workflow  # noqa: E402
-from tests.tui.pilot import select as select_task  # noqa: E402
 from tests.tui.pilot import screen_text, settle, until  # noqa: E402
+from tests.tui.pilot import select as select_task  # noqa: E402
 
 OUT = ROOT / "screenshots"
 
