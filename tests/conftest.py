@@ -19,15 +19,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "checkout"))
 # Shell on (the Quick Start needs it), a fast heartbeat so idle streams show it, room for parallel runs.
 SERVER_ARGS = ("--enable-shell", "--heartbeat", "0.5", "--concurrency", "8")
 
-# The test modules that run against both stores (issue 23): the API, the client, the TUI's actions and keys,
-# the crash, race and stream harnesses. The others (the perimeter, the dialects, the web board, Claude Code,
-# the SQLite file's own faults, the snapshots) exercise no store behaviour, or only SQLite's, and run once:
-# twice everything would take the suite past CI's budget on two cores (see README, Tests).
+# The test modules that run against both stores (issue 23): the API, the client, the TUI's actions, keys,
+# marks, triage queue and views, the crash, race and stream harnesses. The others (the board's drawing and log
+# tail, the perimeter, the dialects, the web board, Claude Code, the SQLite file's own faults, the snapshots)
+# exercise no store behaviour, or only SQLite's, and run once: twice everything would take the suite past
+# CI's budget on two cores (see README, Tests).
 BOTH_STORES = frozenset({
     "test_lifecycle", "test_transitions", "test_bad_input", "test_permissions", "test_rule_matching", "test_rules",
     "test_streams", "test_crash", "test_harnesses", "test_cli", "test_client_retries", "test_demo_restart",
     "test_properties", "test_quickstart", "test_strict_json", "test_openapi_and_layers",
-    "test_actions", "test_keyboard", "test_action_table",
+    "test_actions", "test_keyboard", "test_action_table", "test_marks", "test_triage", "test_views",
 })
 # TASKBOARD_TEST_STORES=sqlite leaves PostgreSQL out (a machine without its server binaries).
 STORES = tuple(s for s in os.environ.get("TASKBOARD_TEST_STORES", "sqlite,postgres").split(",") if s)
