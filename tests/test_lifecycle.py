@@ -158,7 +158,7 @@ async def test_cancels_racing_busy_runs_close_each_run_as_cancelled(start_server
     server: ServerProcess = start_server("--concurrency", "8")
     busy = {"steps": 100_000, "stepSeconds": 0, "costPerStepMicros": 0}  # free: no budget ends them
     async with TaskboardClient(server.url) as client:
-        tasks = [await start_task(client, f"busy {i}", params=busy) for i in range(6)]
+        tasks = [await start_task(client, f"busy {i}", params=busy) for i in range(8)]
         for task in tasks:
             await wait_claimed(server, task.id, 1)
         await asyncio.gather(*(client.cancel(task.id) for task in tasks))

@@ -94,12 +94,21 @@ async def test_cancels_through_another_server_that_race_the_runs_own_writes_clos
     # word from B comes, and that word (a second cancel) must not cut the first one's ending short (a run left
     # open in the ledger for ever, seen in CI) nor make a cancel a "superseded".
     busy = {"steps": 100_000, "stepSeconds": 0, "costPerStepMicros": 0}  # free: no budget ends them
-    async with claimed_on_a(tmp_path, "busy on A", busy) as (a, _, on_a, on_b, first):
-        tasks = [first, *[await start_task(on_a, f"busy on A {i}", params=busy) for i in range(3)]]
-        for task in tasks:
-            await wait_claimed(a, task.id, 1)
-        await asyncio.gather(*(on_b.cancel(task.id) for task in tasks))
+    a = _replica(tmp_path, "--concurrency", "8")
+    b: ServerProcess | None = None
+    try:
+        async with TaskboardClient(a.url) as on_a:
+            tasks = [await start_task(on_a, f"busy on A {i}", params=busy) for i in range(8)]  # A's --concurrency
+            for task in tasks:
+                await wait_claimed(a, task.id, 1)
+        b = _replica(tmp_path)  # after A has claimed them all: none runs on B
+        async with TaskboardClient(b.url) as on_b:
+            await asyncio.gather(*(on_b.cancel(task.id) for task in tasks))
         assert await run_outcomes(a, [t.id for t in tasks], timeout=10) == {t.id: "cancelled" for t in tasks}
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
 
 
 async def test_an_answer_through_another_server_reaches_the_waiting_run(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from taskboard_backend.permissions import (
 from taskboard_backend.runtimes import DemoRuntime, RunOutcome, Runtime, RuntimeFailure, ShellRuntime
 from taskboard_backend.runtimes.base import PermissionDecision, parked_entries
 from taskboard_backend.runtimes.demo import INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN
-from taskboard_backend.store import StoreNotWritable, new_id, now_iso, permission_row_to_wire, utcnow
+from taskboard_backend.store import Row, StoreNotWritable, new_id, now_iso, permission_row_to_wire, utcnow
 
 if TYPE_CHECKING:
     from taskboard_backend.settings import Settings
@@ -54,7 +54,19 @@ class RunBudgetExceeded(Exception):
 
 
 class StaleAttempt(Exception):
-    """This run no longer owns the task (it was cancelled, finished or resumed elsewhere)."""
+    """This run no longer owns the task (it was cancelled, finished or resumed elsewhere). `cancelled`: its
+    attempt was cancelled, which a run's own write can see before the word of it comes (from another server),
+    and which its ledger row then says, as for a cancel that reached it."""
+
+    def __init__(self, cancelled: bool = False) -> None:
+        super().__init__()
+        self.cancelled = cancelled
+
+
+def stale(row: Row | None, attempt: int) -> StaleAttempt:
+    """The StaleAttempt a run meets, from its task's state as the write that found it read it."""
+    return StaleAttempt(cancelled=row is not None and row["attempt"] == attempt
+                        and row["status"] == TaskStatus.CANCELLED)
 
 
 class Runner:
@@ -300,8 +312,8 @@ class Runner:
             outcome = "completed"
         except asyncio.CancelledError:
             outcome = "cancelled"
-        except StaleAttempt:
-            outcome = await self._stale_outcome(task_id, attempt)
+        except StaleAttempt as exc:
+            outcome = "cancelled" if exc.cancelled else "superseded"
         except RunBudgetExceeded as exc:
             final = await self._finish_or_later(task_id, attempt, str(exc))
             outcome = "budget_exceeded"
@@ -381,16 +393,6 @@ class Runner:
                     with contextlib.suppress(Exception):
                         await callback(final)
             return
-
-    async def _stale_outcome(self, task_id: str, attempt: int) -> str:
-        """Why a run found its task no longer its own: a cancel that its own next write saw before the word of
-        it came (through another server) is still a cancel; anything else (a resume, a delete, an external
-        finish) superseded it."""
-        with contextlib.suppress(*self._write_errors):
-            row = await self.store.get_task_row(task_id)
-            if row is not None and row["attempt"] == attempt and row["status"] == TaskStatus.CANCELLED:
-                return "cancelled"
-        return "superseded"
 
     async def _close_run(self, task_id: str, attempt: int, outcome: str) -> None:
         try:
@@ -546,7 +548,7 @@ class RunContextImpl:
     async def _owns(self, tx: Tx) -> None:
         row = await tx.run_state(self.task_id)
         if row is None or row["attempt"] != self.attempt or row["status"] not in ("running", "awaiting_input"):
-            raise StaleAttempt()
+            raise stale(row, self.attempt)
 
     async def log(self, event_type: str, message: str, data: dict[str, Any] | None = None) -> None:
         async with self.store.transaction() as tx:
@@ -569,8 +571,8 @@ class RunContextImpl:
             wire = await tx.update_task(self.task_id, {"progress": progress},
                                         from_statuses=[TaskStatus.RUNNING, TaskStatus.AWAITING_INPUT],
                                         attempt=self.attempt)
-            if wire is None:
-                raise StaleAttempt()
+            if wire is None:  # the state read only on this way out, in the same transaction
+                raise stale(await tx.run_state(self.task_id), self.attempt)
             await tx.task_event(self.task_id, "progress", "progress", message or f"{current}/{total or '?'}",
                                 {"status": wire["status"], "progress": progress})
 
@@ -650,7 +652,7 @@ class RunContextImpl:
                 await tx.transition(self.task_id, TaskStatus.AWAITING_INPUT, {}, from_statuses=[TaskStatus.RUNNING],
                                     attempt=self.attempt)
             except ApiError:
-                raise StaleAttempt() from None
+                raise stale(await tx.run_state(self.task_id), self.attempt) from None
             await tx.add_message(self.task_id, "agent", question)
             await tx.task_event(self.task_id, "log", "question", question)
             self.runner._answer_waiters[self.task_id] = fut
